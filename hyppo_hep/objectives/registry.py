@@ -1,0 +1,107 @@
+"""Objective registry.
+
+An objective is a callable ``objective(params, trial, seed, device) -> float`` (lower is
+better) that runs on a worker. It may instead return a dict with at least ``"score"``;
+the other keys (``best_epoch``, ``n_params``, ...) are recorded in the journal as the
+trial's ``info``.
+
+Registered names map to ``"module:factory"`` strings so that heavy modules (torch) are
+imported only on the worker that needs them. A factory takes the options given in the
+config (``objective: {name: gan_dimuon, epochs: 20}`` -> ``factory(epochs=20)``) and
+returns the objective callable. User code is referenced as ``mypkg.mymod:train``: a
+plain function with the objective signature (options, if any, are passed as keyword
+arguments on every call).
+
+What crosses process and MPI boundaries is an :class:`ObjectiveRef` (name + options), never
+a live callable: every worker builds its own objective once and reuses it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from hyppo_hep.errors import UserError
+
+Objective = Callable[..., Any]
+
+# name -> "module:factory". Built-ins are listed here, not registered at import time of
+# their modules, so that looking a name up never imports torch.
+_REGISTRY: dict[str, str] = {
+    "branin": "hyppo_hep.objectives.analytic:branin",
+    "hartmann6": "hyppo_hep.objectives.analytic:hartmann6",
+    "rastrigin": "hyppo_hep.objectives.analytic:rastrigin",
+    "gan_landscape": "hyppo_hep.objectives.analytic:gan_landscape",
+    "failing": "hyppo_hep.objectives.analytic:failing",
+}
+
+
+def register(name: str, target: str | Callable) -> None:
+    """Register ``name`` as a factory: a ``"module:factory"`` string or a factory callable."""
+    _REGISTRY[name] = target
+
+
+def available() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+@dataclass(frozen=True)
+class ObjectiveRef:
+    """A picklable reference to an objective: a registered name or ``module:function``."""
+
+    name: str
+    options: dict = field(default_factory=dict)
+
+    def build(self) -> Objective:
+        return resolve(self.name, self.options)
+
+    def __hash__(self) -> int:  # options is a dict; identity by name and sorted items
+        return hash((self.name, tuple(sorted((k, repr(v)) for k, v in self.options.items()))))
+
+
+def _import_target(target: str, what: str) -> Any:
+    module_name, _, attr = target.partition(":")
+    if not module_name or not attr:
+        raise UserError(f"{what} '{target}' is neither a registered objective ({', '.join(available())}) nor 'module:function'")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise UserError(f"{what} '{target}': cannot import module '{module_name}' ({exc})") from None
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        raise UserError(f"{what} '{target}': module '{module_name}' has no attribute '{attr}'") from None
+
+
+def resolve(name: str, options: dict | None = None) -> Objective:
+    """Build the objective callable for ``name`` with ``options`` (raises UserError)."""
+    options = dict(options or {})
+    if name in _REGISTRY:
+        factory = _REGISTRY[name]
+        if isinstance(factory, str):
+            factory = _import_target(factory, "objective")
+        try:
+            inspect.signature(factory).bind(**options)
+        except TypeError as exc:
+            raise UserError(f"objective '{name}': bad options {sorted(options)} ({exc})") from None
+        return factory(**options)
+    if ":" not in name:
+        raise UserError(f"objective '{name}' is not registered (known: {', '.join(available())}; user code is 'module:function')")
+    func = _import_target(name, "objective")
+    if not callable(func):
+        raise UserError(f"objective '{name}' is not callable")
+    if options:
+        return _WithOptions(func, options)
+    return func
+
+
+class _WithOptions:
+    """A user function called with the config's options as keyword arguments."""
+
+    def __init__(self, func: Objective, options: dict):
+        self.func, self.options = func, options
+
+    def __call__(self, params, trial, seed, device):
+        return self.func(params, trial, seed, device, **self.options)
