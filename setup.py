@@ -5,7 +5,8 @@ setup(
     version="0.1.0",
     description="Variability-aware surrogate hyperparameter optimisation for HEP generative models and classifiers, built for MPI clusters",
     packages=find_packages(include=["hyppo_hep", "hyppo_hep.*"]),
-    python_requires=">=3.9",
+    package_data={"hyppo_hep": ["configs/*.yaml"]},
+    python_requires=">=3.10",
     install_requires=[
         "numpy>=1.22",
         "scipy>=1.8",

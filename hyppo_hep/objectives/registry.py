@@ -105,3 +105,22 @@ class _WithOptions:
 
     def __call__(self, params, trial, seed, device):
         return self.func(params, trial, seed, device, **self.options)
+
+
+@dataclass(frozen=True)
+class CallableRef:
+    """Wraps a live objective callable (Python API). Crosses process boundaries only if the
+    callable pickles (a module-level function does; a lambda does not)."""
+
+    func: Callable
+
+    @property
+    def name(self) -> str:
+        return f"{getattr(self.func, '__module__', '?')}:{getattr(self.func, '__qualname__', type(self.func).__name__)}"
+
+    @property
+    def options(self) -> dict:
+        return {}
+
+    def build(self) -> Objective:
+        return self.func

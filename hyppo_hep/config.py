@@ -1,0 +1,196 @@
+"""Campaign configs: YAML -> frozen dataclasses, validated once.
+
+Every error is a :class:`ConfigError` that names the key path (``space.lr_gen.upper``);
+the CLI prints it as one line and exits 2. YAML is read with ``yaml.safe_load`` only.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from hyppo_hep.errors import ConfigError
+from hyppo_hep.objectives.registry import ObjectiveRef
+from hyppo_hep.space import Space
+
+EXECUTOR_KINDS = ("auto", "serial", "pool", "mpi")
+
+
+@dataclass(frozen=True)
+class ExecutorConfig:
+    """``kind``: auto (MPI when launched on several ranks, else serial), serial, pool or mpi.
+    ``workers``: pool processes (default: one per core). ``group_size``: MPI ranks per
+    worker group (default: the number of trials, capped by the ranks available)."""
+
+    kind: str = "auto"
+    workers: int | None = None
+    group_size: int | None = None
+
+
+@dataclass(frozen=True)
+class StrategyConfig:
+    name: str = "random"
+    options: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CampaignConfig:
+    objective: ObjectiveRef
+    space: Space
+    trials: int = 5
+    budget: int = 50
+    strategy: StrategyConfig = StrategyConfig()
+    seed: int = 0
+    out: str = "runs/campaign"
+    executor: ExecutorConfig = ExecutorConfig()
+    min_ok_trials: int = 1
+
+    def header(self) -> dict:
+        """What the journal records about the campaign (and what resume compares)."""
+        return {
+            "objective": {"name": self.objective.name, "options": self.objective.options},
+            "space": self.space.to_dict(),
+            "trials": self.trials,
+            "budget": self.budget,
+            "strategy": {"name": self.strategy.name, "options": self.strategy.options},
+            "seed": self.seed,
+            "min_ok_trials": self.min_ok_trials,
+        }
+
+    def with_overrides(self, **kw) -> "CampaignConfig":
+        return replace(self, **{k: v for k, v in kw.items() if v is not None})
+
+
+# --- small typed readers ---------------------------------------------------------------------
+
+def _int(value: Any, path: str, minimum: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(path, f"must be an integer, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ConfigError(path, f"({value}) must be >= {minimum}")
+    return value
+
+
+def _str(value: Any, path: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(path, f"must be a non-empty string, got {value!r}")
+    return value
+
+
+def _mapping(value: Any, path: str) -> dict:
+    if not isinstance(value, dict):
+        raise ConfigError(path, f"must be a mapping, got {type(value).__name__}")
+    for key in value:
+        if not isinstance(key, str):
+            raise ConfigError(f"{path}.{key}", "keys must be strings")
+    return value
+
+
+def _named(value: Any, path: str) -> tuple[str, dict]:
+    """``name`` or ``{name: ..., option: ...}`` -> (name, options)."""
+    if isinstance(value, str):
+        return _str(value, path), {}
+    value = dict(_mapping(value, path))
+    if "name" not in value:
+        raise ConfigError(f"{path}.name", "is missing")
+    name = _str(value.pop("name"), f"{path}.name")
+    return name, value
+
+
+def parse_objective(value: Any, path: str = "objective") -> ObjectiveRef:
+    name, options = _named(value, path)
+    return ObjectiveRef(name, options)
+
+
+def parse_strategy(value: Any, path: str = "strategy") -> StrategyConfig:
+    from hyppo_hep.strategy.base import check_options
+
+    name, options = _named(value, path)
+    check_options(name, options, path)
+    return StrategyConfig(name, options)
+
+
+def parse_executor(value: Any, path: str = "executor") -> ExecutorConfig:
+    """``serial`` or ``{kind: pool, workers: 2}`` or ``{kind: mpi, group_size: 5}``."""
+    options = {"kind": value} if isinstance(value, str) else dict(_mapping(value, path))
+    for key in options:
+        if key not in ("kind", "workers", "group_size"):
+            raise ConfigError(f"{path}.{key}", "is not a known key (expected kind, workers, group_size)")
+    kind = options.get("kind", "auto")
+    if kind not in EXECUTOR_KINDS:
+        where = path if isinstance(value, str) else f"{path}.kind"
+        raise ConfigError(where, f"({kind!r}) is not one of {', '.join(EXECUTOR_KINDS)}")
+    workers = options.get("workers")
+    group = options.get("group_size")
+    return ExecutorConfig(
+        kind,
+        _int(workers, f"{path}.workers", 1) if workers is not None else None,
+        _int(group, f"{path}.group_size", 1) if group is not None else None,
+    )
+
+
+TOP_LEVEL_KEYS = ("objective", "space", "trials", "budget", "strategy", "seed", "out", "executor", "min_ok_trials")
+
+
+def parse_config(raw: Any, source: str | None = None) -> CampaignConfig:
+    """Validate a loaded YAML document and build the CampaignConfig."""
+    if raw is None:
+        raise ConfigError("", "the config is empty")
+    raw = _mapping(raw, "(top level)")
+    for key in raw:
+        if key not in TOP_LEVEL_KEYS:
+            raise ConfigError(key, f"is not a known key (expected one of {', '.join(TOP_LEVEL_KEYS)})")
+    for key in ("objective", "space"):
+        if key not in raw:
+            raise ConfigError(key, "is missing")
+    kw: dict[str, Any] = {
+        "objective": parse_objective(raw["objective"]),
+        "space": Space.from_dict(raw["space"]),
+    }
+    if "trials" in raw:
+        kw["trials"] = _int(raw["trials"], "trials", 1)
+    if "budget" in raw:
+        kw["budget"] = _int(raw["budget"], "budget", 1)
+    if "strategy" in raw:
+        kw["strategy"] = parse_strategy(raw["strategy"])
+    if "seed" in raw:
+        kw["seed"] = _int(raw["seed"], "seed", 0)
+    if "executor" in raw:
+        kw["executor"] = parse_executor(raw["executor"])
+    if "min_ok_trials" in raw:
+        kw["min_ok_trials"] = _int(raw["min_ok_trials"], "min_ok_trials", 1)
+    trials = kw.get("trials", 5)
+    if kw.get("min_ok_trials", 1) > trials:
+        raise ConfigError("min_ok_trials", f"({kw['min_ok_trials']}) is more than trials ({trials})")
+    if "out" in raw:
+        kw["out"] = _str(raw["out"], "out")
+    elif source:
+        kw["out"] = os.path.join("runs", Path(source).stem)
+    return CampaignConfig(**kw)
+
+
+def load_yaml(path: str | os.PathLike) -> Any:
+    import yaml
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("", f"config file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError("", f"cannot read config file {path}: {exc}") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError("", f"{path} is not valid YAML{where}: {problem}") from None
+
+
+def load_config(path: str | os.PathLike) -> CampaignConfig:
+    return parse_config(load_yaml(path), source=str(path))
+
+
+DEFAULT_CONFIG = Path(__file__).parent / "configs" / "default.yaml"

@@ -1,0 +1,43 @@
+"""What a run prints: a progress line per finished set and the ranked table at the end."""
+
+from __future__ import annotations
+
+import math
+
+
+def hms(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    return f"{seconds // 3600:02d}h {seconds % 3600 // 60:02d}m {seconds % 60:02d}s"
+
+
+def fmt(x: float | None) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    return f"{x:.5g}"
+
+
+def progress_line(rec, history, n_total: int, k_std: float = 0.0) -> str:
+    """``Set 7/40 complete [00h 00m 03s]  score 0.0453 ± 0.0121 (5/5 trials)  best so far 0.0312 (set 2)``"""
+    n_finished = sum(1 for r in history.sets.values() if r.state != "pending")
+    if rec.state == "failed":
+        what = f"FAILED ({rec.n_ok}/{rec.n_trials} trials ok)"
+    else:
+        what = f"score {fmt(rec.mean)} ± {fmt(rec.std)} ({rec.n_ok}/{rec.n_trials} trials)"
+    best = history.best(k_std)
+    best_txt = f"best so far {fmt(best.objective_value(k_std))} (set {best.set_id})" if best else "no successful set yet"
+    return f"Set {n_finished}/{n_total} complete [{hms(rec.wall_time)}]  {what}  {best_txt}"
+
+
+def ranked_table(history, top: int = 10, k_std: float = 0.0) -> str:
+    ranked = history.ranked(k_std)[:top]
+    if not ranked:
+        return "no set finished successfully"
+    names = list(ranked[0].params)
+    header = ["rank", "set", "mean", "std", "ok"] + names
+    rows = [[str(i + 1), str(r.set_id), fmt(r.mean), fmt(r.std), f"{r.n_ok}/{r.n_trials}"]
+            + [fmt(v) if isinstance(v, float) else str(v) for v in (r.params.get(n) for n in names)]
+            for i, r in enumerate(ranked)]
+    widths = [max(len(h), *(len(row[j]) for row in rows)) for j, h in enumerate(header)]
+    lines = ["  ".join(h.rjust(w) for h, w in zip(header, widths))]
+    lines += ["  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in rows]
+    return "\n".join(lines)

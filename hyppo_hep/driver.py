@@ -1,0 +1,127 @@
+"""The ask / submit / poll / tell loop.
+
+Asynchronous from the start: whenever a slot is free, the strategy proposes with every
+pending set known, the executor runs the set's trials, and results are recorded in the
+order they complete. The journal is written before the history is updated, so that what
+the history holds is always recoverable from the journal.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from hyppo_hep.executor.base import TrialResult, TrialSpec
+from hyppo_hep.history import History, SetRecord, TrialRecord
+
+
+def trial_seeds(seed: int, set_id: int, n_trials: int) -> list[int]:
+    """Seeds of a set's trials: a pure function of (campaign seed, set id, trial index), so a
+    resumed or re-run set trains with exactly the seeds it had."""
+    return [int(np.random.SeedSequence([seed, set_id, t]).generate_state(1)[0]) for t in range(n_trials)]
+
+
+def strategy_rng(seed: int) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence([seed, 0x5EA2C4]))
+
+
+@dataclass
+class RunSummary:
+    history: History
+    n_finished: int
+    reason: str
+    wall_time: float
+
+
+class Driver:
+    """Runs one search: ``budget`` sets of ``trials`` trials each.
+
+    ``on_set_finished(record, history)`` is called after each set (the CLI prints its
+    progress line there). ``history`` may come from a journal replay (resume): its pending
+    sets are re-submitted with only their missing trials.
+    """
+
+    def __init__(self, space, strategy, executor, journal=None, *, budget: int, trials: int, seed: int = 0,
+                 min_ok_trials: int = 1, history: History | None = None, stage: str | None = None,
+                 on_set_finished: Callable[[SetRecord, History], None] | None = None,
+                 clock: Callable[[], float] = time.time, rng: np.random.Generator | None = None):
+        self.space, self.strategy, self.executor, self.journal = space, strategy, executor, journal
+        self.budget, self.trials, self.seed = budget, trials, seed
+        self.min_ok_trials = min_ok_trials
+        self.history = history if history is not None else History()
+        self.stage = stage
+        self.on_set_finished = on_set_finished
+        self.clock = clock
+        self.rng = rng if rng is not None else strategy_rng(seed)
+        self._in_flight: set[int] = set()
+
+    # --- journal helpers ----------------------------------------------------------------
+    def _log(self, event: str, **fields) -> None:
+        if self.journal is not None:
+            self.journal.append(event, **fields)
+
+    def _submit(self, rec: SetRecord, trials: list[int]) -> None:
+        self._log("set_submitted", set_id=rec.set_id, params=rec.params, seeds=rec.seeds, trials=trials,
+                  stage=rec.stage)
+        self._in_flight.add(rec.set_id)
+        self.executor.submit(TrialSpec(rec.set_id, rec.params, tuple(trials), tuple(rec.seeds[t] for t in trials)))
+
+    def propose_and_submit(self, n: int) -> int:
+        """Ask the strategy for up to ``n`` sets and submit them; returns how many."""
+        proposals = self.strategy.propose(self.history, n, self.rng)[:n]
+        for params in proposals:
+            set_id = self.history.next_id()
+            rec = SetRecord(set_id, dict(params), trial_seeds(self.seed, set_id, self.trials), self.clock(),
+                            stage=self.stage)
+            self.history.add_set(rec)
+            self._submit(rec, list(range(self.trials)))
+        return len(proposals)
+
+    def record(self, res: TrialResult) -> None:
+        """Journal one trial result, update the history, and finish its set if complete."""
+        self._log("trial_finished", set_id=res.set_id, trial=res.trial, seed=res.seed, score=res.score,
+                  error=res.error, worker=res.worker, device=res.device, started=res.started,
+                  finished=res.finished, wall_time=res.wall_time, info=res.info)
+        self.history.add_trial(res.set_id, TrialRecord(res.trial, res.seed, res.score, res.error, res.worker,
+                                                       res.device, res.started, res.finished, res.info))
+        rec = self.history.sets[res.set_id]
+        if not rec.missing_trials:
+            self._finish(rec)
+
+    def _finish(self, rec: SetRecord) -> None:
+        self.history.complete(rec.set_id, self.min_ok_trials, self.clock())
+        self._in_flight.discard(rec.set_id)
+        self._log("set_finished", set_id=rec.set_id, state=rec.state,
+                  mean=rec.mean if rec.n_ok else None, std=rec.std if rec.n_ok else None, n_ok=rec.n_ok)
+        if self.on_set_finished is not None:
+            self.on_set_finished(rec, self.history)
+
+    # --- the loop -----------------------------------------------------------------------
+    def n_started(self) -> int:
+        return sum(1 for r in self.history.sets.values() if self.stage is None or r.stage == self.stage)
+
+    def run(self) -> RunSummary:
+        start = self.clock()
+        # Resume: finish what was in flight with the same seeds, running only the trials
+        # the journal does not have (executors queue sets beyond their slots).
+        for rec in self.history.pending:
+            if rec.missing_trials:
+                self._submit(rec, rec.missing_trials)
+            else:
+                self._finish(rec)
+        reason = "budget"
+        while True:
+            free = self.executor.n_slots - len(self._in_flight)
+            wanted = min(free, self.budget - self.n_started())
+            if wanted > 0 and self.propose_and_submit(wanted) == 0 and not self._in_flight:
+                reason = "space exhausted"
+                break
+            if not self._in_flight:
+                break
+            for res in self.executor.poll(timeout=None):
+                self.record(res)
+        done = sum(1 for r in self.history.sets.values() if r.state != "pending")
+        return RunSummary(self.history, done, reason, self.clock() - start)

@@ -1,0 +1,87 @@
+"""What crosses executor (and MPI) boundaries, and the one function that runs a trial.
+
+The unit of work is a set: a :class:`TrialSpec` names the trials of ONE set that one worker
+group must run (all of them, or the missing ones after a resume). Results come back one
+:class:`TrialResult` per trial, in completion order. A slot is one worker group; it is free
+again once every trial of its set has come back.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import socket
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    """The trials ``trials`` (with their ``seeds``) of set ``set_id`` with ``params``."""
+
+    set_id: int
+    params: dict
+    trials: tuple[int, ...]
+    seeds: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    set_id: int
+    trial: int
+    seed: int
+    score: float | None  # None when the trial failed; then ``error`` says why
+    error: str | None = None
+    worker: Any = None
+    device: str = "cpu"
+    started: float = 0.0
+    finished: float = 0.0
+    info: dict = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.score is not None
+
+    @property
+    def wall_time(self) -> float:
+        return self.finished - self.started
+
+
+class Executor(Protocol):
+    n_slots: int
+
+    def submit(self, spec: TrialSpec) -> None: ...
+
+    def poll(self, timeout: float | None = None) -> list[TrialResult]: ...
+
+    def close(self) -> None: ...
+
+
+def worker_name(rank: int | str = 0) -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{rank}"
+
+
+def run_trial(objective, params: dict, set_id: int, trial: int, seed: int, device: str, worker: Any,
+              clock=time.time) -> TrialResult:
+    """Call the objective for one trial and turn whatever happens into a TrialResult.
+
+    A raised exception, or a score that is not a finite number, is a failed trial (the
+    traceback or the value is kept in ``error``); the caller carries on either way.
+    """
+    started = clock()
+    info: dict = {}
+    try:
+        out = objective(params, trial, seed, device)
+        if isinstance(out, dict):
+            info = {k: v for k, v in out.items() if k != "score"}
+            out = out.get("score")
+        score = float(out)
+        if not math.isfinite(score):
+            return TrialResult(set_id, trial, seed, None, f"non-finite score: {score!r}", worker, device,
+                               started, clock(), info)
+    except Exception:  # noqa: BLE001 — any error of user code is the trial's, not the run's
+        return TrialResult(set_id, trial, seed, None, traceback.format_exc(limit=20), worker, device,
+                           started, clock(), info)
+    return TrialResult(set_id, trial, seed, score, None, worker, device, started, clock(), info)

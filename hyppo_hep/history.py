@@ -1,0 +1,152 @@
+"""What the search knows: every set, its trials, their scores, and which sets are in flight.
+
+A set's score is the mean over its successful trials and its variability their standard
+deviation (``ddof=1``: the unbiased trial-to-trial spread; 0 for a single trial). The
+History is rebuilt from the journal (``journal.replay``), never pickled.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+PENDING, DONE, FAILED = "pending", "done", "failed"
+
+
+@dataclass
+class TrialRecord:
+    trial: int
+    seed: int
+    score: float | None  # None when the trial failed
+    error: str | None = None
+    worker: Any = None
+    device: str | None = None
+    started: float | None = None
+    finished: float | None = None
+    info: dict = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.score is not None
+
+
+@dataclass
+class SetRecord:
+    set_id: int
+    params: dict
+    seeds: list[int]  # one per trial index 0..n_trials-1
+    submitted: float | None = None
+    finished: float | None = None
+    state: str = PENDING
+    trials: dict[int, TrialRecord] = field(default_factory=dict)
+    stage: str | None = None
+
+    @property
+    def n_trials(self) -> int:
+        return len(self.seeds)
+
+    @property
+    def scores(self) -> list[float]:
+        return [self.trials[t].score for t in sorted(self.trials) if self.trials[t].ok]
+
+    @property
+    def n_ok(self) -> int:
+        return len(self.scores)
+
+    @property
+    def mean(self) -> float:
+        s = self.scores
+        return float(np.mean(s)) if s else math.nan
+
+    @property
+    def std(self) -> float:
+        s = self.scores
+        return float(np.std(s, ddof=1)) if len(s) > 1 else 0.0
+
+    @property
+    def missing_trials(self) -> list[int]:
+        return [t for t in range(self.n_trials) if t not in self.trials]
+
+    @property
+    def wall_time(self) -> float:
+        """Sum of the trials' wall times in seconds (the compute the set cost)."""
+        return float(sum((r.finished or 0.0) - (r.started or 0.0) for r in self.trials.values()))
+
+    def objective_value(self, k_std: float = 0.0) -> float:
+        """The value the search ranks by: mean + k·std (k = 0: the mean)."""
+        return self.mean + k_std * self.std
+
+
+class History:
+    """All sets of one search, keyed by ``set_id`` in submission order."""
+
+    def __init__(self) -> None:
+        self.sets: dict[int, SetRecord] = {}
+
+    # --- updates (the driver and journal replay call these) --------------------------------
+    def add_set(self, rec: SetRecord) -> None:
+        self.sets[rec.set_id] = rec
+
+    def add_trial(self, set_id: int, rec: TrialRecord) -> None:
+        # A trial index is kept once: a re-run after resume must not count twice.
+        self.sets[set_id].trials.setdefault(rec.trial, rec)
+
+    def complete(self, set_id: int, min_ok: int = 1, finished: float | None = None) -> SetRecord:
+        rec = self.sets[set_id]
+        rec.state = DONE if rec.n_ok >= min_ok else FAILED
+        rec.finished = finished
+        return rec
+
+    # --- queries ----------------------------------------------------------------------------
+    def next_id(self) -> int:
+        return max(self.sets, default=-1) + 1
+
+    def by_state(self, state: str) -> list[SetRecord]:
+        return [r for r in self.sets.values() if r.state == state]
+
+    @property
+    def done(self) -> list[SetRecord]:
+        return self.by_state(DONE)
+
+    @property
+    def pending(self) -> list[SetRecord]:
+        return self.by_state(PENDING)
+
+    @property
+    def failed(self) -> list[SetRecord]:
+        return self.by_state(FAILED)
+
+    def __len__(self) -> int:
+        return len(self.sets)
+
+    def arrays(self, space) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Finished sets as arrays: X (``n x dim`` unit cube), mean, std, n_ok (each ``n``)."""
+        done = self.done
+        X = space.encode_many([r.params for r in done])
+        mean = np.array([r.mean for r in done], dtype=float)
+        std = np.array([r.std for r in done], dtype=float)
+        n_ok = np.array([r.n_ok for r in done], dtype=float)
+        return X, mean, std, n_ok
+
+    def X_pending(self, space) -> np.ndarray:
+        """Sets in flight, ``n_pending x dim``: every proposal must keep away from them."""
+        return space.encode_many([r.params for r in self.pending])
+
+    def X_all(self, space) -> np.ndarray:
+        """Every set ever proposed (done, failed, pending), ``n x dim``."""
+        return space.encode_many([r.params for r in self.sets.values()])
+
+    def keys(self, space) -> set:
+        """Lattice identities of every set ever proposed: none may be proposed again."""
+        return {space.key(r.params) for r in self.sets.values()}
+
+    def ranked(self, k_std: float = 0.0) -> list[SetRecord]:
+        """Finished sets, best first by mean + k·std (ties by set id)."""
+        return sorted(self.done, key=lambda r: (r.objective_value(k_std), r.set_id))
+
+    def best(self, k_std: float = 0.0) -> SetRecord | None:
+        ranked = self.ranked(k_std)
+        return ranked[0] if ranked else None

@@ -1,0 +1,64 @@
+"""Command line: ``python -m hyppo_hep.run [config.yaml] [--out DIR] [--seed N] [--budget N] [--resume]``.
+
+Without a config, runs the embedded default campaign (hyppo_hep/configs/default.yaml).
+Bad input exits with status 2 and one line saying what is wrong; no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from hyppo_hep.errors import UserError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m hyppo_hep.run", description=__doc__.splitlines()[0])
+    p.add_argument("config", nargs="?", help="campaign YAML (default: the embedded default campaign)")
+    p.add_argument("--out", help="output directory (overrides the config's out)")
+    p.add_argument("--seed", type=int, help="campaign seed (overrides the config's seed)")
+    p.add_argument("--budget", type=int, help="number of sets (overrides the config's budget)")
+    p.add_argument("--resume", action="store_true", help="continue the journal in the output directory")
+    p.add_argument("--force-resume", action="store_true", help="resume even if the config's space or objective changed")
+    p.add_argument("--overwrite", action="store_true", help="start over, deleting an existing journal in the output directory")
+    p.add_argument("--quiet", action="store_true", help="no progress line per set")
+    p.add_argument("--top", type=int, default=10, help="rows of the final ranked table (default 10)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _main(args)
+    except UserError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: the journal holds every finished trial; continue with --resume", file=sys.stderr)
+        return 130
+
+
+def _main(args) -> int:
+    from hyppo_hep.campaign import run_campaign
+    from hyppo_hep.config import DEFAULT_CONFIG, load_config
+    from hyppo_hep.console import hms, ranked_table
+
+    cfg = load_config(args.config or DEFAULT_CONFIG)
+    if args.budget is not None and args.budget < 1:
+        raise UserError(f"--budget ({args.budget}) must be >= 1")
+    if args.seed is not None and args.seed < 0:
+        raise UserError(f"--seed ({args.seed}) must be >= 0")
+    cfg = cfg.with_overrides(out=args.out, seed=args.seed, budget=args.budget)
+    if not args.quiet:
+        print(f"hyppo_hep: objective {cfg.objective.name}, {cfg.space.dim} free parameters, "
+              f"budget {cfg.budget} sets x {cfg.trials} trials, strategy {cfg.strategy.name}, out {cfg.out}")
+    summary = run_campaign(cfg, resume=args.resume, overwrite=args.overwrite, force_resume=args.force_resume,
+                           quiet=args.quiet)
+    print(f"\n{summary.n_finished} sets finished ({summary.reason}) in {hms(summary.wall_time)}; "
+          f"journal and results.csv in {cfg.out}\n")
+    print(ranked_table(summary.history, top=args.top))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,298 @@
+"""Search spaces in the form physicists already write (Table 1 of the Hyppo GAN study).
+
+Every free parameter owns one coordinate of the unit cube [0, 1]^d, where the numerics
+(designs, surrogates, candidate perturbations) live. ``decode`` always lands on a valid
+value: integer-lattice and categorical parameters are snapped to the nearest level, so a
+decoded set is exactly one point of the finite lattice the user wrote down.
+
+Parameter kinds, as dicts in the YAML ``space`` section:
+
+- ``{lower: 1, upper: 200, scaling: 5.0e-5}``: integer index in [lower, upper] times a
+  scaling factor (5e-5 ... 1e-2 on a lattice of 200 values). Without ``scaling`` a plain int.
+- ``{low: 0.0, high: 0.5}`` a float; ``log: true`` for a log-uniform scale.
+- ``{choices: [relu, tanh, gelu]}`` a categorical.
+- a bare scalar or list (``epochs: 20``) or ``{value: ...}``: a fixed value.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from hyppo_hep.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class IntParam:
+    """Integer index ``lower..upper`` times ``scaling``; value = index * scaling."""
+
+    name: str
+    lower: int
+    upper: int
+    scaling: float | int = 1
+
+    @property
+    def n_levels(self) -> int:
+        return self.upper - self.lower + 1
+
+    def index_of(self, value: Any) -> int:
+        index = value / self.scaling
+        rounded = int(round(index))
+        if not math.isclose(index, rounded, rel_tol=1e-9, abs_tol=1e-9) or not self.lower <= rounded <= self.upper:
+            raise ValueError(f"{self.name}={value!r} is not on the lattice {self.lower}..{self.upper} x {self.scaling}")
+        return rounded
+
+    def value_of(self, index: int) -> int | float:
+        if isinstance(self.scaling, int):
+            return int(index) * self.scaling
+        # Round away binary noise so that 7 * 5e-5 prints and compares as 3.5e-4.
+        return float(f"{index * self.scaling:.12g}")
+
+
+@dataclass(frozen=True)
+class FloatParam:
+    name: str
+    low: float
+    high: float
+    log: bool = False
+
+
+@dataclass(frozen=True)
+class CategoricalParam:
+    name: str
+    choices: tuple
+
+    @property
+    def n_levels(self) -> int:
+        return len(self.choices)
+
+
+@dataclass(frozen=True)
+class FixedParam:
+    name: str
+    value: Any
+
+
+Param = IntParam | FloatParam | CategoricalParam | FixedParam
+FREE_KINDS = (IntParam, FloatParam, CategoricalParam)
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def parse_param(name: str, spec: Any, path: str) -> Param:
+    """Build one parameter from its YAML form; errors name ``path`` (e.g. ``space.lr_gen``)."""
+    if not isinstance(spec, dict):
+        return FixedParam(name, spec)
+    keys = set(spec)
+    if keys == {"value"}:
+        return FixedParam(name, spec["value"])
+    if "choices" in keys:
+        _no_extra(keys, {"choices"}, path)
+        choices = spec["choices"]
+        if not isinstance(choices, list):
+            raise ConfigError(f"{path}.choices", f"must be a list, got {type(choices).__name__}")
+        if not choices:
+            raise ConfigError(f"{path}.choices", "is empty")
+        if len(set(map(repr, choices))) != len(choices):
+            raise ConfigError(f"{path}.choices", "has duplicate entries")
+        return CategoricalParam(name, tuple(choices))
+    if "lower" in keys or "upper" in keys or "scaling" in keys:
+        _no_extra(keys, {"lower", "upper", "scaling"}, path)
+        for key in ("lower", "upper"):
+            if key not in spec:
+                raise ConfigError(f"{path}.{key}", "is missing")
+            if not _is_int(spec[key]):
+                raise ConfigError(f"{path}.{key}", f"must be an integer index, got {spec[key]!r}")
+        lower, upper = spec["lower"], spec["upper"]
+        if upper < lower:
+            raise ConfigError(f"{path}.upper", f"({upper}) is below lower ({lower})")
+        scaling = spec.get("scaling", 1)
+        if not _is_number(scaling):
+            raise ConfigError(f"{path}.scaling", f"must be a number, got {scaling!r}")
+        if scaling <= 0:
+            raise ConfigError(f"{path}.scaling", f"({scaling}) must be > 0")
+        return IntParam(name, lower, upper, scaling)
+    if "low" in keys or "high" in keys:
+        _no_extra(keys, {"low", "high", "log"}, path)
+        for key in ("low", "high"):
+            if key not in spec:
+                raise ConfigError(f"{path}.{key}", "is missing")
+            if not _is_number(spec[key]):
+                raise ConfigError(f"{path}.{key}", f"must be a number, got {spec[key]!r}")
+        low, high = float(spec["low"]), float(spec["high"])
+        log = spec.get("log", False)
+        if not isinstance(log, bool):
+            raise ConfigError(f"{path}.log", f"must be true or false, got {log!r}")
+        if high < low:
+            raise ConfigError(f"{path}.high", f"({high:g}) is below low ({low:g})")
+        if log and low <= 0:
+            raise ConfigError(f"{path}.low", f"({low:g}) must be > 0 on a log scale")
+        return FloatParam(name, low, high, log)
+    raise ConfigError(path, f"has keys {sorted(keys)}: expected {{lower, upper[, scaling]}}, {{low, high[, log]}}, {{choices}} or {{value}}")
+
+
+def _no_extra(keys: set, allowed: set, path: str) -> None:
+    extra = sorted(keys - allowed)
+    if extra:
+        raise ConfigError(f"{path}.{extra[0]}", f"is not a known key here (expected {', '.join(sorted(allowed))})")
+
+
+class Space:
+    """An ordered set of parameters with a unit-cube encoding of the free ones.
+
+    ``dim`` is the number of free parameters; ``encode``/``decode`` map a params dict to
+    and from a point of [0, 1]^dim.
+    """
+
+    def __init__(self, params: Sequence[Param]):
+        names = [p.name for p in params]
+        if len(set(names)) != len(names):
+            raise ValueError("duplicate parameter names")
+        self.params: tuple[Param, ...] = tuple(params)
+        self.free: tuple[Param, ...] = tuple(p for p in params if isinstance(p, FREE_KINDS))
+        self.fixed: dict[str, Any] = {p.name: p.value for p in params if isinstance(p, FixedParam)}
+
+    @classmethod
+    def from_dict(cls, spec: dict, path: str = "space") -> "Space":
+        if not isinstance(spec, dict):
+            raise ConfigError(path, f"must be a mapping of parameter names, got {type(spec).__name__}")
+        if not spec:
+            raise ConfigError(path, "is empty")
+        params = []
+        for name, pspec in spec.items():
+            if not isinstance(name, str):
+                raise ConfigError(f"{path}.{name}", "parameter names must be strings")
+            params.append(parse_param(name, pspec, f"{path}.{name}"))
+        return cls(params)
+
+    def to_dict(self) -> dict:
+        """The YAML form, for the journal header and for comparing spaces on resume."""
+        out: dict[str, Any] = {}
+        for p in self.params:
+            if isinstance(p, IntParam):
+                out[p.name] = {"lower": p.lower, "upper": p.upper, "scaling": p.scaling}
+            elif isinstance(p, FloatParam):
+                out[p.name] = {"low": p.low, "high": p.high, "log": p.log}
+            elif isinstance(p, CategoricalParam):
+                out[p.name] = {"choices": list(p.choices)}
+            else:
+                out[p.name] = {"value": p.value}
+        return out
+
+    @property
+    def dim(self) -> int:
+        return len(self.free)
+
+    @property
+    def names(self) -> list[str]:
+        return [p.name for p in self.free]
+
+    def n_levels(self) -> np.ndarray:
+        """Levels per free coordinate (``inf`` for floats), shape ``(dim,)``."""
+        return np.array([getattr(p, "n_levels", np.inf) for p in self.free], dtype=float)
+
+    def size(self) -> float:
+        """Number of distinct sets (``inf`` when a float parameter is free)."""
+        return float(np.prod(self.n_levels())) if self.dim else 1.0
+
+    # --- unit cube ------------------------------------------------------------------------
+    def snap(self, U: np.ndarray) -> np.ndarray:
+        """Snap points ``U`` (``n x dim`` or ``dim``) to the lattice; floats are only clipped."""
+        U = np.clip(np.asarray(U, dtype=float), 0.0, 1.0)
+        levels = self.n_levels()
+        disc = np.isfinite(levels)
+        if disc.any():
+            k = np.maximum(levels[disc] - 1, 1)
+            snapped = np.round(U[..., disc] * k) / k
+            # A single level encodes as 0.5 (the middle of the cube) so distances ignore it.
+            snapped = np.where(levels[disc] == 1, 0.5, snapped)
+            U = U.copy()
+            U[..., disc] = snapped
+        return U
+
+    def decode(self, u: np.ndarray) -> dict:
+        """Point ``u`` of shape ``(dim,)`` -> params dict (fixed values included), always valid."""
+        u = self.snap(np.asarray(u, dtype=float).reshape(self.dim))
+        out: dict[str, Any] = {}
+        for p in self.params:
+            if isinstance(p, FixedParam):
+                out[p.name] = p.value
+                continue
+            x = float(u[self.free.index(p)])
+            if isinstance(p, IntParam):
+                out[p.name] = p.value_of(p.lower + _level(x, p.n_levels))
+            elif isinstance(p, CategoricalParam):
+                out[p.name] = p.choices[_level(x, p.n_levels)]
+            elif p.log:
+                out[p.name] = float(math.exp(math.log(p.low) + x * (math.log(p.high) - math.log(p.low))))
+            else:
+                out[p.name] = float(p.low + x * (p.high - p.low))
+        return out
+
+    def encode(self, params: dict) -> np.ndarray:
+        """Params dict -> point of shape ``(dim,)``. Raises ValueError off the lattice or range."""
+        u = np.empty(self.dim)
+        for i, p in enumerate(self.free):
+            if p.name not in params:
+                raise ValueError(f"parameter '{p.name}' is missing")
+            v = params[p.name]
+            if isinstance(p, IntParam):
+                u[i] = _unit(p.index_of(v) - p.lower, p.n_levels)
+            elif isinstance(p, CategoricalParam):
+                try:
+                    j = p.choices.index(v)
+                except ValueError:
+                    raise ValueError(f"{p.name}={v!r} is not one of {list(p.choices)}") from None
+                u[i] = _unit(j, p.n_levels)
+            else:
+                if not _is_number(v) or not (p.low - 1e-12 <= v <= p.high + 1e-12):
+                    raise ValueError(f"{p.name}={v!r} is outside [{p.low}, {p.high}]")
+                if p.high == p.low:
+                    u[i] = 0.5
+                elif p.log:
+                    u[i] = (math.log(v) - math.log(p.low)) / (math.log(p.high) - math.log(p.low))
+                else:
+                    u[i] = (v - p.low) / (p.high - p.low)
+        return np.clip(u, 0.0, 1.0)
+
+    def encode_many(self, sets: Sequence[dict]) -> np.ndarray:
+        """``n`` params dicts -> array ``n x dim``."""
+        if not sets:
+            return np.empty((0, self.dim))
+        return np.vstack([self.encode(s) for s in sets])
+
+    def key(self, params: dict) -> tuple:
+        """A hashable identity of a set (its lattice point), for duplicate checks."""
+        return tuple(np.round(self.encode(params), 9)) if self.dim else ()
+
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """``n`` uniform random lattice points, ``n x dim``."""
+        return self.snap(rng.random((n, self.dim)))
+
+    def grid(self, points_per_float: int = 5) -> np.ndarray:
+        """All lattice points (floats on ``points_per_float`` levels), ``n x dim``, C order."""
+        axes = []
+        for p in self.free:
+            k = getattr(p, "n_levels", points_per_float)
+            axes.append(np.array([0.5]) if k == 1 else np.linspace(0.0, 1.0, k))
+        if not axes:
+            return np.empty((1, 0))
+        mesh = np.meshgrid(*axes, indexing="ij")
+        return np.stack([m.ravel() for m in mesh], axis=1)
+
+
+def _level(x: float, n_levels: int) -> int:
+    return 0 if n_levels == 1 else int(round(x * (n_levels - 1)))
+
+
+def _unit(level: int, n_levels: int) -> float:
+    return 0.5 if n_levels == 1 else level / (n_levels - 1)

@@ -1,0 +1,69 @@
+"""Strategy protocol and registry."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from typing import Protocol
+
+import numpy as np
+
+from hyppo_hep.errors import ConfigError
+
+
+class Strategy(Protocol):
+    def propose(self, history, n: int, rng: np.random.Generator) -> list[dict]:
+        """Up to ``n`` new params dicts, none already evaluated or pending."""
+
+
+# name -> "module:class"; the class is built as cls(space, budget, **options).
+STRATEGIES: dict[str, str] = {
+    "random": "hyppo_hep.strategy.random:RandomSearch",
+    "lhs": "hyppo_hep.strategy.random:LatinHypercubeSearch",
+    "grid": "hyppo_hep.strategy.grid:GridSearch",
+}
+
+
+def register(name: str, target: str | type) -> None:
+    STRATEGIES[name] = target
+
+
+def strategy_class(name: str, path: str = "strategy") -> type:
+    if name not in STRATEGIES:
+        raise ConfigError(path, f"'{name}' is not a known strategy (known: {', '.join(sorted(STRATEGIES))})")
+    target = STRATEGIES[name]
+    if isinstance(target, str):
+        module, _, attr = target.partition(":")
+        target = getattr(importlib.import_module(module), attr)
+    return target
+
+
+def check_options(name: str, options: dict, path: str = "strategy") -> None:
+    """Raise ConfigError naming the first option the strategy does not take."""
+    params = inspect.signature(strategy_class(name, path).__init__).parameters
+    allowed = [p for p in params if p not in ("self", "space", "budget")]
+    for key in options:
+        if key not in allowed:
+            raise ConfigError(f"{path}.{key}", f"is not an option of strategy '{name}' (options: {', '.join(allowed) or 'none'})")
+
+
+def build(name: str, options: dict, space, budget: int):
+    check_options(name, options)
+    return strategy_class(name)(space, budget, **options)
+
+
+def new_points(space, U: np.ndarray, history, n: int, also_taken: set = frozenset()) -> list[dict]:
+    """Decode the first ``n`` rows of U whose lattice points are neither in the history nor
+    in ``also_taken`` (sets chosen earlier in the same proposal)."""
+    taken = history.keys(space) | set(also_taken)
+    out = []
+    for u in U:
+        params = space.decode(u)
+        key = space.key(params)
+        if key in taken:
+            continue
+        taken.add(key)
+        out.append(params)
+        if len(out) == n:
+            break
+    return out

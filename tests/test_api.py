@@ -1,0 +1,59 @@
+import math
+
+import numpy as np
+import pytest
+
+import hyppo_hep
+from hyppo_hep.journal import read_events
+
+SPACE = {"x": {"lower": 0, "upper": 100, "scaling": 0.1}, "act": {"choices": ["relu", "tanh"]}, "epochs": 3}
+
+
+def quad(params, trial, seed, device):
+    rng = np.random.default_rng(seed)
+    penalty = 0.0 if params["act"] == "tanh" else 1.0
+    return (params["x"] - 3.0) ** 2 + penalty + 0.1 * rng.standard_normal()
+
+
+def test_minimize_finds_the_minimum_region():
+    res = hyppo_hep.minimize(quad, SPACE, budget=60, trials=3, strategy="random", seed=0)
+    best = res.best
+    assert best["params"]["act"] == "tanh" and abs(best["params"]["x"] - 3.0) < 1.0
+    assert best["params"]["epochs"] == 3 and len(best["scores"]) == 3
+    assert [r["mean"] for r in res.ranked] == sorted(r["mean"] for r in res.ranked)
+
+
+def test_minimize_with_out_writes_journal(tmp_path):
+    hyppo_hep.minimize(quad, SPACE, budget=5, trials=2, out=str(tmp_path / "o"))
+    kinds = [e["event"] for e in read_events(tmp_path / "o" / "journal.jsonl")]
+    assert kinds.count("set_finished") == 5 and (tmp_path / "o" / "results.csv").exists()
+
+
+def test_minimize_by_registered_name_in_pool():
+    res = hyppo_hep.minimize("branin", {"x1": {"low": -5.0, "high": 10.0}, "x2": {"low": 0.0, "high": 15.0}},
+                             budget=6, trials=2, executor="pool", workers=2)
+    assert len(res.ranked) == 6
+
+
+def test_ask_tell_loop(tmp_path):
+    at = hyppo_hep.AskTell(SPACE, trials=3, seed=1, out=str(tmp_path / "o"))
+    a, b = at.ask(), at.ask()  # two pending at once: distinct
+    assert a != b
+    at.tell(b, [1.0, 2.0, 3.0])
+    at.tell(a, [0.5, None, float("nan")])
+    with pytest.raises(ValueError):
+        at.tell(a, [1, 2, 3])  # already told
+    assert at.best["params"] == a and at.best["mean"] == 0.5 and at.best["n_ok"] == 1
+    recb = [r for r in at.result().ranked if r["params"] == b][0]
+    assert recb["mean"] == 2.0 and math.isclose(recb["std"], 1.0)
+    assert len(at.seeds(at.ask())) == 3
+    at.close()
+    events = list(read_events(tmp_path / "o" / "journal.jsonl"))
+    assert sum(e["event"] == "trial_finished" for e in events) == 6
+
+
+def test_ask_tell_wrong_score_count():
+    at = hyppo_hep.AskTell(SPACE, trials=2)
+    p = at.ask()
+    with pytest.raises(ValueError, match="needs 2 scores"):
+        at.tell(p, [1.0])

@@ -1,0 +1,82 @@
+import numpy as np
+import pytest
+
+from hyppo_hep.design import latin_hypercube, random_design
+from hyppo_hep.driver import trial_seeds
+from hyppo_hep.history import History, SetRecord
+from hyppo_hep.space import Space
+from hyppo_hep.strategy import build
+
+
+def history_with(space, params_list, state="done"):
+    h = History()
+    for i, p in enumerate(params_list):
+        h.add_set(SetRecord(i, p, trial_seeds(0, i, 1), state=state))
+    return h
+
+
+def test_lhs_fills_every_stratum(table1_space):
+    n = 10
+    U = latin_hypercube(table1_space, n, np.random.default_rng(0))
+    assert U.shape == (n, 6)
+    for j in range(6):
+        strata = np.minimum((U[:, j] * n).astype(int), n - 1)
+        # snapping to a lattice of >= 57 levels moves a point by < half a stratum width at most
+        assert len(set(strata)) >= n - 1
+
+
+def test_designs_are_distinct_and_avoid_excluded():
+    space = Space.from_dict({"a": {"lower": 0, "upper": 3}, "b": {"choices": ["x", "y"]}})  # 8 points
+    rng = np.random.default_rng(0)
+    U = random_design(space, 8, rng)
+    assert len({tuple(u) for u in U}) == 8
+    first = {tuple(np.round(u, 9)) for u in U[:3]}
+    U2 = latin_hypercube(space, 8, rng, exclude=first)
+    assert len(U2) == 5 and not first & {tuple(np.round(u, 9)) for u in U2}
+
+
+@pytest.mark.parametrize("name", ["random", "lhs", "grid"])
+def test_never_proposes_evaluated_or_pending(name):
+    space = Space.from_dict({"a": {"lower": 0, "upper": 4}, "b": {"lower": 0, "upper": 3}})  # 20 points
+    strat = build(name, {}, space, 20)
+    rng = np.random.default_rng(3)
+    h = History()
+    seen = set()
+    while True:
+        props = strat.propose(h, 3, rng)
+        if not props:
+            break
+        for p in props:
+            key = space.key(p)
+            assert key not in seen
+            seen.add(key)
+            # alternate: some stay pending, some are done — both must be avoided
+            h.add_set(SetRecord(h.next_id(), p, [0], state="pending" if len(seen) % 2 else "done"))
+    assert len(seen) == 20
+
+
+def test_grid_visits_whole_small_grid_in_order():
+    space = Space.from_dict({"a": {"lower": 1, "upper": 3}, "b": {"choices": ["x", "y"]}})
+    strat = build("grid", {}, space, 100)
+    props = strat.propose(History(), 10, np.random.default_rng(0))
+    assert [(p["a"], p["b"]) for p in props] == [(1, "x"), (1, "y"), (2, "x"), (2, "y"), (3, "x"), (3, "y")]
+
+
+def test_grid_too_large_is_config_error(table1_space):
+    from hyppo_hep.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="grid search over"):
+        build("grid", {}, table1_space, 100)
+
+
+@pytest.mark.parametrize("name", ["random", "lhs"])
+def test_proposals_deterministic_for_seed(name, table1_space):
+    a = build(name, {}, table1_space, 30).propose(History(), 5, np.random.default_rng(7))
+    b = build(name, {}, table1_space, 30).propose(History(), 5, np.random.default_rng(7))
+    assert a == b
+
+
+def test_trial_seeds_are_stable_and_distinct():
+    s = trial_seeds(1, 4, 5)
+    assert s == trial_seeds(1, 4, 5)
+    assert len(set(s)) == 5 and set(s).isdisjoint(trial_seeds(1, 5, 5)) and s != trial_seeds(2, 4, 5)
