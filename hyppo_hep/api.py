@@ -82,7 +82,7 @@ def minimize(objective: Callable | str, space: dict | Space, *, budget: int = 50
         from hyppo_hep.campaign import run_campaign
 
         summary = run_campaign(cfg, overwrite=overwrite, objective_ref=ref, quiet=quiet)
-        return SearchResult(summary.history)
+        return SearchResult(summary.history, cfg.k_std)
     from hyppo_hep.campaign import make_executor
 
     ex = make_executor(cfg, ref)
@@ -92,7 +92,7 @@ def minimize(objective: Callable | str, space: dict | Space, *, budget: int = 50
                          min_ok_trials=min_ok_trials).run()
     finally:
         ex.close()
-    return SearchResult(summary.history)
+    return SearchResult(summary.history, cfg.k_std)
 
 
 class _Handout:
@@ -135,6 +135,7 @@ class AskTell:
                            trials=trials, budget=budget, seed=seed)
         self._journal = journal
         cfg = _strategy_config(strategy)
+        self.k_std = float(cfg.options.get("k_std", 0.0))
         strat = strategies.build(cfg.name, cfg.options, self.space, budget)
         self._driver = Driver(self.space, strat, self._handout, journal, budget=budget, trials=trials, seed=seed,
                               min_ok_trials=min_ok_trials)
@@ -170,8 +171,9 @@ class AskTell:
             self._driver.record(TrialResult(rec.set_id, t, rec.seeds[t], float(s) if ok else None,
                                             None if ok else f"told as {s!r}", "user", "user"))
 
-    def result(self, k_std: float = 0.0) -> SearchResult:
-        return SearchResult(self.history, k_std)
+    def result(self, k_std: float | None = None) -> SearchResult:
+        """The sets so far, ranked by mean + k_std * std (default: the strategy's k_std)."""
+        return SearchResult(self.history, self.k_std if k_std is None else k_std)
 
     @property
     def best(self) -> dict | None:

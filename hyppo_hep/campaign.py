@@ -89,7 +89,7 @@ def run_campaign(cfg: CampaignConfig, *, resume: bool = False, overwrite: bool =
     def on_set_finished(rec, hist):
         write_results_csv(hist, results_csv)
         if not quiet:
-            print_fn(progress_line(rec, hist, cfg.budget))
+            print_fn(progress_line(rec, hist, cfg.budget, cfg.k_std))
 
     driver = Driver(cfg.space, strategy, executor, journal, budget=cfg.budget, trials=cfg.trials, seed=cfg.seed,
                     min_ok_trials=cfg.min_ok_trials, history=history, on_set_finished=on_set_finished)

@@ -59,6 +59,12 @@ class CampaignConfig:
             "min_ok_trials": self.min_ok_trials,
         }
 
+    @property
+    def k_std(self) -> float:
+        """Sets rank by mean + k_std * std: the strategy option ``k_std`` (surrogate
+        strategies optimise the same quantity), 0 (the mean) otherwise."""
+        return float(self.strategy.options.get("k_std", 0.0))
+
     def with_overrides(self, **kw) -> "CampaignConfig":
         return replace(self, **{k: v for k, v in kw.items() if v is not None})
 

@@ -56,7 +56,9 @@ def _main(args) -> int:
                            quiet=args.quiet)
     print(f"\n{summary.n_finished} sets finished ({summary.reason}) in {hms(summary.wall_time)}; "
           f"journal and results.csv in {cfg.out}\n")
-    print(ranked_table(summary.history, top=args.top))
+    if cfg.k_std:
+        print(f"ranked by mean + {cfg.k_std:g} x std (strategy option k_std)")
+    print(ranked_table(summary.history, top=args.top, k_std=cfg.k_std))
     return 0
 
 

@@ -219,6 +219,23 @@ class Space:
             U[..., disc] = snapped
         return U
 
+    def features(self, U: np.ndarray) -> np.ndarray:
+        """Surrogate features of unit-cube points ``U`` (``n x dim``) -> ``n x n_features``.
+
+        Integer and float coordinates pass through (already in [0, 1]). A categorical with
+        k >= 2 choices becomes k one-hot columns scaled by 1/sqrt(2), so two different choices
+        are at distance 1 (the width of an ordered coordinate) and no choice is 'between'
+        two others, as an ordinal code would pretend."""
+        U = np.atleast_2d(np.asarray(U, dtype=float))
+        cols = []
+        for i, p in enumerate(self.free):
+            if isinstance(p, CategoricalParam) and p.n_levels > 1:
+                level = np.rint(np.clip(U[:, i], 0.0, 1.0) * (p.n_levels - 1)).astype(int)
+                cols.append(np.eye(p.n_levels)[level] / math.sqrt(2.0))
+            else:
+                cols.append(U[:, i:i + 1])
+        return np.hstack(cols) if cols else np.empty((len(U), 0))
+
     def decode(self, u: np.ndarray) -> dict:
         """Point ``u`` of shape ``(dim,)`` -> params dict (fixed values included), always valid."""
         u = self.snap(np.asarray(u, dtype=float).reshape(self.dim))

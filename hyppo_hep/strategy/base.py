@@ -21,6 +21,8 @@ STRATEGIES: dict[str, str] = {
     "random": "hyppo_hep.strategy.random:RandomSearch",
     "lhs": "hyppo_hep.strategy.random:LatinHypercubeSearch",
     "grid": "hyppo_hep.strategy.grid:GridSearch",
+    "rbf": "hyppo_hep.strategy.surrogate:RBFStrategy",
+    "gp": "hyppo_hep.strategy.surrogate:GPStrategy",
 }
 
 

@@ -1,0 +1,281 @@
+"""Surrogate strategies: RBF (``rbf``, the default) and GP (``gp``) over both moments.
+
+Each proposal:
+
+1. Initial design: a Latin hypercube of ``initial`` sets (default 2(d+1)), handed out first.
+2. Surrogates of the sets' mean score and, when ``k_std`` > 0, of their trial std, fitted
+   on every finished set (failed sets count as the worst observed set, so the search
+   keeps away from where trainings break). The trial spread is information: the mean's
+   surrogate gets each set's std^2/n as its noise (an ensemble for the RBF, per-point
+   noise for the GP).
+3. Candidates: DYCORS perturbations of the best sets (a shrinking subset of coordinates,
+   an adaptive radius) plus uniform ones, snapped to the lattice, none already taken.
+4. Selection: the weighted merit of the predicted objective (mean + k_std * predicted std)
+   and the distance to every evaluated and pending set, with weights cycling from
+   exploration to exploitation; for the GP also expected improvement or a lower
+   confidence bound, pending sets conditioned on as 'kriging believers'. A batch of n
+   proposals is spread out: each pick counts as pending for the next.
+
+All state that matters (the radius, the weight cycle, the perturbation probability) is
+recomputed from the history at each proposal, so a resumed search, whose new strategy
+object sees the replayed history, proposes as the original one would have.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hyppo_hep.design import latin_hypercube, random_design
+from hyppo_hep.errors import ConfigError
+from hyppo_hep.history import DONE, FAILED
+from hyppo_hep.space import CategoricalParam
+from hyppo_hep.strategy import candidates as cand
+from hyppo_hep.strategy.base import new_points
+
+DEFAULT_WEIGHTS = (0.3, 0.5, 0.8, 0.95)
+
+
+def _one_blas_thread():
+    """BLAS on one thread while proposing: the matrices are small enough that threads cost
+    more than they give, and the cores belong to the trainings running beside us."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+        import contextlib
+
+        return contextlib.nullcontext()
+    return threadpool_limits(1)
+
+
+class SurrogateStrategy:
+    """Shared orchestration; subclasses build the surrogate and may add acquisitions."""
+
+    acquisitions: tuple[str, ...] = ("merit",)
+
+    def __init__(self, space, budget: int, initial: int | None = None, k_std: float = 0.0,
+                 n_candidates: int | None = None, weights=None, uniform_fraction: float = 0.1,
+                 acquisition: str = "merit"):
+        d = space.dim
+        self.space, self.budget = space, int(budget)
+        if initial is None:
+            initial = 2 * (d + 1)
+        if isinstance(initial, bool) or not isinstance(initial, int) or initial < 1:
+            raise ConfigError("strategy.initial", f"must be an integer >= 1, got {initial!r}")
+        self.initial = min(initial, self.budget)
+        if isinstance(k_std, bool) or not isinstance(k_std, (int, float)) or k_std < 0:
+            raise ConfigError("strategy.k_std", f"must be a number >= 0, got {k_std!r}")
+        self.k_std = float(k_std)
+        if n_candidates is None:
+            n_candidates = int(min(max(100 * d, 500), 2000))
+        if isinstance(n_candidates, bool) or not isinstance(n_candidates, int) or n_candidates < 10:
+            raise ConfigError("strategy.n_candidates", f"must be an integer >= 10, got {n_candidates!r}")
+        self.n_candidates = n_candidates
+        weights = DEFAULT_WEIGHTS if weights is None else weights
+        if (not isinstance(weights, (list, tuple)) or not weights
+                or not all(isinstance(w, (int, float)) and 0 <= w <= 1 for w in weights)):
+            raise ConfigError("strategy.weights", f"must be a list of numbers in [0, 1], got {weights!r}")
+        self.weights = tuple(float(w) for w in weights)
+        if not isinstance(uniform_fraction, (int, float)) or not 0 <= uniform_fraction <= 1:
+            raise ConfigError("strategy.uniform_fraction", f"must be in [0, 1], got {uniform_fraction!r}")
+        self.uniform_fraction = float(uniform_fraction)
+        if acquisition not in self.acquisitions:
+            raise ConfigError("strategy.acquisition",
+                              f"({acquisition!r}) is not one of {', '.join(self.acquisitions)} for this strategy")
+        self.acquisition = acquisition
+        self.levels = space.n_levels()
+        self.categorical = np.array([isinstance(p, CategoricalParam) for p in space.free], dtype=bool)
+        self._design: np.ndarray | None = None
+
+    # --- to be provided by subclasses ---------------------------------------------------------
+    def make_surrogate(self):
+        raise NotImplementedError
+
+    # --- data ---------------------------------------------------------------------------------
+    def training_data(self, history, with_std: bool):
+        """Surrogate training data from the finished sets: features ``n x p``, targets
+        ``n x k`` (mean, and std when ``with_std``) and their noise variances ``n x k``.
+        Failed sets enter as the worst finished set, with no noise."""
+        space = self.space
+        done = history.done
+        failed = history.failed
+        mean = np.array([r.mean for r in done])
+        std = np.array([r.std for r in done])
+        n_ok = np.array([r.n_ok for r in done], dtype=float)
+        var_mean = std**2 / n_ok
+        # the sample std of n normal trials has variance about std^2 / (2 (n - 1))
+        var_std = np.where(n_ok > 1, std**2 / (2 * np.maximum(n_ok - 1, 1)), 0.0)
+        if failed and len(done):
+            mean = np.concatenate([mean, np.full(len(failed), mean.max())])
+            std = np.concatenate([std, np.full(len(failed), std.max())])
+            var_mean = np.concatenate([var_mean, np.zeros(len(failed))])
+            var_std = np.concatenate([var_std, np.zeros(len(failed))])
+            recs = done + failed
+        else:
+            recs = done
+        X = space.encode_many([r.params for r in recs])
+        Y = np.stack([mean, std], axis=1) if with_std else mean[:, None]
+        V = np.stack([var_mean, var_std], axis=1) if with_std else var_mean[:, None]
+        return space.features(X), X, Y, V
+
+    def fit(self, history, with_std: bool | None = None):
+        """The fitted surrogate of the finished sets (outputs: mean[, std])."""
+        with_std = self.k_std > 0 if with_std is None else with_std
+        F, _, Y, V = self.training_data(history, with_std)
+        return self.make_surrogate().fit(F, Y, V)
+
+    def predict(self, history, sets: list[dict]) -> dict[str, np.ndarray]:
+        """What the surrogates expect of ``sets`` (params dicts) given the finished sets:
+        ``mean`` (predicted mean score), ``mean_std`` (its uncertainty) and ``spread``
+        (predicted trial-to-trial std), each of length ``len(sets)``."""
+        model = self.fit(history, with_std=True)
+        mu, sd = model.predict(self.space.features(self.space.encode_many(sets)))
+        return {"mean": mu[:, 0], "mean_std": sd[:, 0], "spread": np.maximum(mu[:, 1], 0.0)}
+
+    def objective_prediction(self, model, F: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Predicted objective (mean + k * predicted std) and its uncertainty at features ``F``."""
+        mu, sd = model.predict(F)
+        if mu.shape[1] == 1:
+            return mu[:, 0], sd[:, 0]
+        return mu[:, 0] + self.k_std * np.maximum(mu[:, 1], 0.0), np.hypot(sd[:, 0], self.k_std * sd[:, 1])
+
+    # --- proposal -----------------------------------------------------------------------------
+    def propose(self, history, n: int, rng: np.random.Generator) -> list[dict]:
+        space = self.space
+        out: list[dict] = []
+        n_design = max(0, min(n, self.initial - len(history)))
+        if n_design:
+            if self._design is None:  # drawn only when needed: rng use is a function of the history
+                self._design = latin_hypercube(space, self.initial, rng)
+            out += new_points(space, self._design, history, n_design)
+        n_fit = len(history.done) + len(history.failed)
+        if len(out) < n and len(history.done) >= 2 and n_fit >= min(space.dim + 2, self.initial):
+            with _one_blas_thread():
+                out += self._propose_adaptive(history, n - len(out), rng, out)
+        if len(out) < n:
+            chosen = {space.key(p) for p in out}
+            U = random_design(space, n - len(out), rng, exclude=history.keys(space) | chosen)
+            out += new_points(space, U, history, n - len(out), also_taken=chosen)
+        return out
+
+    def _completion_order(self, history) -> list:
+        finished = [r for r in history.sets.values() if r.state in (DONE, FAILED)]
+        return sorted(finished, key=lambda r: (r.finished if r.finished is not None else np.inf, r.set_id))
+
+    def search_state(self, history) -> tuple[float, float, int]:
+        """(radius, perturbation probability, number of adaptive proposals so far), all
+        recomputed from the history."""
+        order = self._completion_order(history)
+        worst = max((r.objective_value(self.k_std) for r in order if r.state == DONE), default=0.0)
+        values = [r.objective_value(self.k_std) if r.state == DONE else worst for r in order]
+        radius = cand.radius_schedule(values, self.initial, self.space.dim)
+        n_adaptive = max(0, len(history) - self.initial)
+        prob = cand.perturb_probability(self.space.dim, n_adaptive, max(self.budget - self.initial, 1))
+        return radius, prob, n_adaptive
+
+    def candidates(self, history, rng: np.random.Generator, also_taken: list[dict]) -> np.ndarray:
+        """Candidate lattice points (``m x dim``), none evaluated, failed, pending or chosen."""
+        radius, prob, _ = self.search_state(history)
+        ranked = history.ranked(self.k_std)
+        centers = self.space.encode_many([r.params for r in ranked[:3]])
+        n_uniform = int(round(self.uniform_fraction * self.n_candidates))
+        n_pert = self.n_candidates - n_uniform
+        # two thirds around the incumbent, the rest around the runners-up
+        counts = [n_pert] if len(centers) == 1 else [n_pert * 2 // 3] + [
+            (n_pert - n_pert * 2 // 3) // (len(centers) - 1)] * (len(centers) - 1)
+        parts = [cand.dycors_candidates(c, k, radius, prob, self.levels, self.categorical, rng)
+                 for c, k in zip(centers, counts)]
+        parts.append(cand.uniform_candidates(n_uniform, self.levels, rng))
+        taken = history.keys(self.space) | {self.space.key(p) for p in also_taken}
+        return cand.unique_new(np.vstack(parts), taken)
+
+    def _propose_adaptive(self, history, n: int, rng: np.random.Generator, chosen: list[dict]) -> list[dict]:
+        space = self.space
+        C = self.candidates(history, rng, chosen)
+        if len(C) == 0:
+            return []
+        FC = space.features(C)
+        model = self.fit(history)
+        X_known = np.vstack([history.X_all(space), space.encode_many(chosen)])
+        idx = self.select(model, FC, space.features(X_known), history, n)
+        return new_points(space, C[idx], history, n, also_taken={space.key(p) for p in chosen})
+
+    def select(self, model, FC: np.ndarray, F_known: np.ndarray, history, n: int) -> list[int]:
+        """Indices of the candidates to propose (merit selection, weights cycling with the
+        number of adaptive proposals made so far)."""
+        value, _ = self.objective_prediction(model, FC)
+        dist = cand.min_distance(FC, F_known)
+        start = max(0, len(history) - self.initial)
+        weights = [self.weights[(start + i) % len(self.weights)] for i in range(len(self.weights))]
+        # one or two spares in case a pick decodes onto a taken set (float round trips)
+        return cand.weighted_merit_select(FC, value, dist, weights, n + 2)
+
+
+class RBFStrategy(SurrogateStrategy):
+    """``{name: rbf, initial: 14, kernel: cubic, k_std: 0.0, n_candidates: 600,
+    weights: [0.3, 0.5, 0.8, 0.95], uniform_fraction: 0.1, ensemble: 32}``"""
+
+    def __init__(self, space, budget: int, initial: int | None = None, kernel: str = "cubic", k_std: float = 0.0,
+                 n_candidates: int | None = None, weights=None, uniform_fraction: float = 0.1, ensemble: int = 32,
+                 eta: float = 1e-6):
+        from hyppo_hep.surrogate.rbf import KERNELS
+
+        super().__init__(space, budget, initial, k_std, n_candidates, weights, uniform_fraction)
+        if kernel not in KERNELS:
+            raise ConfigError("strategy.kernel", f"({kernel!r}) is not one of {', '.join(KERNELS)}")
+        if isinstance(ensemble, bool) or not isinstance(ensemble, int) or ensemble < 0:
+            raise ConfigError("strategy.ensemble", f"must be an integer >= 0, got {ensemble!r}")
+        if not isinstance(eta, (int, float)) or eta < 0:
+            raise ConfigError("strategy.eta", f"must be a number >= 0, got {eta!r}")
+        self.kernel, self.ensemble, self.eta = kernel, ensemble, float(eta)
+
+    def make_surrogate(self):
+        from hyppo_hep.surrogate.rbf import RBFSurrogate
+
+        return RBFSurrogate(self.kernel, self.eta, self.ensemble)
+
+
+class GPStrategy(SurrogateStrategy):
+    """``{name: gp, initial: 14, k_std: 0.0, acquisition: merit|ei|lcb, beta: 2.0, nu: 2.5}``"""
+
+    acquisitions = ("merit", "ei", "lcb")
+
+    def __init__(self, space, budget: int, initial: int | None = None, k_std: float = 0.0,
+                 acquisition: str = "merit", beta: float = 2.0, nu: float = 2.5, n_candidates: int | None = None,
+                 weights=None, uniform_fraction: float = 0.1, max_fit_points: int = 200):
+        super().__init__(space, budget, initial, k_std, n_candidates, weights, uniform_fraction, acquisition)
+        if not isinstance(beta, (int, float)) or beta < 0:
+            raise ConfigError("strategy.beta", f"must be a number >= 0, got {beta!r}")
+        if nu not in (0.5, 1.5, 2.5):
+            raise ConfigError("strategy.nu", f"({nu!r}) must be 0.5, 1.5 or 2.5")
+        if isinstance(max_fit_points, bool) or not isinstance(max_fit_points, int) or max_fit_points < 10:
+            raise ConfigError("strategy.max_fit_points", f"must be an integer >= 10, got {max_fit_points!r}")
+        self.beta, self.nu, self.max_fit_points = float(beta), nu, max_fit_points
+
+    def make_surrogate(self):
+        from hyppo_hep.surrogate.gp import GPSurrogate
+
+        return GPSurrogate(nu=self.nu, max_fit_points=self.max_fit_points)
+
+    def select(self, model, FC, F_known, history, n):
+        if self.acquisition == "merit":
+            return super().select(model, FC, F_known, history, n)
+        # Pending sets (and each pick of this batch) are conditioned on at their predicted
+        # value: the posterior std collapses there, so the next pick looks elsewhere.
+        F_pending = self.space.features(history.X_pending(self.space))
+        if len(F_pending):
+            model = model.condition(F_pending, model.predict(F_pending)[0])
+        incumbent = float(np.min(self.objective_prediction(model, self.space.features(
+            self.space.encode_many([r.params for r in history.done])))[0]))
+        chosen: list[int] = []
+        for _ in range(min(n + 2, len(FC))):
+            mu, sd = self.objective_prediction(model, FC)
+            if self.acquisition == "ei":
+                score = -cand.expected_improvement(mu, sd, incumbent)
+            else:
+                score = cand.lower_confidence_bound(mu, sd, self.beta)
+            score[chosen] = np.inf
+            j = int(np.argmin(score))
+            chosen.append(j)
+            if len(chosen) < n:
+                model = model.condition(FC[j:j + 1], model.predict(FC[j:j + 1])[0])
+        return chosen
