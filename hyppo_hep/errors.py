@@ -19,3 +19,7 @@ class ConfigError(UserError):
         self.path = path
         self.message = message
         super().__init__(f"{path} {message}" if path else message)
+
+    def __reduce__(self):
+        # picklable with both arguments, so the error crosses process boundaries (pools, MPI)
+        return (type(self), (self.path, self.message))

@@ -247,3 +247,11 @@ def test_rbf_beats_random_search_on_noisy_branin():
     # the global minimum is 0.398; random search with 30 sets typically ends near 1-3
     assert np.median(final["rbf"]) < 0.8
     assert np.median(final["rbf"]) < 0.5 * np.median(final["random"])
+
+
+def test_config_error_survives_pickling():
+    # raised inside a process pool (benchmarks, pool executor) it must cross back intact
+    import pickle
+
+    err = pickle.loads(pickle.dumps(ConfigError("strategy.kernel", "is bad")))
+    assert isinstance(err, ConfigError) and err.path == "strategy.kernel" and str(err) == "config error: strategy.kernel is bad"

@@ -53,8 +53,8 @@ class SurrogateStrategy:
     acquisitions: tuple[str, ...] = ("merit",)
 
     def __init__(self, space, budget: int, initial: int | None = None, k_std: float = 0.0,
-                 n_candidates: int | None = None, weights=None, uniform_fraction: float = 0.1,
-                 acquisition: str = "merit"):
+                 n_candidates: int | None = None, weights=None, uniform_fraction: float = 0.0,
+                 acquisition: str = "merit", centers: int = 1, cap: bool = True):
         d = space.dim
         self.space, self.budget = space, int(budget)
         if initial is None:
@@ -82,6 +82,11 @@ class SurrogateStrategy:
             raise ConfigError("strategy.acquisition",
                               f"({acquisition!r}) is not one of {', '.join(self.acquisitions)} for this strategy")
         self.acquisition = acquisition
+        if isinstance(centers, bool) or not isinstance(centers, int) or centers < 1:
+            raise ConfigError("strategy.centers", f"must be an integer >= 1, got {centers!r}")
+        if not isinstance(cap, bool):
+            raise ConfigError("strategy.cap", f"must be true or false, got {cap!r}")
+        self.centers, self.cap = centers, cap
         self.levels = space.n_levels()
         self.categorical = np.array([isinstance(p, CategoricalParam) for p in space.free], dtype=bool)
         self._design: np.ndarray | None = None
@@ -121,6 +126,11 @@ class SurrogateStrategy:
         """The fitted surrogate of the finished sets (outputs: mean[, std])."""
         with_std = self.k_std > 0 if with_std is None else with_std
         F, _, Y, V = self.training_data(history, with_std)
+        if self.cap and len(Y) > 2:
+            # Median capping (as pySOT does): values above the median are set to it, so that
+            # a few very bad sets do not flatten the surrogate where the good ones are.
+            Y = Y.copy()
+            Y[:, 0] = np.minimum(Y[:, 0], np.median(Y[:, 0]))
         return self.make_surrogate().fit(F, Y, V)
 
     def predict(self, history, sets: list[dict]) -> dict[str, np.ndarray]:
@@ -176,7 +186,7 @@ class SurrogateStrategy:
         """Candidate lattice points (``m x dim``), none evaluated, failed, pending or chosen."""
         radius, prob, _ = self.search_state(history)
         ranked = history.ranked(self.k_std)
-        centers = self.space.encode_many([r.params for r in ranked[:3]])
+        centers = self.space.encode_many([r.params for r in ranked[:self.centers]])
         n_uniform = int(round(self.uniform_fraction * self.n_candidates))
         n_pert = self.n_candidates - n_uniform
         # two thirds around the incumbent, the rest around the runners-up
@@ -215,11 +225,11 @@ class RBFStrategy(SurrogateStrategy):
     weights: [0.3, 0.5, 0.8, 0.95], uniform_fraction: 0.1, ensemble: 32}``"""
 
     def __init__(self, space, budget: int, initial: int | None = None, kernel: str = "cubic", k_std: float = 0.0,
-                 n_candidates: int | None = None, weights=None, uniform_fraction: float = 0.1, ensemble: int = 32,
-                 eta: float = 1e-6):
+                 n_candidates: int | None = None, weights=None, uniform_fraction: float = 0.0, centers: int = 1,
+                 cap: bool = True, ensemble: int = 32, eta: float = 1e-6):
         from hyppo_hep.surrogate.rbf import KERNELS
 
-        super().__init__(space, budget, initial, k_std, n_candidates, weights, uniform_fraction)
+        super().__init__(space, budget, initial, k_std, n_candidates, weights, uniform_fraction, "merit", centers, cap)
         if kernel not in KERNELS:
             raise ConfigError("strategy.kernel", f"({kernel!r}) is not one of {', '.join(KERNELS)}")
         if isinstance(ensemble, bool) or not isinstance(ensemble, int) or ensemble < 0:
@@ -241,8 +251,10 @@ class GPStrategy(SurrogateStrategy):
 
     def __init__(self, space, budget: int, initial: int | None = None, k_std: float = 0.0,
                  acquisition: str = "merit", beta: float = 2.0, nu: float = 2.5, n_candidates: int | None = None,
-                 weights=None, uniform_fraction: float = 0.1, max_fit_points: int = 200):
-        super().__init__(space, budget, initial, k_std, n_candidates, weights, uniform_fraction, acquisition)
+                 weights=None, uniform_fraction: float = 0.0, centers: int = 1, cap: bool = True,
+                 max_fit_points: int = 200):
+        super().__init__(space, budget, initial, k_std, n_candidates, weights, uniform_fraction, acquisition,
+                         centers, cap)
         if not isinstance(beta, (int, float)) or beta < 0:
             raise ConfigError("strategy.beta", f"must be a number >= 0, got {beta!r}")
         if nu not in (0.5, 1.5, 2.5):

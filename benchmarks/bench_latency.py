@@ -1,0 +1,106 @@
+"""Proposal latency of the surrogate strategies beside a training.
+
+    python benchmarks/bench_latency.py            # writes benchmarks/RESULTS_latency.md
+
+For 100, 500 and 1000 evaluated sets in 6 and 12 dimensions (the GAN-like landscape in 6-D,
+Rastrigin in 12-D, on integer lattices, 5 trials per set), one proposal (n=1, with 4 sets
+pending) is timed ``--repeats`` times; the median wall time is reported. BLAS is pinned to
+one thread: the target is one CPU core (RBF < 100 ms, GP < 1 s at 1000 sets in 6-D).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ["OMP_NUM_THREADS"] = "1"
+os.environ["OPENBLAS_NUM_THREADS"] = "1"
+os.environ["MKL_NUM_THREADS"] = "1"
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from hyppo_hep.history import History, SetRecord, TrialRecord  # noqa: E402
+from hyppo_hep.objectives.analytic import GanLandscape, Rastrigin  # noqa: E402
+from hyppo_hep.space import Space  # noqa: E402
+from hyppo_hep.strategy import build  # noqa: E402
+
+GAN_SPACE = {
+    "noise_dim": {"lower": 1, "upper": 100, "scaling": 4},
+    "batch_size": {"lower": 8, "upper": 64, "scaling": 32},
+    "lr_gen": {"lower": 1, "upper": 200, "scaling": 5.0e-5},
+    "lr_disc": {"lower": 1, "upper": 200, "scaling": 5.0e-5},
+    "gen_layersize": {"lower": 8, "upper": 128, "scaling": 8},
+    "disc_layersize": {"lower": 8, "upper": 128, "scaling": 8},
+}
+
+
+def history_of(space, objective, n, rng, n_pending=4):
+    h = History()
+    U = space.sample(rng, 2 * (n + n_pending))
+    keys = set()
+    for u in U:
+        p = space.decode(u)
+        k = space.key(p)
+        if k in keys:
+            continue
+        keys.add(k)
+        sid = h.next_id()
+        h.add_set(SetRecord(sid, p, list(range(5))))
+        if sid < n:
+            for t in range(5):
+                h.add_trial(sid, TrialRecord(t, t, objective(p, t, int(rng.integers(1 << 30)))))
+            h.complete(sid, finished=float(sid))
+        if len(h) == n + n_pending:
+            break
+    return h
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--sizes", type=int, nargs="*", default=[100, 500, 1000])
+    ap.add_argument("--out", default=str(Path(__file__).parent / "RESULTS_latency.md"))
+    args = ap.parse_args(argv)
+    problems = {
+        6: (Space.from_dict(GAN_SPACE), GanLandscape()),
+        12: (Space.from_dict({f"x{i}": {"lower": -50, "upper": 50, "scaling": 0.1} for i in range(12)}), Rastrigin(12)),
+    }
+    strategies = {"rbf": {}, "rbf k_std=1": {"k_std": 1.0}, "gp": {}, "gp ei": {"acquisition": "ei"}}
+    rows = []
+    for d, (space, obj) in problems.items():
+        for n in args.sizes:
+            h = history_of(space, obj, n, np.random.default_rng(n + d))
+            for label, options in strategies.items():
+                name = label.split()[0]
+                strat = build(name, options, space, 2 * n)
+                times = []
+                for r in range(args.repeats):
+                    t0 = time.perf_counter()
+                    props = strat.propose(h, 1, np.random.default_rng(r))
+                    times.append(time.perf_counter() - t0)
+                    assert len(props) == 1
+                med = float(np.median(times))
+                rows.append((d, n, label, med, min(times)))
+                print(f"{d:3d}-D {n:5d} sets  {label:12s} median {1000 * med:8.1f} ms  (min {1000 * min(times):.1f})",
+                      flush=True)
+    lines = ["# Proposal latency", "", f"Command: `python benchmarks/bench_latency.py {' '.join(sys.argv[1:])}`".replace(" `", " `").strip(), "",
+             "One proposal (n=1, 4 sets pending), BLAS on one thread, median of "
+             f"{args.repeats} repeats on a shared 2-core machine (other jobs were running: treat as upper bounds).", "",
+             "| dim | evaluated sets | strategy | median ms | min ms |", "|---|---|---|---|---|"]
+    lines += [f"| {d} | {n} | {label} | {1000 * med:.1f} | {1000 * mn:.1f} |" for d, n, label, med, mn in rows]
+    at = {(d, n, lab): med for d, n, lab, med, _ in rows}
+    if (6, 1000, "rbf") in at and (6, 1000, "gp") in at:
+        lines += ["", f"Targets at 1000 sets in 6-D: RBF {1000 * at[(6, 1000, 'rbf')]:.0f} ms (target < 100 ms: "
+                  f"{'met' if at[(6, 1000, 'rbf')] < 0.1 else 'MISSED'}), GP {1000 * at[(6, 1000, 'gp')]:.0f} ms "
+                  f"(target < 1000 ms: {'met' if at[(6, 1000, 'gp')] < 1.0 else 'MISSED'})."]
+    Path(args.out).write_text("\n".join(lines) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
