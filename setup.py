@@ -19,6 +19,8 @@ setup(
         "mpi": ["mpi4py>=3.1", "mpich"],
         "plots": ["matplotlib>=3.5"],
         "test": ["pytest>=7", "hypothesis>=6"],
+        # peers of benchmarks/bench_optimizers.py only, never needed at run time
+        "bench": ["optuna>=3.6", "pysot>=0.3.3", "scikit-optimize>=0.10"],
     },
     entry_points={"console_scripts": ["hyppo-hep=hyppo_hep.run:main"]},
 )

@@ -234,6 +234,8 @@ def main(argv=None):
     ap.add_argument("--budget", type=int, default=100)
     ap.add_argument("--problems", nargs="*", default=None, help="subset of: " + ", ".join(problems()))
     ap.add_argument("--tools", nargs="*", default=None, help="subset of the tool names (substring match)")
+    ap.add_argument("--merge", action="store_true",
+                    help="keep the other tools' results from --raw and rerun only the selected ones")
     ap.add_argument("--out", default=str(Path(__file__).parent / "RESULTS_optimizers.md"))
     ap.add_argument("--raw", default=str(Path(__file__).parent / "results_optimizers.json"))
     args = ap.parse_args(argv)
@@ -254,6 +256,16 @@ def main(argv=None):
     else:
         results = [one_run(t) for t in tasks]
     raw, missing = {}, {}
+    commands = ["python benchmarks/bench_optimizers.py " + " ".join(sys.argv[1:])]
+    if args.merge and Path(args.raw).exists():
+        old = json.loads(Path(args.raw).read_text())
+        commands = old.pop("_commands", []) + commands
+        raw = {tuple(k.split("|")): {"values": [{int(c): x for c, x in v.items()} for v in e["values"]],
+                                      "cpu_s": e["cpu_s"]}
+               for k, e in old.items() if k.split("|")[1] not in tools}
+        tools = {**{k.split("|")[1]: TOOLS[k.split("|")[1]] for k in old}, **tools}
+        tools = {k: TOOLS[k] for k in TOOLS if k in tools}
+        probs = {**probs, **{k.split("|")[0]: problems()[k.split("|")[0]] for k in old}}
     for (pname, tname, seed, _), vals, err, secs in results:
         if err:
             missing[tname] = err
@@ -262,18 +274,22 @@ def main(argv=None):
         entry["values"].append(vals)
         entry["cpu_s"].append(secs)
     for (pname, tname), entry in raw.items():
+        if tname not in {t for _, t, _, _ in tasks}:
+            continue
         med = {k: float(np.median([v[k] for v in entry["values"] if k in v])) for k in CHECKPOINTS}
         print(f"{pname:12s} {tname:22s} " + "  ".join(f"{k}:{med[k]:.5g}" for k in CHECKPOINTS)
               + f"   cpu {np.sum(entry['cpu_s']):.1f}s  seeds {len(entry['values'])}", flush=True)
-    Path(args.raw).write_text(json.dumps({f"{p}|{t}": v for (p, t), v in raw.items()}, indent=1))
-    Path(args.out).write_text(report(raw, probs, tools, missing, args))
+    Path(args.raw).write_text(json.dumps({"_commands": commands, **{f"{p}|{t}": v for (p, t), v in raw.items()}},
+                                         indent=1))
+    Path(args.out).write_text(report(raw, probs, tools, missing, args, commands))
     print(f"wrote {args.out}")
 
 
-def report(raw, probs, tools, missing, args) -> str:
-    cmd = "python benchmarks/bench_optimizers.py " + " ".join(sys.argv[1:])
+def report(raw, probs, tools, missing, args, commands) -> str:
+    cmds = " then ".join(f"`{c.strip()}`" for c in commands)
     lines = ["# Optimizer comparison on noisy integer-lattice problems", "",
-             f"Command: `{cmd.strip()}` (peers: optuna, pysot, scikit-optimize from `pip install -e .[bench]`).", "",
+             f"Command: {cmds} (peers: optuna, pysot, scikit-optimize from `pip install -e .[bench]`; "
+             "`--merge` reruns only the named tools and keeps the others' results).", "",
              f"Each set is the mean of {TRIALS} noisy trials; the table gives the TRUE (noise-free) value of the set "
              f"with the best observed mean after k sets, median over {args.seeds} seeds ({args.slow_seeds} for "
              f"{', '.join(SLOW)}: about a second of CPU per proposal each) "

@@ -62,7 +62,7 @@ class SearchResult:
 
 
 def minimize(objective: Callable | str, space: dict | Space, *, budget: int = 50, trials: int = 5,
-             strategy: Any = "random", seed: int = 0, out: str | None = None, executor: str = "serial",
+             strategy: Any = "rbf", seed: int = 0, out: str | None = None, executor: str = "serial",
              workers: int | None = None, min_ok_trials: int = 1, overwrite: bool = False,
              quiet: bool = True) -> SearchResult:
     """Minimise ``objective(params, trial, seed, device) -> float`` over ``space``.
@@ -120,7 +120,7 @@ class AskTell:
     asked before any is told: each ``ask`` knows the sets still pending.
     """
 
-    def __init__(self, space: dict | Space, *, strategy: Any = "random", trials: int = 5, seed: int = 0,
+    def __init__(self, space: dict | Space, *, strategy: Any = "rbf", trials: int = 5, seed: int = 0,
                  budget: int = 100, out: str | None = None, overwrite: bool = False, min_ok_trials: int = 1):
         self.space = _space(space)
         self.trials = trials

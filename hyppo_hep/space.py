@@ -257,6 +257,24 @@ class Space:
 
     def encode(self, params: dict) -> np.ndarray:
         """Params dict -> point of shape ``(dim,)``. Raises ValueError off the lattice or range."""
+        # Memoised: a surrogate strategy encodes every set of the history at each proposal
+        # (thousands of dicts), which would otherwise dominate its latency.
+        memo = self.__dict__.setdefault("_memo", {})
+        try:
+            # the type is part of the key: 1, 1.0 and True are equal as dict keys but may be
+            # different choices of a categorical
+            memo_key = tuple((type(v), v) for v in (params[p.name] for p in self.free))
+            hit = memo.get(memo_key)
+        except (KeyError, TypeError):  # a missing parameter (error below) or an unhashable value
+            memo_key = hit = None
+        if hit is not None:
+            return hit[0].copy()
+        u = self._encode(params)
+        if memo_key is not None and len(memo) < 1_000_000:
+            memo[memo_key] = (u.copy(), tuple(np.round(u, 9)))
+        return u
+
+    def _encode(self, params: dict) -> np.ndarray:
         u = np.empty(self.dim)
         for i, p in enumerate(self.free):
             if p.name not in params:
@@ -289,7 +307,14 @@ class Space:
 
     def key(self, params: dict) -> tuple:
         """A hashable identity of a set (its lattice point), for duplicate checks."""
-        return tuple(np.round(self.encode(params), 9)) if self.dim else ()
+        if not self.dim:
+            return ()
+        u = self.encode(params)  # fills the memo (which holds the key too) when it can
+        try:
+            hit = self._memo.get(tuple((type(v), v) for v in (params[p.name] for p in self.free)))
+        except TypeError:
+            hit = None
+        return hit[1] if hit is not None else tuple(np.round(u, 9))
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """``n`` uniform random lattice points, ``n x dim``."""

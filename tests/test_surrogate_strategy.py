@@ -255,3 +255,43 @@ def test_config_error_survives_pickling():
 
     err = pickle.loads(pickle.dumps(ConfigError("strategy.kernel", "is bad")))
     assert isinstance(err, ConfigError) and err.path == "strategy.kernel" and str(err) == "config error: strategy.kernel is bad"
+
+
+def test_cli_ranks_by_the_strategys_k_std(tmp_path):
+    import yaml
+
+    from hyppo_hep.journal import read_events, replay
+    from hyppo_hep.run import main
+
+    cfg = {"objective": "branin", "space": BRANIN_SPACE, "trials": 3, "budget": 12, "seed": 2,
+           "strategy": {"name": "rbf", "k_std": 1.5}, "out": str(tmp_path / "run")}
+    path = tmp_path / "k.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    import contextlib
+    import io
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        assert main([str(path)]) == 0
+    out = buf.getvalue()
+    assert "ranked by mean + 1.5 x std" in out
+    h = replay(read_events(tmp_path / "run" / "journal.jsonl"))
+    best = h.best(1.5)
+    assert f"best so far {best.objective_value(1.5):.5g} (set {best.set_id})" in [ln for ln in out.splitlines() if ln.startswith("Set 12/12")][0]
+    table = out.split("ranked by")[1].splitlines()[2:]
+    assert [int(row.split()[1]) for row in table] == [r.set_id for r in h.ranked(1.5)[:10]]
+
+
+def test_space_features_one_hot_categoricals():
+    space = Space.from_dict(MIXED)  # noise_dim, lr_gen, activation (3 choices), dropout, weight_decay, layers
+    U = space.encode_many([space.decode(u) for u in space.sample(np.random.default_rng(0), 5)])
+    F = space.features(U)
+    assert F.shape == (5, 5 + 3)
+    np.testing.assert_array_equal(F[:, :2], U[:, :2])
+    onehot = F[:, 2:5] * np.sqrt(2)
+    np.testing.assert_array_equal(onehot.sum(axis=1), 1.0)
+    np.testing.assert_array_equal(np.argmax(onehot, axis=1), np.rint(U[:, 2] * 2))
+    # any two different choices are one unit apart, like the two ends of an ordered coordinate
+    a = space.features(np.array([[0.5, 0.5, 0.0, 0.5, 0.5, 0.5]]))
+    b = space.features(np.array([[0.5, 0.5, 1.0, 0.5, 0.5, 0.5]]))
+    assert np.linalg.norm(a - b) == pytest.approx(1.0)

@@ -26,7 +26,7 @@ class GPSurrogate:
     ``y`` of shape ``n x k`` fits ``k`` independent GPs (e.g. the mean and the std of the
     sets)."""
 
-    def __init__(self, nu: float = 2.5, ard: bool = True, max_fit_points: int = 200, n_restarts: int = 1,
+    def __init__(self, nu: float = 2.5, ard: bool = True, max_fit_points: int = 128, n_restarts: int = 0,
                  jitter: float = 1e-6, seed: int = 0):
         if nu not in (0.5, 1.5, 2.5):
             raise ValueError(f"Matern nu must be 0.5, 1.5 or 2.5, got {nu!r}")
