@@ -91,9 +91,9 @@ def test_pending_sets_push_proposals_away():
     assert space.key(second) != space.key(first)
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 10_000), n_done=st.integers(0, 25), n_pending=st.integers(0, 4),
-       n=st.integers(1, 5), name=st.sampled_from(["rbf", "gp"]), k_std=st.sampled_from([0.0, 1.0]))
+       n=st.integers(1, 5), name=st.sampled_from(["rbf", "gp", "gp-ei", "gp-lcb"]), k_std=st.sampled_from([0.0, 1.0]))
 def test_every_proposal_is_a_new_lattice_point(seed, n_done, n_pending, n, name, k_std):
     space = Space.from_dict(MIXED)
     rng = np.random.default_rng(seed)
@@ -106,7 +106,10 @@ def test_every_proposal_is_a_new_lattice_point(seed, n_done, n_pending, n, name,
             told(h, p, list(rng.normal(p["lr_gen"] * 100, 0.1, 3)) if rng.random() > 0.1 else [None] * 3)
         else:
             h.add_set(SetRecord(h.next_id(), p, [0]))
+    name, _, acquisition = name.partition("-")
     options = {"k_std": k_std, **(FAST_GP if name == "gp" else {"n_candidates": 200})}
+    if acquisition:
+        options["acquisition"] = acquisition
     props = build(name, options, space, 60).propose(h, n, rng)
     assert len(props) == n
     keys = [space.key(p) for p in props]
