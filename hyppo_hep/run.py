@@ -31,7 +31,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _main(args)
     except UserError as exc:
-        print(str(exc), file=sys.stderr)
+        from hyppo_hep.executor.mpi import rank_from_env
+
+        # Under MPI every rank parses the same config and fails the same way: one line will do.
+        if rank_from_env() == 0:
+            print(str(exc), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted: the journal holds every finished trial; continue with --resume", file=sys.stderr)
@@ -39,9 +43,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(args) -> int:
-    from hyppo_hep.campaign import run_campaign
     from hyppo_hep.config import DEFAULT_CONFIG, load_config
-    from hyppo_hep.console import hms, ranked_table
+    from hyppo_hep.executor import mpi
 
     cfg = load_config(args.config or DEFAULT_CONFIG)
     if args.budget is not None and args.budget < 1:
@@ -49,11 +52,25 @@ def _main(args) -> int:
     if args.seed is not None and args.seed < 0:
         raise UserError(f"--seed ({args.seed}) must be >= 0")
     cfg = cfg.with_overrides(out=args.out, seed=args.seed, budget=args.budget)
+    # Launched on several MPI ranks: rank 0 runs the campaign below with the MPI executor,
+    # the other ranks are workers until it tells them to stop.
+    status = mpi.run(cfg, lambda executor: _run(cfg, args, executor))
+    return _run(cfg, args, None) if status is None else status
+
+
+def _run(cfg, args, executor) -> int:
+    from hyppo_hep.campaign import run_campaign
+    from hyppo_hep.console import hms, ranked_table
+
     if not args.quiet:
+        where = ""
+        if executor is not None:
+            where = (f", {executor.n_slots} MPI worker groups of {executor.group_size} "
+                     f"({sum(map(len, executor.layout))} worker ranks)")
         print(f"hyppo_hep: objective {cfg.objective.name}, {cfg.space.dim} free parameters, "
-              f"budget {cfg.budget} sets x {cfg.trials} trials, strategy {cfg.strategy.name}, out {cfg.out}")
+              f"budget {cfg.budget} sets x {cfg.trials} trials, strategy {cfg.strategy.name}, out {cfg.out}{where}")
     summary = run_campaign(cfg, resume=args.resume, overwrite=args.overwrite, force_resume=args.force_resume,
-                           quiet=args.quiet)
+                           quiet=args.quiet, executor=executor)
     print(f"\n{summary.n_finished} sets finished ({summary.reason}) in {hms(summary.wall_time)}; "
           f"journal and results.csv in {cfg.out}\n")
     print(ranked_table(summary.history, top=args.top))
