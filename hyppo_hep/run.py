@@ -1,6 +1,8 @@
 """Command line: ``python -m hyppo_hep.run [config.yaml] [--out DIR] [--seed N] [--budget N] [--resume]``.
 
 Without a config, runs the embedded default campaign (hyppo_hep/configs/default.yaml).
+Launched by mpiexec/srun on several ranks, rank 0 runs the campaign with the MPI executor
+and the other ranks are its worker groups (hyppo_hep/executor/mpi.py).
 Bad input exits with status 2 and one line saying what is wrong; no traceback.
 """
 

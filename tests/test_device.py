@@ -71,3 +71,19 @@ def test_group_layout():
     assert default_group_size(81, trials=5) == 5
     assert default_group_size(3, trials=5) == 2  # capped by the 2 workers
     assert default_group_size(81, trials=5, group_size=8) == 8
+
+
+def test_plain_run_never_loads_mpi4py(tmp_path):
+    """Launch detection reads environment variables only: a one-process run imports no MPI."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys; from hyppo_hep.run import main; "
+            f"assert main(['--out', {str(tmp_path / 'o')!r}, '--quiet', '--budget', '2']) == 0; "
+            "assert 'mpi4py' not in sys.modules, 'mpi4py was imported'")
+    env = {k: v for k, v in os.environ.items() if k not in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE",
+                                                             "SLURM_STEP_NUM_TASKS")}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env,
+                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert proc.returncode == 0, proc.stderr
