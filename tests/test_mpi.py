@@ -150,7 +150,8 @@ def test_seven_ranks_failures_small_budget_idle_ranks_do_not_spin(tmp_path):
     for s in idle:  # failed trials return at once, the others sleep 1 s: the run lasts > 1 s
         assert s["wall"] > 0.8
         assert s["cpu"] / s["wall"] < 0.05, s
-    assert stats[0]["cpu"] / stats[0]["wall"] < 0.25, stats[0]  # the master waits without spinning too
+    for s in stats.values():  # every rank, master included, waits without spinning
+        assert s["wait_wall"] > 0.1 and s["wait_cpu"] / s["wait_wall"] < 0.05, s
 
 
 def test_errors_exit_2_on_all_ranks_without_hanging(tmp_path):

@@ -70,26 +70,40 @@ def test_async_beats_sync_with_heterogeneous_sets():
     assert res["nested_async"].wall <= res["serial"].busy / 8 + longest + 1e-9
 
 
-def test_proposal_time_is_charged_to_the_virtual_clock():
-    class SlowRandom:
-        def __init__(self, space):
-            self.inner = build("random", {}, space, 100)
+class SlowRandom:
+    """Random search whose every proposal costs the master 20 ms (CPU, or sleeping)."""
 
-        def propose(self, history, n, rng):
-            import time
+    def __init__(self, space, burn_cpu):
+        self.inner, self.burn_cpu = build("random", {}, space, 100), burn_cpu
 
-            time.sleep(0.02)  # 20 ms of real master work per proposal
-            return self.inner.propose(history, n, rng)
+    def propose(self, history, n, rng):
+        import time
+
+        if self.burn_cpu:
+            t0 = time.process_time()
+            while time.process_time() - t0 < 0.02:
+                pass
+        else:
+            time.sleep(0.02)
+        return self.inner.propose(history, n, rng)
+
+
+@pytest.mark.parametrize("burn_cpu", [True, False])
+def test_proposal_time_is_charged_to_the_virtual_clock(burn_cpu):
+    import time
 
     space = Space.from_dict(SPACE)
-    ex = SimulatedExecutor(ObjectiveRef("branin"), 1, 1, CONST, proposal_scale=100.0)
-    summary = Driver(space, SlowRandom(space), ex, None, budget=5, trials=1, seed=0, clock=ex.clock).run()
+    clock = time.process_time if burn_cpu else time.perf_counter  # sleeping costs wall time, not CPU
+    ex = SimulatedExecutor(ObjectiveRef("branin"), 1, 1, CONST, proposal_scale=100.0, proposal_clock=clock)
+    summary = Driver(space, SlowRandom(space, burn_cpu), ex, None, budget=5, trials=1, seed=0, clock=ex.clock).run()
     # 5 proposals x >= 20 ms real x 100 = >= 10 virtual s on top of 5 x 10 s of trials
     assert ex.proposal_time >= 5 * 0.02 * 100
     # (proposal_time also holds the few microseconds before the driver's start)
     assert 50.0 + 5 * 0.02 * 100 <= summary.wall_time <= 50.0 + ex.proposal_time + 1e-9
     assert ex.utilization(summary.wall_time) == pytest.approx(50.0 / summary.wall_time)
-    # a fixed modelled cost per proposal, without real time
+
+
+def test_modelled_proposal_cost():
     r = run("serial", budget=5, trials=1, n_groups=1, group_size=1, proposal_cost=3.0)
     assert r.wall == pytest.approx(5 * 13.0) and r.proposal_time == pytest.approx(15.0)
 

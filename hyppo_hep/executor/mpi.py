@@ -174,8 +174,8 @@ class _Outbox:
 
 
 class _RankStats:
-    """CPU and wall time of a rank's loop (the non-spinning check): written as JSON to
-    $HYPPO_MPI_STATS/rank<r>.json when that directory is set."""
+    """CPU and wall time of a rank's loop, and of its waits for messages (the non-spinning
+    check): written as JSON to $HYPPO_MPI_STATS/rank<r>.json when that directory is set."""
 
     def __init__(self, rank: int, role: str):
         self.rank, self.role = rank, role
@@ -183,6 +183,17 @@ class _RankStats:
         self.cpu0 = self._cpu()
         self.busy = 0.0  # s spent inside trials
         self.n_trials = 0
+        self.wait_wall = 0.0  # s spent waiting for a message ...
+        self.wait_cpu = 0.0  # ... and the CPU seconds that waiting cost
+
+    def wait(self, *args, **kw):
+        """_wait_message(*args, **kw), timed."""
+        c0, w0 = time.process_time(), time.monotonic()
+        try:
+            return _wait_message(*args, **kw)
+        finally:
+            self.wait_cpu += time.process_time() - c0
+            self.wait_wall += time.monotonic() - w0
 
     @staticmethod
     def _cpu() -> float:
@@ -195,7 +206,8 @@ class _RankStats:
             return
         os.makedirs(out, exist_ok=True)
         data = {"rank": self.rank, "role": self.role, "wall": time.monotonic() - self.wall0,
-                "cpu": self._cpu() - self.cpu0, "busy": self.busy, "n_trials": self.n_trials, **extra}
+                "cpu": self._cpu() - self.cpu0, "busy": self.busy, "n_trials": self.n_trials,
+                "wait_wall": self.wait_wall, "wait_cpu": self.wait_cpu, **extra}
         with open(os.path.join(out, f"rank{self.rank}.json"), "w", encoding="utf-8") as fh:
             json.dump(data, fh)
 
@@ -261,7 +273,7 @@ class MPIExecutor:
 
         if not self._remaining and not self._queue:
             return []
-        first = _wait_message(self.comm, MPI.ANY_SOURCE, MPI.ANY_TAG, timeout)
+        first = self._stats.wait(self.comm, MPI.ANY_SOURCE, MPI.ANY_TAG, timeout)
         if first is None:
             return []
         results = [self._take(first)]
@@ -314,7 +326,7 @@ def worker_loop(comm, group_size: int, objective_ref) -> int:
     stats = _RankStats(rank, "leader" if leader else "member")  # counts the loop only
     while True:
         if leader:
-            spec = _wait_message(comm, 0, TAG_SET)[0]
+            spec = stats.wait(comm, 0, TAG_SET)[0]
             if spec is None:
                 for member in range(1, gsize):
                     outbox.send(gcomm, None, member, TAG_TRIALS)
@@ -327,7 +339,7 @@ def worker_loop(comm, group_size: int, objective_ref) -> int:
                     outbox.send(gcomm, (spec.set_id, spec.params, shares[member]), member, TAG_TRIALS)
             set_id, params, mine = spec.set_id, spec.params, shares[0]
         else:
-            work = _wait_message(gcomm, 0, TAG_TRIALS)[0]
+            work = stats.wait(gcomm, 0, TAG_TRIALS)[0]
             if work is None:
                 break
             set_id, params, mine = work

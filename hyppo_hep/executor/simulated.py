@@ -7,10 +7,13 @@ round-robin on its group, a new set the moment a group is free) but its trials t
 time a :class:`DurationModel` says, on a virtual clock. The objective is still evaluated
 (for real, instantly), so the strategy sees real scores.
 
-The master's own work is real: every wall-clock second the driver and strategy spend
-between two calls into the executor (proposing, journalling) is charged to the virtual
-clock, so a slow proposal shows up as idle groups, as it would on a cluster. The
-executor's own bookkeeping is not charged. Pass ``executor.clock`` to the Driver (and to
+The master's own work is real: every second the driver and strategy spend between two
+calls into the executor (proposing, journalling) is charged to the virtual clock, so a
+slow proposal shows up as idle groups, as it would on a cluster. It is measured as the
+process's CPU time by default (``proposal_clock``; ``time.perf_counter`` for wall time),
+so that other programs on a shared machine do not inflate it; a master that waits on I/O
+or uses several BLAS threads is better measured with wall time. The executor's own
+bookkeeping is not charged. Pass ``executor.clock`` to the Driver (and to
 a Journal) so that set and trial times are virtual seconds.
 
 Modes (see :func:`simulate`): serial (1 group of 1), one level (1 group of ``trials``
@@ -75,13 +78,13 @@ class SimulatedExecutor:
     charge the master's real time between executor calls to the virtual clock, scaled by
     ``proposal_scale`` (e.g. 10 for a master 10x slower than this machine).
     ``proposal_cost``: extra virtual seconds per submitted set (a model of a surrogate fit
-    too slow to run here). ``synchronous``: release results only when every busy group is
+    too slow to run here). ``proposal_clock``: how the master's time is measured. ``synchronous``: release results only when every busy group is
     done (batch-synchronous nesting, for comparison).
     """
 
     def __init__(self, objective, n_groups: int, group_size: int, durations: DurationModel | None = None, *,
                  synchronous: bool = False, charge_proposals: bool = True, proposal_scale: float = 1.0,
-                 proposal_cost: float = 0.0):
+                 proposal_cost: float = 0.0, proposal_clock=time.process_time):
         self.objective = objective.build() if hasattr(objective, "build") else objective
         self.n_slots, self.group_size = int(n_groups), int(group_size)
         self.n_workers = self.n_slots * self.group_size
@@ -97,12 +100,13 @@ class SimulatedExecutor:
         self._free: deque[int] = deque(range(self.n_slots))
         self._remaining: dict[int, int] = {}
         self._queue: deque[TrialSpec] = deque()
-        self._mark = time.perf_counter()
+        self._real = proposal_clock
+        self._mark = self._real()
 
     # --- the virtual clock ------------------------------------------------------------------
     def _charge(self) -> None:
         """Advance the virtual clock by the master's real time since the executor last ran."""
-        t = time.perf_counter()
+        t = self._real()
         if self.charge_proposals:
             dt = (t - self._mark) * self.proposal_scale
             self.now += dt
@@ -121,7 +125,7 @@ class SimulatedExecutor:
         self.proposal_time += self.proposal_cost
         self._queue.append(spec)
         self._dispatch()
-        self._mark = time.perf_counter()
+        self._mark = self._real()
 
     def _dispatch(self) -> None:
         while self._free and self._queue:
@@ -149,7 +153,7 @@ class SimulatedExecutor:
         finished by then (synchronous: every trial in flight)."""
         self._charge()
         if not self._events:
-            self._mark = time.perf_counter()
+            self._mark = self._real()
             return []
         if self.synchronous:
             until = max(self._events)[0]
@@ -165,7 +169,7 @@ class SimulatedExecutor:
                 del self._remaining[group]
                 self._free.append(group)
         self._dispatch()
-        self._mark = time.perf_counter()
+        self._mark = self._real()
         return out
 
     def close(self) -> None:
