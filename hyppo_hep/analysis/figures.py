@@ -48,6 +48,12 @@ def save(fig, path_stem: str | Path, formats=("png", "pdf")) -> list[Path]:
     return out
 
 
+def _int_locator():
+    from matplotlib.ticker import MaxNLocator
+
+    return MaxNLocator(integer=True)
+
+
 def _norm(values: np.ndarray, log: bool):
     from matplotlib.colors import LogNorm, Normalize
 
@@ -83,6 +89,7 @@ def fig_mean_std(panels: list[dict], score_label: str = "score (mean over trials
             ax = fig.add_subplot(gs[1, j], sharex=top, sharey=ax0)
             ax0 = ax0 or ax
             top.hist(mean, bins=bins, color="0.45")
+            top.yaxis.set_major_locator(_int_locator())
             top.set_ylabel("sets")
             top.set_title(f"{p['title']} ({len(mean)} sets)")
             top.tick_params(labelbottom=False)
@@ -192,6 +199,12 @@ def fig_sensitivity(columns: list[dict], mean: np.ndarray, std: np.ndarray, thre
             else:
                 top.hist(v, bins=20, color="0.45")
             top.set_title(col["name"])
+            top.yaxis.set_major_locator(_int_locator())
+            if not col.get("log") and not col.get("ticks"):
+                from matplotlib.ticker import MaxNLocator
+
+                bot.xaxis.set_major_locator(MaxNLocator(4))
+                bot.ticklabel_format(axis="x", style="sci", scilimits=(-3, 4))
             mid.errorbar(v, mean, yerr=std, fmt="o", ms=2.5, lw=0.6, color="C0", alpha=0.7, label="all sets")
             bot.errorbar(v[good], mean[good], yerr=std[good], fmt="o", ms=2.5, lw=0.6, color="C2", alpha=0.8,
                          label=f"mean < {threshold:.3g}")
@@ -260,7 +273,7 @@ def fig_pareto(mean: np.ndarray, std: np.ndarray, size: np.ndarray, front: np.nd
             ax.set_title(title)
         cb = fig.colorbar(sc, ax=ax, pad=0.01)
         cb.set_label(size_label)
-        ax.legend(loc="upper left")
+        fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=2)
         return fig
 
 
@@ -280,8 +293,8 @@ def fig_distributions(features: dict[str, dict], title: str = ""):
             ax.stairs(m + s, e, baseline=np.maximum(m - s, 0), fill=True, color=BEST, alpha=0.25, lw=0,
                       label="±1σ over trials")
             ax.set_xlabel(name)
-            ax.set_ylabel("normalised density")
-            ax.legend(loc="best")
+            ax.set_ylabel("density (as the objective normalised it)")
+        fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=3)
         if title:
             fig.suptitle(title)
         return fig
