@@ -182,11 +182,10 @@ def run_config(cfg: CampaignConfig, *, resume: bool = False, overwrite: bool = F
                 if not quiet:
                     print_fn(f"--- stage {i} '{st.name}': {scfg.budget} sets x {scfg.trials} trials, "
                              f"strategy {scfg.strategy.name}, out {scfg.out}")
-                    if event.get("derived"):
-                        from hyppo_hep.stages import describe_ranges
+                if event.get("derived"):  # printed even when quiet: the user must see what was narrowed
+                    from hyppo_hep.stages import describe_ranges
 
-                        for line in describe_ranges(event["derived"]):
-                            print_fn(line)
+                    print_fn(f"stage '{st.name}': " + "\n".join(describe_ranges(event["derived"])))
                 summary = _run_one(scfg, resume, force_resume, executor, quiet, print_fn, st.name,
                                    {**extra, "stage": st.name, "stage_index": i}, event)
                 out.append(((label + " " if label else "") + f"stage {st.name}", scfg, summary))

@@ -53,7 +53,7 @@ def fit_predictor(X: np.ndarray, y: np.ndarray) -> Callable[[np.ndarray], np.nda
     d = X.shape[1]
     kernel = ConstantKernel(1.0, (1e-3, 1e3)) * Matern(np.full(d, 0.5), (1e-2, 1e2), nu=2.5) \
         + WhiteKernel(1e-2, (1e-8, 1.0))
-    gp = GaussianProcessRegressor(kernel, normalize_y=True, n_restarts_optimizer=2, random_state=0)
+    gp = GaussianProcessRegressor(kernel, normalize_y=True, n_restarts_optimizer=1, random_state=0)
     import warnings
 
     with warnings.catch_warnings():
