@@ -17,6 +17,7 @@ setup(
     extras_require={
         "mpi": ["mpi4py>=3.1", "mpich"],
         "plots": ["matplotlib>=3.5"],
+        "io": ["h5py", "uproot"],
         "test": ["pytest>=7", "hypothesis>=6"],
     },
     entry_points={"console_scripts": ["hyppo-hep=hyppo_hep.run:main"]},
