@@ -17,7 +17,8 @@ The five high-level features (``n_features=5``, the QCD-suppression set of the s
   ttbar, Gamma(6, 25) for the others.
 
 The ~50-feature set (``n_features=50``) adds low-level objects: up to six jets ordered in pT
-(pT, eta, phi, b-tag score; zeros for absent jets, jet multiplicity per process), lepton eta
+(pT, eta, phi, b-tag score; zeros for absent jets; jet multiplicity and number of true b
+jets per process, with gluon-splitting and heavy-flavour extras), lepton eta
 and phi, MET phi, HT, the numbers of jets and b tags, the lepton's cos theta* in the top rest
 frame proxy (``1 + cos`` for the polarised single top, flat otherwise), Delta phi(lepton, MET)
 the lepton isolation (large for QCD fakes), m_jj, Delta eta_jj and Delta R_jj of the two
@@ -56,12 +57,14 @@ def _low_level(proc: str, hl: np.ndarray, rng: np.random.Generator) -> np.ndarra
     n = len(hl)
     mean_jets = PROCESSES[proc][3]
     n_jets = np.clip(rng.poisson(mean_jets - 1.0, n) + 1, 1, 6)
-    n_b = {"tchan": 1, "ttbar": 2, "wjets": 0, "qcd": 0}[proc]
+    # true b jets: one (+ a gluon-splitting partner) in t-channel, two in ttbar, heavy flavour in the rest
+    extra_b = {"tchan": (1, 0.3), "ttbar": (0, 0.0), "wjets": (2, 0.2), "qcd": (2, 0.25)}[proc]
+    n_b = {"tchan": 1, "ttbar": 2, "wjets": 0, "qcd": 0}[proc] + rng.binomial(extra_b[0], extra_b[1], n)
     pt = np.sort(20.0 + rng.exponential(35.0, (n, 6)), axis=1)[:, ::-1]
     eta = rng.normal(0.0, 1.5, (n, 6))
     phi = rng.uniform(-np.pi, np.pi, (n, 6))
     is_b = np.arange(6)[None, :] < np.minimum(n_b, n_jets)[:, None]
-    btag = np.where(is_b, rng.beta(5.0, 1.5, (n, 6)), rng.beta(1.0, 5.0, (n, 6)))
+    btag = np.where(is_b, rng.beta(3.0, 1.5, (n, 6)), rng.beta(1.2, 4.0, (n, 6)))
     present = np.arange(6)[None, :] < n_jets[:, None]
     jets = np.stack([pt, eta, phi, btag], axis=2) * present[:, :, None]
     lep_eta, lep_phi, met_phi = rng.normal(0, 1.1, n), rng.uniform(-np.pi, np.pi, n), rng.uniform(-np.pi, np.pi, n)
@@ -72,7 +75,7 @@ def _low_level(proc: str, hl: np.ndarray, rng: np.random.Generator) -> np.ndarra
     else:
         cos_star = rng.uniform(-1.0, 1.0, n)
     dphi = np.abs(np.angle(np.exp(1j * (lep_phi - met_phi))))
-    lep_iso = rng.exponential(0.3 if proc == "qcd" else 0.03, n)
+    lep_iso = rng.exponential(0.15 if proc == "qcd" else 0.05, n)
     deta = np.abs(eta[:, 0] - eta[:, 1]) * present[:, 1]
     dphi_jj = np.abs(np.angle(np.exp(1j * (phi[:, 0] - phi[:, 1]))))
     mjj = np.sqrt(2 * pt[:, 0] * pt[:, 1] * (np.cosh(deta) - np.cos(dphi_jj))) * present[:, 1]

@@ -14,20 +14,26 @@ import numpy as np
 def ssim_torch(x, y, data_range: float, win_size: int = 7, k1: float = 0.01, k2: float = 0.03):
     """SSIM (N,) of image batches ``x``, ``y`` (N, H, W) tensors; H, W >= ``win_size``."""
     import torch
-    import torch.nn.functional as F
 
     if x.shape != y.shape or x.dim() != 3:
         raise ValueError(f"ssim needs two (N, H, W) batches of equal shape, got {tuple(x.shape)} and {tuple(y.shape)}")
     x, y = x.unsqueeze(1).double(), y.unsqueeze(1).double()
-    w = torch.full((1, 1, win_size, win_size), 1.0 / win_size**2, dtype=x.dtype, device=x.device)
-    # A 'valid' convolution yields exactly the window means that skimage keeps after cropping.
-    ux, uy = F.conv2d(x, w), F.conv2d(y, w)
-    uxx, uyy, uxy = F.conv2d(x * x, w), F.conv2d(y * y, w), F.conv2d(x * y, w)
+
+    ux, uy, uxx, uyy, uxy = _window_means(torch.cat([x, y, x * x, y * y, x * y], dim=1), win_size).unbind(1)
     norm = win_size**2 / (win_size**2 - 1.0)
     vx, vy, vxy = norm * (uxx - ux * ux), norm * (uyy - uy * uy), norm * (uxy - ux * uy)
     c1, c2 = (k1 * data_range) ** 2, (k2 * data_range) ** 2
     s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux**2 + uy**2 + c1) * (vx + vy + c2))
-    return s.mean(dim=(1, 2, 3))
+    return s.mean(dim=(1, 2))
+
+
+def _window_means(a, w: int):
+    """Means over all unpadded w x w windows of ``a`` (..., H, W) -> (..., H-w+1, W-w+1).
+
+    Exactly the window means that skimage keeps after cropping its borders; separable
+    unfold-and-mean is several times faster than 2-D pooling on CPU.
+    """
+    return a.unfold(-1, w, 1).mean(-1).unfold(-2, w, 1).mean(-1)
 
 
 def ssim(x: np.ndarray, y: np.ndarray, data_range: float) -> float:

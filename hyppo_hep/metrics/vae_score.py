@@ -4,7 +4,9 @@ It joins the machine-learning and the physics view, each term dimensionless:
 
 * ``recon``   = 1 - per-layer SSIM of reconstructed vs true showers (log images);
 * ``gauss``   = latent Gaussianity: mean over latent dimensions of the MSE between the
-  empirical quantiles of the encoded samples z and the standard normal's quantiles;
+  empirical quantiles of the encodings (the posterior means of the validation showers;
+  an untrained encoder's samples would look Gaussian by construction, its means do not)
+  and the standard normal's quantiles;
 * ``e_total`` = MSE between the quantiles of E_total / E_incident of generated (decoded
   from z ~ N(0, 1)) and true showers;
 * ``e_layer`` = MSE of the mean energy per layer, generated vs true, divided by the square
@@ -50,7 +52,7 @@ def quantile_mse(a, b, n_quantiles: int = N_QUANTILES) -> float:
 def combined_score(real, recon, gen, z, e_inc_real, e_inc_gen, x, y, data_range: float,
                    weights=(1.0, 1.0, 1.0, 1.0)) -> dict:
     """Components and ``score`` from tensors: true, reconstructed and generated showers
-    (N, L, A, R) in GeV, latent samples z (N, k), incident energies (N,), voxel centres x, y.
+    (N, L, A, R) in GeV, latent encodings z (N, k), incident energies (N,), voxel centres x, y.
     """
     obs_r = shower_observables(real, x, y)
     obs_g = shower_observables(gen, x, y)
