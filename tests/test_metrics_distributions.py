@@ -104,6 +104,8 @@ def test_weighted_auc_and_loss(samples):
     score = np.round(rng.random(600) + 0.4 * y, 1)  # rounding makes ties
     w = rng.random(600)
     assert classification.weighted_auc(y, score, w) == pytest.approx(roc_auc_score(y, score, sample_weight=w))
+    assert classification.weighted_auc_torch(torch.tensor(y), torch.tensor(score), torch.tensor(w)) == pytest.approx(
+        roc_auc_score(y, score, sample_weight=w))
     # by hand: signal 0.9 (w 1) beats background 0.1 (w 2), ties background 0.9 (w 1): (2 + 0.5) / 3
     assert classification.weighted_auc([1, 0, 0], [0.9, 0.1, 0.9], [1.0, 2.0, 1.0]) == pytest.approx(2.5 / 3)
     p = np.clip(score / 1.5, 0.01, 0.99)

@@ -115,3 +115,15 @@ def test_user_data_errors_name_the_problem(tmp_path):
     clf = resolve("classifier", {"data": {"path": str(tmp_path / "c2.npz"), "columns": ["a"], "label": "lab"}})
     with pytest.raises(UserError, match="must hold only 0 and 1"):
         clf({}, 0, 0, "cpu")
+
+
+def test_gan_weighted_user_data_and_fidelity_metrics(tmp_path):
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=800)
+    np.savez(tmp_path / "w.npz", x=x, y=rng.normal(size=800), w=np.where(x > 0, 2.0, 0.5))
+    obj = resolve("gan_dimuon", {"epochs": 2, "data": {"path": str(tmp_path / "w.npz"), "columns": ["x", "y"], "weight": "w"}})
+    out = obj(GAN_FAST, trial=0, seed=0, device="cpu")
+    assert np.isfinite(out["score"])
+    for key in ("jsd", "separation_power", "fpd", "kpd"):
+        assert np.isfinite(out[key])
+    assert 0 <= out["jsd"] <= 1 and 0 <= out["separation_power"] <= 1

@@ -25,6 +25,23 @@ def weighted_auc(y: np.ndarray, score: np.ndarray, w: np.ndarray | None = None) 
     return float(np.sum(ws * (below[inv] + 0.5 * bkg_at[inv])) / total)
 
 
+def weighted_auc_torch(y, score, w=None) -> float:
+    """:func:`weighted_auc` for tensors on any device (no copy to the host but the result)."""
+    import torch
+
+    y = y.bool()
+    w = torch.ones_like(score, dtype=torch.float64) if w is None else w.double()
+    wb = torch.where(y, torch.zeros_like(w), w)
+    ws = torch.where(y, w, torch.zeros_like(w))
+    uniq, inv = torch.unique(score, return_inverse=True)
+    bkg_at = torch.zeros(len(uniq), dtype=w.dtype, device=w.device).index_add_(0, inv, wb)
+    below = torch.cumsum(bkg_at, 0) - bkg_at
+    total = ws.sum() * wb.sum()
+    if float(total) <= 0:
+        raise ValueError("weighted_auc needs positive weight in both classes")
+    return float((ws * (below[inv] + 0.5 * bkg_at[inv])).sum() / total)
+
+
 def weighted_bce(y: np.ndarray, p: np.ndarray, w: np.ndarray | None = None, eps: float = 1e-7) -> float:
     """Weighted mean binary cross-entropy ``-sum w (y ln p + (1-y) ln(1-p)) / sum w``."""
     p = np.clip(np.asarray(p, dtype=float), eps, 1 - eps)

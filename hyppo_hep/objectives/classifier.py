@@ -93,7 +93,7 @@ def train_classifier(p: dict, X, y, w, val_fraction: float, score: str, data_see
     import torch
     import torch.nn.functional as F
 
-    from hyppo_hep.metrics.classification import weighted_auc
+    from hyppo_hep.metrics.classification import weighted_auc_torch
     from hyppo_hep.models.classifier import DNN
     from hyppo_hep.models.common import count_parameters, optimizer
 
@@ -115,8 +115,8 @@ def train_classifier(p: dict, X, y, w, val_fraction: float, score: str, data_see
         with torch.no_grad():
             logits = model(Xt[va_t])
             loss = float((F.binary_cross_entropy_with_logits(logits, yt[va_t], reduction="none") * w_val).sum())
+            auc = weighted_auc_torch(yt[va_t], logits, wt[va_t])
         model.train()
-        auc = weighted_auc(y[va], logits.cpu().numpy(), wb[va])
         return loss, auc
 
     t0 = time.perf_counter()
