@@ -127,3 +127,26 @@ def test_gan_weighted_user_data_and_fidelity_metrics(tmp_path):
     for key in ("jsd", "separation_power", "fpd", "kpd"):
         assert np.isfinite(out[key])
     assert 0 <= out["jsd"] <= 1 and 0 <= out["separation_power"] <= 1
+
+
+@pytest.mark.parametrize("job", ["gan_hadronization", "gan_hadronization_focus", "gan_dimuon", "gan_dimuon_focus",
+                                 "vae_shower", "classifier"])
+def test_job_configs_name_real_options_and_hyperparameters(job):
+    """Every example config builds its objective and every space key is a hyperparameter it knows."""
+    import importlib
+    from pathlib import Path
+
+    import yaml
+
+    cfg = yaml.safe_load((Path(__file__).resolve().parents[1] / "jobs" / f"{job}.yaml").read_text())
+    options = {k: v for k, v in cfg["objective"].items() if k != "name"}
+    obj = resolve(cfg["objective"]["name"], options)
+    defaults = importlib.import_module(type(obj).__module__).DEFAULTS
+    assert set(cfg["space"]) <= set(defaults)
+    from hyppo_hep.models import common
+
+    tables = {"activation": common.ACTIVATIONS, "out_activation": common.ACTIVATIONS,
+              "kernel_init": common.INITIALIZERS, "bias_init": common.INITIALIZERS, "optimizer": common.OPTIMIZERS}
+    for key, spec in cfg["space"].items():
+        if isinstance(spec, dict) and "choices" in spec:
+            assert set(spec["choices"]) <= set(tables[key]), key
