@@ -17,7 +17,9 @@ def ssim_torch(x, y, data_range: float, win_size: int = 7, k1: float = 0.01, k2:
 
     if x.shape != y.shape or x.dim() != 3:
         raise ValueError(f"ssim needs two (N, H, W) batches of equal shape, got {tuple(x.shape)} and {tuple(y.shape)}")
-    x, y = x.unsqueeze(1).double(), y.unsqueeze(1).double()
+    # float64 stays float64 (exact comparisons); float32 showers stay float32, ~2x faster on CPU.
+    dtype = torch.promote_types(x.dtype, torch.float32)
+    x, y = x.unsqueeze(1).to(dtype), y.unsqueeze(1).to(dtype)
 
     ux, uy, uxx, uyy, uxy = _window_means(torch.cat([x, y, x * x, y * y, x * y], dim=1), win_size).unbind(1)
     norm = win_size**2 / (win_size**2 - 1.0)
