@@ -88,11 +88,11 @@ def test_gan_on_user_data_conditional(tmp_path, cache):
 
 @pytest.mark.parametrize("name, options, params, message", [
     ("gan_dimuon", {}, {"lr_gne": 1e-3}, "unknown hyperparameter(s) ['lr_gne']"),
-    ("gan_dimuon", {}, {"activation": "relux", "epochs": 1}, "unknown activation 'relux'"),
+    ("gan_dimuon", {}, {"activation": "relux", "epochs": 1}, "hyperparameter activation='relux' is unknown"),
     ("gan_dimuon", {}, {"noise_dim": 2.5}, "noise_dim=2.5 is not a valid int"),
     ("gan_dimuon", {"data": {"path": "/nonexistent.h5", "key": "e", "columns": ["a"]}}, {}, "does not exist"),
     ("vae_shower", {"grid": [12, 8, 8], "n_events": 20, "val_events": 5}, {"kernel_init": "orthogonal9", "epochs": 1},
-     "unknown initializer"),
+     "hyperparameter kernel_init='orthogonal9' is unknown"),
     ("classifier", {"score": "f1"}, None, "score must be 'loss' or 'auc'"),
 ])
 def test_bad_input_is_a_user_error(name, options, params, message, cache):

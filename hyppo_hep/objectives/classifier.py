@@ -26,7 +26,7 @@ import numpy as np
 
 from hyppo_hep.data import cache, classification, loaders
 from hyppo_hep.errors import UserError
-from hyppo_hep.objectives.common import require, resolve_params, seeded_generator, split, sync, to_device, user_data
+from hyppo_hep.objectives.common import check_names, require, resolve_params, seeded_generator, split, sync, to_device, user_data
 
 DEFAULTS = {"hidden_layers": 2, "width": 64, "activation": "relu", "dropout": 0.1, "lr": 1e-3,
             "l1": 0.0, "l2": 0.0, "batch_size": 256, "epochs": 20, "patience": 3}
@@ -85,6 +85,7 @@ class ClassifierObjective:
             require(self.name, p[key] >= 1, f"hyperparameter {key} must be >= 1, got {p[key]}")
         require(self.name, p["lr"] > 0 and p["l1"] >= 0 and p["l2"] >= 0, "lr must be > 0, l1 and l2 >= 0")
         require(self.name, 0 <= p["dropout"] < 1, f"hyperparameter dropout must be in [0, 1), got {p['dropout']}")
+        check_names(self.name, p, {"activation": "ACTIVATIONS"})
         X, y, w = self.arrays()
         return train_classifier(p, X, y, w, self.val_fraction, self.score, self.data_seed, seed, device)
 

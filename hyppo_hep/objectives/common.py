@@ -47,6 +47,17 @@ def require(objective: str, ok: bool, message: str) -> None:
         raise UserError(f"objective '{objective}': {message}")
 
 
+def check_names(objective: str, p: dict, keys: dict[str, str]) -> None:
+    """Check named choices (``{hyperparameter: table}``, tables of :mod:`hyppo_hep.models.common`)
+    before any training, so that a bad name fails as one line naming the hyperparameter."""
+    from hyppo_hep.models import common
+
+    for key, table_name in keys.items():
+        table = getattr(common, table_name)
+        if str(p[key]).lower() not in table:
+            raise UserError(f"objective '{objective}': hyperparameter {key}={p[key]!r} is unknown (known: {', '.join(sorted(table))})")
+
+
 def user_data(spec: dict, load: Callable[[], object]):
     """Memoise ``load()`` per process for a user data spec, invalidated when the file changes."""
     path = spec.get("path", "")

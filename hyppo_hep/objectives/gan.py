@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hyppo_hep.data import cache, dimuon, hadronization, loaders
-from hyppo_hep.objectives.common import require, resolve_params, seeded_generator, split, sync, to_device, user_data
+from hyppo_hep.objectives.common import check_names, require, resolve_params, seeded_generator, split, sync, to_device, user_data
 
 DEFAULTS = {
     "noise_dim": 16, "batch_size": 256, "lr_gen": 2e-4, "lr_disc": 2e-4,
@@ -80,6 +80,7 @@ class GanObjective:
         for key in ("lr_gen", "lr_disc"):
             require(self.name, p[key] > 0, f"hyperparameter {key} must be > 0, got {p[key]}")
         require(self.name, 0 <= p["dropout"] < 1, f"hyperparameter dropout must be in [0, 1), got {p['dropout']}")
+        check_names(self.name, p, {"activation": "ACTIVATIONS"})
         feats, cond, weights = self.arrays()
         return train_gan(p, feats, cond, weights, self.test_fraction, self.data_seed, seed, device)
 

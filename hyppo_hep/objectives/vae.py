@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hyppo_hep.data import cache, loaders, showers
-from hyppo_hep.objectives.common import require, resolve_params, seeded_generator, sync, to_device, user_data
+from hyppo_hep.objectives.common import check_names, require, resolve_params, seeded_generator, sync, to_device, user_data
 
 MAX_LAYERS = 8
 DEFAULTS = {
@@ -97,6 +97,8 @@ class VaeObjective:
             require(self.name, p[key] >= 1, f"hyperparameter {key} must be >= 1, got {p[key]}")
         require(self.name, p["enc_layers"] <= MAX_LAYERS and p["dec_layers"] <= MAX_LAYERS, f"at most {MAX_LAYERS} layers")
         require(self.name, p["lr"] > 0 and p["wkl"] >= 0, "lr must be > 0 and wkl >= 0")
+        check_names(self.name, p, {"activation": "ACTIVATIONS", "out_activation": "ACTIVATIONS",
+                                "kernel_init": "INITIALIZERS", "bias_init": "INITIALIZERS", "optimizer": "OPTIMIZERS"})
         s, e = self.arrays()
         return train_vae(p, s, e, int(self.val_events), self.data_seed, seed, device)
 
