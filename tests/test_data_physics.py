@@ -131,3 +131,11 @@ def test_generators_are_seeded():
     c = dimuon.generate(500, seed=10)["features"]
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
+
+
+def test_cache_directory_precedence(monkeypatch, tmp_path):
+    monkeypatch.setenv("HYPPO_HEP_CACHE", str(tmp_path / "env"))
+    assert cache.cache_dir() == tmp_path / "env"
+    assert cache.cache_dir(str(tmp_path / "opt")) == tmp_path / "opt"
+    monkeypatch.delenv("HYPPO_HEP_CACHE")
+    assert cache.cache_dir().parts[-2:] == (".cache", "hyppo_hep")

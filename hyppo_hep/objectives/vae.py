@@ -14,7 +14,8 @@ activation [activ] relu, out_activation [outActiv] sigmoid, kernel_init [ki]
 random_normal, bias_init [bi] zeros, wkl 0.5, optimizer [opt] adam, lr 1e-3,
 batch_size 100, epochs.
 
-Options: ``epochs`` (3), ``n_events`` (1200), ``val_events`` (200), ``energy`` (60 GeV) or
+Options: ``epochs`` (3), ``n_events`` (1100), ``val_events`` (100; the per-epoch evaluation
+costs about val_events/n_events of an epoch's training, so keep it near 10%), ``energy`` (60 GeV) or
 ``energy_range`` ([10, 100]: conditional on the incident energy), ``grid`` ([24, 24, 24];
 also [30, 30, 30]), ``data`` (user showers: ``{path, showers_key, energy_key}`` from .npz
 or HDF5, (N, layers, alpha, r) in GeV; the voxel centres assume the GFlash geometry's
@@ -52,8 +53,8 @@ def layer_widths(p: dict, part: str) -> list[int]:
 @dataclass
 class VaeObjective:
     epochs: int = 3
-    n_events: int = 1200
-    val_events: int = 200
+    n_events: int = 1100
+    val_events: int = 100
     energy: float = 60.0
     energy_range: tuple | None = None
     grid: tuple = (24, 24, 24)
@@ -179,7 +180,7 @@ def train_vae(p: dict, s: np.ndarray, e: np.ndarray, val_events: int, data_seed:
     }
 
 
-def vae_shower(epochs: int = 3, n_events: int = 1200, val_events: int = 200, energy: float = 60.0,
+def vae_shower(epochs: int = 3, n_events: int = 1100, val_events: int = 100, energy: float = 60.0,
                energy_range=None, grid=(24, 24, 24), data: dict | None = None, cache_dir: str | None = None,
                data_seed: int = 0) -> VaeObjective:
     """Factory: the shower VAE objective (see module docstring for options)."""
