@@ -150,3 +150,17 @@ def test_job_configs_name_real_options_and_hyperparameters(job):
     for key, spec in cfg["space"].items():
         if isinstance(spec, dict) and "choices" in spec:
             assert set(spec["choices"]) <= set(tables[key]), key
+
+
+def test_generator_maps_tanh_output_to_feature_range():
+    from hyppo_hep.models.gan import Discriminator, Generator
+
+    torch.manual_seed(0)
+    lo, hi = [20.0, -2.4], [120.0, 2.4]
+    G = Generator(noise_dim=3, out_dim=2, layersize=8, lo=lo, hi=hi, cond_dim=1)
+    noise, cond = torch.randn(50, 3), torch.rand(50, 1)
+    unit, phys = G.unit(noise, cond), G(noise, cond)
+    assert unit.abs().max() <= 1.0
+    torch.testing.assert_close(phys, (unit + 1) * 0.5 * torch.tensor([100.0, 4.8]) + torch.tensor(lo))
+    p = Discriminator(2, 8, cond_dim=1).prob(unit, cond)
+    assert p.shape == (50,) and ((p > 0) & (p < 1)).all()
