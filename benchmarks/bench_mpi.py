@@ -88,9 +88,12 @@ def run_case(tmp: Path, objective, trials, group_size, budget, n=9):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--max-sleep", type=float, help="HYPPO_MPI_MAX_SLEEP for the ranks (default 0.02 s)")
     args = p.parse_args(argv)
+    if args.max_sleep is not None:
+        os.environ["HYPPO_MPI_MAX_SLEEP"] = str(args.max_sleep)
     print(f"## Real MPI on this machine (bench_mpi.py): mpiexec -n 9, {os.cpu_count()} cores, median of "
-          f"{args.repeats}\n")
+          f"{args.repeats}, longest nap {os.environ.get('HYPPO_MPI_MAX_SLEEP', '0.02')} s\n")
     print("| case | sets x trials | wall of the search (s) | ideal = busy / 8 (s) | speedup vs one after another "
           "| utilization | process wall incl. MPI start (s) | master CPU (% of a core) | worst rank's CPU while waiting (% of a core) |")
     print("|---|---|---|---|---|---|---|---|---|")

@@ -1,7 +1,8 @@
 """Scaling of an HPO run on a simulated cluster (the Hyppo paper's Figure 12, and beyond).
 
-    python benchmarks/bench_scaling.py            # about 3-4 minutes on one core
+    python benchmarks/bench_scaling.py            # about 3 minutes on one core
     python benchmarks/bench_scaling.py --quick    # 80 workers only, seconds
+    python benchmarks/bench_scaling.py --tail     # only where the utilization goes at scale
 
 The real Driver and strategy run on :class:`SimulatedExecutor`'s virtual clock; trial
 durations come from a model (20 min mean, log-normal across sets, growing with the
@@ -87,11 +88,33 @@ def scaling(seeds_small, seed_big, sets_per_group=6.25, proposal_costs=(0.0,)):
                   f"{med([r.real_time for r in rs]):.1f} |", flush=True)
 
 
+def tail_table(seed=1):
+    """Where utilization goes at scale: the end-of-budget tail vs the longest set."""
+    print("\n### Where the utilization goes (asynchronous nesting, seed 1)\n")
+    print("| durations | workers | sets | wall (h) | speedup | utilization | tail = wall - busy/workers (h) "
+          "| longest set (h) |")
+    print("|---|---|---|---|---|---|---|---|")
+    cases = [("equal (no spread, no size)", DurationModel(base=1200.0, sigma_set=0.0, sigma_trial=0.0)),
+             ("set sigma 0.3, trial sigma 0.02", DurationModel(base=1200.0, sigma_set=0.3, sigma_trial=0.02)),
+             ("full model (+ size)", model())]
+    for name, dm in cases:
+        for n_groups, budget in ((16, 100), (1600, 10000), (1600, 16000)):
+            r = one("nested_async", n_groups, budget, seed, dm)
+            longest = max(max(t.finished for t in s.trials.values()) - min(t.started for t in s.trials.values())
+                          for s in r.history.sets.values())
+            print(f"| {name} | {r.n_workers} | {budget} | {r.wall / 3600:.2f} | {r.busy / r.wall:.0f}x | "
+                  f"{r.utilization:.1%} | {(r.wall - r.busy / r.n_workers) / 3600:.2f} | {longest / 3600:.2f} |",
+                  flush=True)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="80 workers only")
     p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--tail", action="store_true", help="only the table of where the utilization goes at scale")
     args = p.parse_args(argv)
+    if args.tail:
+        return tail_table()
     t0 = time.perf_counter()
     seeds = list(range(1, args.seeds + 1))
     print("## Simulated cluster (bench_scaling.py)\n")
@@ -106,6 +129,7 @@ def main(argv=None):
         print("\nA long run: 1600 sets on the same 80 workers (100 sets per group), steady state dominates.")
         figure12(seeds[:3], budget=1600)
         scaling(seeds[:3], seeds[0], proposal_costs=(0.0, 1.0, 10.0))
+        tail_table()
     print(f"\n(total real time {time.perf_counter() - t0:.0f} s)")
 
 

@@ -44,7 +44,9 @@ TAG_RESULT = 13  # any worker -> master: one TrialResult
 TAG_FATAL = 14  # worker -> master: the objective cannot be built there (message)
 
 FIRST_SLEEP = 0.0005  # s
-MAX_SLEEP = 0.02  # s: the longest nap of a waiting rank, i.e. the worst added latency
+# s: the longest nap of a waiting rank, i.e. the worst latency it adds to a message. Lower
+# it (env HYPPO_MPI_MAX_SLEEP) for very short trials, at the price of more wake-ups.
+MAX_SLEEP = float(os.environ.get("HYPPO_MPI_MAX_SLEEP", "0.02"))
 
 # Launchers' names for the world size and this process's rank (Hydra/MPICH and Intel MPI,
 # PMI-2/PMIx under srun, Open MPI). SLURM_NTASKS alone is not enough: a batch script's own
