@@ -1,7 +1,7 @@
 #!/bin/bash
 # Hyperparameter search on CPU-only nodes: 2 nodes x 32 ranks, 2 cores per rank.
 #
-#   sbatch jobs/slurm_cpu.sh
+#   sbatch jobs/slurm_cpu.sh      (CONFIG=... as in slurm_gpu.sh)
 #
 # How ranks map to groups (group_size 5, jobs/gan_mpi.yaml):
 #   rank 0 = master; ranks 1-5 group 0, 6-10 group 1, ..., 56-60 group 11, 61-63 group 12
@@ -14,7 +14,8 @@
 #SBATCH --time=12:00:00
 #SBATCH --output=hyppo-%j.out
 set -euo pipefail
+CONFIG=${CONFIG:-jobs/gan_mpi.yaml}
 
 export OMP_NUM_THREADS=${SLURM_CPUS_PER_TASK}
 srun -n 64 --cpus-per-task="${SLURM_CPUS_PER_TASK}" \
-    python -m hyppo_hep.run jobs/gan_mpi.yaml --out "runs/gan_cpu_${SLURM_JOB_ID}"
+    python -m hyppo_hep.run "$CONFIG" --out "runs/gan_cpu_${SLURM_JOB_ID}"

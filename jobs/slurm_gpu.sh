@@ -2,6 +2,8 @@
 # Hyperparameter search on a GPU cluster with 4 GPUs per node: one MPI rank per GPU.
 #
 #   sbatch jobs/slurm_gpu.sh                 (from the repository root, in the env with .[mpi])
+#   sbatch --export=ALL,CONFIG=jobs/gan_hadronization.yaml jobs/slurm_gpu.sh   (the study's GAN;
+#        its executor is 'auto': MPI under srun, group_size = its 5 trials)
 #
 # How ranks map to groups (executor {kind: mpi, group_size: 5} in jobs/gan_mpi.yaml):
 #   rank 0          the master: strategy, surrogates, journal (it trains nothing; its GPU idles)
@@ -23,6 +25,7 @@
 #SBATCH --time=06:00:00
 #SBATCH --output=hyppo-%j.out
 set -euo pipefail
+CONFIG=${CONFIG:-jobs/gan_mpi.yaml}
 
 # module load cudatoolkit        # site-specific; a cluster MPI: see README "Running on a cluster (MPI)"
 # source .venv/bin/activate
@@ -30,6 +33,6 @@ set -euo pipefail
 export OMP_NUM_THREADS=${SLURM_CPUS_PER_TASK}
 # srun does not inherit --cpus-per-task from sbatch on recent Slurm: say it again.
 srun -n 80 --gpus-per-task=1 --cpus-per-task="${SLURM_CPUS_PER_TASK}" \
-    python -m hyppo_hep.run jobs/gan_mpi.yaml --out "runs/gan_mpi_${SLURM_JOB_ID}"
+    python -m hyppo_hep.run "$CONFIG" --out "runs/gan_mpi_${SLURM_JOB_ID}"
 # Resume after a time limit or a crash (the journal holds every finished trial):
-#   srun -n 80 ... python -m hyppo_hep.run jobs/gan_mpi.yaml --out runs/gan_mpi_<jobid> --resume
+#   srun -n 80 ... python -m hyppo_hep.run "$CONFIG" --out runs/gan_mpi_<jobid> --resume
