@@ -171,3 +171,22 @@ def test_errors_exit_2_on_all_ranks_without_hanging(tmp_path):
     # a local executor on several ranks would run the search N times: refused
     proc = launch(3, tmp_path, config(tmp_path, executor="pool"))
     assert proc.returncode == 2 and proc.stderr.count("launched on 3 MPI ranks") == 1
+
+
+def test_resume_under_mpi_runs_only_missing_trials(tmp_path):
+    cfg = config(tmp_path, budget=3, trials=2, objective={"name": "branin", "sleep": 0.1},
+                 executor={"kind": "mpi", "group_size": 2})
+    assert launch(3, tmp_path, cfg).returncode == 0
+    journal = tmp_path / "out" / "journal.jsonl"
+    before = replay(journal)
+    lines = journal.read_text().splitlines()
+    # cut after the first trial of set 2: its other trial and the run's end are lost
+    cut = next(i for i, l in enumerate(lines) if '"trial_finished"' in l and '"set_id": 2' in l)
+    journal.write_text("\n".join(lines[: cut + 1]) + "\n")
+    proc = launch(3, tmp_path, cfg, "--resume")
+    assert proc.returncode == 0, proc.stderr
+    trials = [(e["set_id"], e["trial"]) for e in read_events(journal) if e["event"] == "trial_finished"]
+    assert sorted(trials) == sorted(set(trials)) == [(s, t) for s in range(3) for t in range(2)]
+    after = replay(journal)
+    assert all(r.state == "done" for r in after.sets.values())
+    assert after.sets[2].scores == pytest.approx(before.sets[2].scores, rel=1e-12)  # same seeds
