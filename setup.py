@@ -17,10 +17,14 @@ setup(
     ],
     extras_require={
         "mpi": ["mpi4py>=3.1", "mpich"],
-        "plots": ["matplotlib>=3.5"],
-        "test": ["pytest>=7", "hypothesis>=6"],
+        # the analysis: figures (matplotlib), Sobol indices (SALib), parallel coordinates (plotly)
+        "plots": ["matplotlib>=3.7", "SALib>=1.4.6", "plotly>=5"],
+        # user data files: HDF5 and ROOT trees
+        "io": ["h5py", "uproot"],
+        # scikit-image is the reference SSIM the tests compare against
+        "test": ["pytest>=7", "hypothesis>=6", "scikit-image"],
         # peers of benchmarks/bench_optimizers.py only, never needed at run time
         "bench": ["optuna>=3.6", "pysot>=0.3.3", "scikit-optimize>=0.10"],
     },
-    entry_points={"console_scripts": ["hyppo-hep=hyppo_hep.run:main"]},
+    entry_points={"console_scripts": ["hyppo-hep=hyppo_hep.run:main", "hyppo-hep-analyze=hyppo_hep.analyze:main"]},
 )

@@ -57,6 +57,7 @@ class Driver:
         self.clock = clock
         self.rng = rng if rng is not None else strategy_rng(seed)
         self._in_flight: set[int] = set()
+        self._n_started: int | None = None  # counted once, then kept up to date (O(1) per set)
 
     # --- journal helpers ----------------------------------------------------------------
     def _log(self, event: str, **fields) -> None:
@@ -77,6 +78,8 @@ class Driver:
             rec = SetRecord(set_id, dict(params), trial_seeds(self.seed, set_id, self.trials), self.clock(),
                             stage=self.stage)
             self.history.add_set(rec)
+            if self._n_started is not None:
+                self._n_started += 1
             self._submit(rec, list(range(self.trials)))
         return len(proposals)
 
@@ -101,7 +104,10 @@ class Driver:
 
     # --- the loop -----------------------------------------------------------------------
     def n_started(self) -> int:
-        return sum(1 for r in self.history.sets.values() if self.stage is None or r.stage == self.stage)
+        """Sets of this stage proposed so far (including those of a resumed history)."""
+        if self._n_started is None:
+            self._n_started = sum(1 for r in self.history.sets.values() if self.stage is None or r.stage == self.stage)
+        return self._n_started
 
     def run(self) -> RunSummary:
         start = self.clock()
