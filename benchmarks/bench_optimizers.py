@@ -246,6 +246,35 @@ def main(argv=None):
              if (any(t in k for t in args.tools) if args.tools else k not in OPTIONAL)}
     tasks = [(p, t, seed, args.budget) for p in probs for t in tools
              for seed in range(args.slow_seeds if t in SLOW else args.seeds)]
+    commands = ["python benchmarks/bench_optimizers.py " + " ".join(sys.argv[1:])]
+    base: dict = {}
+    if args.merge and Path(args.raw).exists():
+        old = json.loads(Path(args.raw).read_text())
+        commands = old.pop("_commands", []) + commands
+        base = {tuple(k.split("|")): {"values": [{int(c): x for c, x in v.items()} for v in e["values"]],
+                                       "cpu_s": e["cpu_s"]}
+                for k, e in old.items() if k.split("|")[1] not in tools}
+        probs = {**probs, **{k.split("|")[0]: problems()[k.split("|")[0]] for k in old}}
+        probs = {k: probs[k] for k in problems() if k in probs}
+    run_tools = set(tools)
+    all_tools = {k: TOOLS[k] for k in TOOLS if k in run_tools or any(t == k for _, t in base)}
+
+    def save(results):
+        """Results so far (written after every run, so an interrupted benchmark keeps them)."""
+        raw = {k: {"values": list(v["values"]), "cpu_s": list(v["cpu_s"])} for k, v in base.items()}
+        missing = {}
+        for (pname, tname, seed, _), vals, err, secs in results:
+            if err:
+                missing[tname] = err
+                continue
+            entry = raw.setdefault((pname, tname), {"values": [], "cpu_s": []})
+            entry["values"].append(vals)
+            entry["cpu_s"].append(secs)
+        Path(args.raw).write_text(json.dumps({"_commands": commands,
+                                              **{f"{p}|{t}": v for (p, t), v in raw.items()}}, indent=1))
+        Path(args.out).write_text(report(raw, probs, all_tools, missing, commands))
+        return raw
+
     results = []
     if args.jobs > 1:
         from concurrent.futures import ProcessPoolExecutor
@@ -253,46 +282,30 @@ def main(argv=None):
         with ProcessPoolExecutor(args.jobs) as pool:
             for res in pool.map(one_run, tasks):
                 results.append(res)
+                save(results)
     else:
-        results = [one_run(t) for t in tasks]
-    raw, missing = {}, {}
-    commands = ["python benchmarks/bench_optimizers.py " + " ".join(sys.argv[1:])]
-    if args.merge and Path(args.raw).exists():
-        old = json.loads(Path(args.raw).read_text())
-        commands = old.pop("_commands", []) + commands
-        raw = {tuple(k.split("|")): {"values": [{int(c): x for c, x in v.items()} for v in e["values"]],
-                                      "cpu_s": e["cpu_s"]}
-               for k, e in old.items() if k.split("|")[1] not in tools}
-        tools = {**{k.split("|")[1]: TOOLS[k.split("|")[1]] for k in old}, **tools}
-        tools = {k: TOOLS[k] for k in TOOLS if k in tools}
-        probs = {**probs, **{k.split("|")[0]: problems()[k.split("|")[0]] for k in old}}
-    for (pname, tname, seed, _), vals, err, secs in results:
-        if err:
-            missing[tname] = err
-            continue
-        entry = raw.setdefault((pname, tname), {"values": [], "cpu_s": []})
-        entry["values"].append(vals)
-        entry["cpu_s"].append(secs)
+        for t in tasks:
+            results.append(one_run(t))
+            save(results)
+    raw = save(results)
     for (pname, tname), entry in raw.items():
-        if tname not in {t for _, t, _, _ in tasks}:
+        if tname not in run_tools:
             continue
         med = {k: float(np.median([v[k] for v in entry["values"] if k in v])) for k in CHECKPOINTS}
         print(f"{pname:12s} {tname:22s} " + "  ".join(f"{k}:{med[k]:.5g}" for k in CHECKPOINTS)
               + f"   cpu {np.sum(entry['cpu_s']):.1f}s  seeds {len(entry['values'])}", flush=True)
-    Path(args.raw).write_text(json.dumps({"_commands": commands, **{f"{p}|{t}": v for (p, t), v in raw.items()}},
-                                         indent=1))
-    Path(args.out).write_text(report(raw, probs, tools, missing, args, commands))
     print(f"wrote {args.out}")
 
 
-def report(raw, probs, tools, missing, args, commands) -> str:
+def report(raw, probs, tools, missing, commands) -> str:
     cmds = " then ".join(f"`{c.strip()}`" for c in commands)
     lines = ["# Optimizer comparison on noisy integer-lattice problems", "",
              f"Command: {cmds} (peers: optuna, pysot, scikit-optimize from `pip install -e .[bench]`; "
              "`--merge` reruns only the named tools and keeps the others' results).", "",
              f"Each set is the mean of {TRIALS} noisy trials; the table gives the TRUE (noise-free) value of the set "
-             f"with the best observed mean after k sets, median over {args.seeds} seeds ({args.slow_seeds} for "
-             f"{', '.join(SLOW)}: about a second of CPU per proposal each) "
+             "with the best observed mean after k sets, median over the seeds in the 'seeds' column (fewer for "
+             f"{', '.join(SLOW)}: about a second of CPU per proposal each, too costly for 10 seeds on the shared "
+             "machine) "
              "(in brackets: 25th-75th percentile at 100 sets). Lower is better. CPU is the tool's total CPU time "
              "over all seeds (objective included, which is negligible).", ""]
     if missing:
