@@ -7,7 +7,10 @@ either way writes the same journal and results.csv.
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
@@ -15,7 +18,7 @@ from hyppo_hep import strategy as strategies
 from hyppo_hep.config import CampaignConfig
 from hyppo_hep.console import progress_line
 from hyppo_hep.driver import Driver, RunSummary
-from hyppo_hep.errors import UserError
+from hyppo_hep.errors import RunInterrupted, UserError
 from hyppo_hep.journal import JOURNAL_NAME, RESULTS_NAME, Journal, campaign_header, read_events, replay, write_results_csv
 
 
@@ -25,12 +28,41 @@ def make_executor(cfg: CampaignConfig, objective_ref):
     if kind == "pool":
         from hyppo_hep.executor.pool import PoolExecutor
 
-        return PoolExecutor(objective_ref, cfg.executor.workers)
+        # the pool's workers are child processes anyway: 'none' there means 'process'
+        return PoolExecutor(objective_ref, cfg.executor.workers, timeout=cfg.trial_timeout,
+                            isolation="fresh" if cfg.isolation == "fresh" else "process")
     if kind == "mpi":
         raise UserError("executor 'mpi' needs the run launched under mpiexec/srun with more than one rank")
     from hyppo_hep.executor.serial import SerialExecutor
 
-    return SerialExecutor(objective_ref)
+    return SerialExecutor(objective_ref, timeout=cfg.trial_timeout, isolation=cfg.isolation)
+
+
+@contextmanager
+def stop_on_signals(signums=(signal.SIGTERM, signal.SIGINT)):
+    """Turn SIGTERM/SIGINT into :class:`RunInterrupted` in the main thread, so that the run
+    unwinds through its ``finally`` blocks (children killed, journal closed). Further
+    signals are ignored once the first arrived: the cleanup is what makes the journal
+    resumable, and Slurm's SIGKILL follows anyway if it takes too long."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_signal(signum, frame):
+        for s in signums:
+            signal.signal(s, signal.SIG_IGN)
+        raise RunInterrupted(signum)
+
+    old = {s: signal.signal(s, on_signal) for s in signums}
+    try:
+        yield
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
+
+
+def _n_finished_trials(history) -> int:
+    return sum(len(r.trials) for r in history.sets.values())
 
 
 def prepare_out_dir(out: str | os.PathLike, resume: bool, overwrite: bool) -> Path:
@@ -71,9 +103,16 @@ def check_resume_header(header: dict | None, cfg: CampaignConfig, force: bool) -
 def run_campaign(cfg: CampaignConfig, *, resume: bool = False, overwrite: bool = False, force_resume: bool = False,
                  objective_ref=None, executor=None, quiet: bool = False,
                  print_fn: Callable[[str], None] = print) -> RunSummary:
-    """Run (or resume) the campaign ``cfg`` writing to ``cfg.out``; returns the summary."""
-    journal_path = prepare_out_dir(cfg.out, resume, overwrite)
+    """Run (or resume) the campaign ``cfg`` writing to ``cfg.out``; returns the summary.
+
+    Raises UserError for bad input; a fresh run that fails so before any trial finished
+    leaves no journal behind (nothing a later run could take for results). Raises
+    RunInterrupted on SIGTERM/SIGINT after writing ``run_finished`` (reason "interrupted").
+    """
     objective_ref = objective_ref or cfg.objective
+    objective_ref.check()  # an unknown objective is refused before anything is written
+    out_existed = Path(cfg.out).exists()
+    journal_path = prepare_out_dir(cfg.out, resume, overwrite)
     history = None
     if resume:
         events = list(read_events(journal_path))
@@ -81,24 +120,51 @@ def run_campaign(cfg: CampaignConfig, *, resume: bool = False, overwrite: bool =
         history = replay(events)
     strategy = strategies.build(cfg.strategy.name, cfg.strategy.options, cfg.space, cfg.budget)
     own_executor = executor is None
-    executor = executor or make_executor(cfg, objective_ref)
-    journal = Journal(journal_path)
-    journal.append("campaign", resumed=resume, argv=sys.argv[1:], **cfg.header())
     results_csv = Path(cfg.out) / RESULTS_NAME
-
-    def on_set_finished(rec, hist):
-        write_results_csv(hist, results_csv)
-        if not quiet:
-            print_fn(progress_line(rec, hist, cfg.budget))
-
-    driver = Driver(cfg.space, strategy, executor, journal, budget=cfg.budget, trials=cfg.trials, seed=cfg.seed,
-                    min_ok_trials=cfg.min_ok_trials, history=history, on_set_finished=on_set_finished)
+    journal = Journal(journal_path)
+    driver = None
     try:
-        summary = driver.run()
-        journal.append("run_finished", reason=summary.reason, n_finished=summary.n_finished)
+        with stop_on_signals():
+            executor = executor or make_executor(cfg, objective_ref)
+            journal.append("campaign", resumed=resume, argv=sys.argv[1:], **cfg.header())
+
+            def on_set_finished(rec, hist):
+                write_results_csv(hist, results_csv)
+                if not quiet:
+                    print_fn(progress_line(rec, hist, cfg.budget))
+
+            driver = Driver(cfg.space, strategy, executor, journal, budget=cfg.budget, trials=cfg.trials,
+                            seed=cfg.seed, min_ok_trials=cfg.min_ok_trials,
+                            max_consecutive_failures=cfg.max_consecutive_failures, history=history,
+                            on_set_finished=on_set_finished)
+            try:
+                summary = driver.run()
+            except RunInterrupted as exc:
+                # further signals are ignored now: stop the workers, then say so in the journal
+                if own_executor:
+                    executor.close()
+                n_done = sum(1 for r in driver.history.sets.values() if r.state != "pending")
+                journal.append("run_finished", reason="interrupted", signal=exc.signame, n_finished=n_done)
+                raise
+            journal.append("run_finished", reason=summary.reason, n_finished=summary.n_finished,
+                           message=summary.message)
+    except UserError:
+        if not resume and (driver is None or _n_finished_trials(driver.history) == 0):
+            journal.close()
+            journal_path.unlink(missing_ok=True)
+            results_csv.unlink(missing_ok=True)
+            driver = None
+            if not out_existed:
+                try:
+                    Path(cfg.out).rmdir()  # only if empty
+                except OSError:
+                    pass
+        raise
     finally:
-        if own_executor:
+        if own_executor and executor is not None:
             executor.close()
         journal.close()
-    write_results_csv(driver.history, results_csv)
+        if driver is not None and driver.history.sets:
+            write_results_csv(driver.history, results_csv)
     return summary
+

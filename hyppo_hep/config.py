@@ -6,6 +6,7 @@ the CLI prints it as one line and exits 2. YAML is read with ``yaml.safe_load`` 
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -46,6 +47,9 @@ class CampaignConfig:
     out: str = "runs/campaign"
     executor: ExecutorConfig = ExecutorConfig()
     min_ok_trials: int = 1
+    trial_timeout: float | None = None  # seconds of wall time per trial; None: no limit
+    isolation: str = "none"  # none, process, fresh (executor/isolation.py)
+    max_consecutive_failures: int = 20  # failed trials in a row that stop the run; 0: never
 
     def header(self) -> dict:
         """What the journal records about the campaign (and what resume compares)."""
@@ -57,6 +61,9 @@ class CampaignConfig:
             "strategy": {"name": self.strategy.name, "options": self.strategy.options},
             "seed": self.seed,
             "min_ok_trials": self.min_ok_trials,
+            "trial_timeout": self.trial_timeout,
+            "isolation": self.isolation,
+            "max_consecutive_failures": self.max_consecutive_failures,
         }
 
     def with_overrides(self, **kw) -> "CampaignConfig":
@@ -70,6 +77,28 @@ def _int(value: Any, path: str, minimum: int | None = None) -> int:
         raise ConfigError(path, f"must be an integer, got {value!r}")
     if minimum is not None and value < minimum:
         raise ConfigError(path, f"({value}) must be >= {minimum}")
+    return value
+
+
+def _seconds(value: Any, path: str) -> float | None:
+    """A positive number of seconds, or null for no limit."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(path, f"must be a number of seconds (or null), got {value!r}")
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigError(path, f"({value}) must be > 0 seconds")
+    return float(value)
+
+
+def parse_isolation(value: Any, path: str = "isolation") -> str:
+    """``none``, ``process``, ``fresh``; ``true`` means process, ``false`` none."""
+    from hyppo_hep.executor.isolation import ISOLATION_MODES
+
+    if isinstance(value, bool):
+        return "process" if value else "none"
+    if value not in ISOLATION_MODES:
+        raise ConfigError(path, f"({value!r}) is not one of {', '.join(ISOLATION_MODES)} (or true/false)")
     return value
 
 
@@ -131,7 +160,8 @@ def parse_executor(value: Any, path: str = "executor") -> ExecutorConfig:
     )
 
 
-TOP_LEVEL_KEYS = ("objective", "space", "trials", "budget", "strategy", "seed", "out", "executor", "min_ok_trials")
+TOP_LEVEL_KEYS = ("objective", "space", "trials", "budget", "strategy", "seed", "out", "executor", "min_ok_trials",
+                  "trial_timeout", "isolation", "max_consecutive_failures")
 
 
 def parse_config(raw: Any, source: str | None = None) -> CampaignConfig:
@@ -161,6 +191,12 @@ def parse_config(raw: Any, source: str | None = None) -> CampaignConfig:
         kw["executor"] = parse_executor(raw["executor"])
     if "min_ok_trials" in raw:
         kw["min_ok_trials"] = _int(raw["min_ok_trials"], "min_ok_trials", 1)
+    if "trial_timeout" in raw:
+        kw["trial_timeout"] = _seconds(raw["trial_timeout"], "trial_timeout")
+    if "isolation" in raw:
+        kw["isolation"] = parse_isolation(raw["isolation"])
+    if "max_consecutive_failures" in raw:
+        kw["max_consecutive_failures"] = _int(raw["max_consecutive_failures"], "max_consecutive_failures", 0)
     trials = kw.get("trials", 5)
     if kw.get("min_ok_trials", 1) > trials:
         raise ConfigError("min_ok_trials", f"({kw['min_ok_trials']}) is more than trials ({trials})")

@@ -19,3 +19,19 @@ class ConfigError(UserError):
         self.path = path
         self.message = message
         super().__init__(f"{path} {message}" if path else message)
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """SIGTERM (Slurm's warning before the time limit) or SIGINT reached the master: the run
+    stopped cleanly and its journal is resumable. Exit status 128 + signal number."""
+
+    def __init__(self, signum: int):
+        import signal
+
+        self.signum = signum
+        self.signame = signal.Signals(signum).name
+        super().__init__(self.signame)
+
+    @property
+    def exit_status(self) -> int:
+        return 128 + self.signum

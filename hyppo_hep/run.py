@@ -9,7 +9,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hyppo_hep.errors import UserError
+from hyppo_hep.errors import RunInterrupted, UserError
+
+# Exit statuses: 0 done; 2 bad input (one line, no traceback); 3 stopped after
+# max_consecutive_failures failed trials in a row; 128+N stopped by signal N (143 SIGTERM,
+# 130 SIGINT) with a resumable journal.
+EXIT_TOO_MANY_FAILURES = 3
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,9 +38,20 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(str(exc), file=sys.stderr)
         return 2
+    except RunInterrupted as exc:
+        print(f"interrupted by {exc.signame}: the journal holds every finished trial; continue with: "
+              f"{_resume_command(args)}", file=sys.stderr)
+        return exc.exit_status
     except KeyboardInterrupt:
-        print("interrupted: the journal holds every finished trial; continue with --resume", file=sys.stderr)
+        print(f"interrupted: continue with: {_resume_command(args)}", file=sys.stderr)
         return 130
+
+
+def _resume_command(args) -> str:
+    cmd = ["python -m hyppo_hep.run"] + ([args.config] if args.config else [])
+    if args.out:
+        cmd += ["--out", args.out]
+    return " ".join(cmd + ["--resume"])
 
 
 def _main(args) -> int:
@@ -57,6 +73,10 @@ def _main(args) -> int:
     print(f"\n{summary.n_finished} sets finished ({summary.reason}) in {hms(summary.wall_time)}; "
           f"journal and results.csv in {cfg.out}\n")
     print(ranked_table(summary.history, top=args.top))
+    if summary.reason == "too many failures":
+        print(f"error: {summary.message}; fix the objective and continue with: {_resume_command(args)}",
+              file=sys.stderr)
+        return EXIT_TOO_MANY_FAILURES
     return 0
 
 

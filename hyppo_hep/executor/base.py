@@ -16,6 +16,8 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from hyppo_hep.errors import UserError
+
 
 @dataclass(frozen=True)
 class TrialSpec:
@@ -39,6 +41,9 @@ class TrialResult:
     started: float = 0.0
     finished: float = 0.0
     info: dict = field(default_factory=dict)
+    # A user error (objective that cannot be built, missing data file): it would fail every
+    # trial alike, so the driver stops the run with exit status 2 instead of recording it.
+    fatal: bool = False
 
     @property
     def ok(self) -> bool:
@@ -67,8 +72,10 @@ def run_trial(objective, params: dict, set_id: int, trial: int, seed: int, devic
               clock=time.time) -> TrialResult:
     """Call the objective for one trial and turn whatever happens into a TrialResult.
 
-    A raised exception, or a score that is not a finite number, is a failed trial (the
-    traceback or the value is kept in ``error``); the caller carries on either way.
+    A raised exception (also ``sys.exit`` in user code), or a score that is not a finite
+    number, is a failed trial (the traceback or the value is kept in ``error``); the caller
+    carries on either way. A :class:`UserError` is returned as a ``fatal`` result (see
+    TrialResult). KeyboardInterrupt and the run's own interrupts (BaseExceptions) propagate.
     """
     started = clock()
     info: dict = {}
@@ -81,7 +88,9 @@ def run_trial(objective, params: dict, set_id: int, trial: int, seed: int, devic
         if not math.isfinite(score):
             return TrialResult(set_id, trial, seed, None, f"non-finite score: {score!r}", worker, device,
                                started, clock(), info)
-    except Exception:  # noqa: BLE001 — any error of user code is the trial's, not the run's
+    except UserError as exc:
+        return TrialResult(set_id, trial, seed, None, str(exc), worker, device, started, clock(), info, fatal=True)
+    except (Exception, SystemExit):  # noqa: BLE001 — any error of user code is the trial's, not the run's
         return TrialResult(set_id, trial, seed, None, traceback.format_exc(limit=20), worker, device,
                            started, clock(), info)
     return TrialResult(set_id, trial, seed, score, None, worker, device, started, clock(), info)

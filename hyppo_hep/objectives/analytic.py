@@ -151,6 +151,58 @@ class Failing(AnalyticObjective):
         return super().__call__(params, trial, seed, device)
 
 
+FAULT_MODES = ("raise", "nan", "inf", "hang", "abort", "sigkill", "segfault", "exit")
+
+
+class Fault(AnalyticObjective):
+    """Branin with injected faults, for reliability tests: a ``rate`` fraction of trials
+    (chosen by the seed, so a run is reproducible) does ``mode``:
+
+    raise (RuntimeError), nan / inf (non-finite score), hang (sleeps ``hang_s`` seconds,
+    past any trial_timeout), abort (``os.abort()``: SIGABRT, like a failed C assertion),
+    sigkill (SIGKILL to its own process, like the OOM killer), segfault (reads address 0),
+    exit (``sys.exit(3)``). abort, sigkill and segfault kill the process they run in: use
+    them with ``isolation: process`` or the pool.
+    """
+
+    names = ("x1", "x2")
+    mean, spread = Branin.mean, Branin.spread
+
+    def __init__(self, mode: str = "raise", rate: float = 0.3, hang_s: float = 3600.0, noise: float = 1.0,
+                 sleep: float = 0.0):
+        if mode not in FAULT_MODES:
+            raise UserError(f"objective fault: mode {mode!r} is not one of {', '.join(FAULT_MODES)}")
+        super().__init__(noise, sleep)
+        self.mode, self.rate, self.hang_s = mode, float(rate), float(hang_s)
+
+    def is_faulty(self, seed: int) -> bool:
+        return bool(np.random.default_rng([seed, 11]).random() < self.rate)
+
+    def __call__(self, params, trial, seed, device="cpu"):
+        if not self.is_faulty(seed):
+            return super().__call__(params, trial, seed, device)
+        import os
+        import signal
+        import sys
+
+        if self.mode == "raise":
+            raise RuntimeError(f"injected fault (trial {trial}, seed {seed})")
+        if self.mode in ("nan", "inf"):
+            return float(self.mode)
+        if self.mode == "hang":
+            time.sleep(self.hang_s)
+            return 0.0
+        if self.mode == "abort":
+            os.abort()
+        if self.mode == "sigkill":
+            os.kill(os.getpid(), signal.SIGKILL)
+        if self.mode == "segfault":
+            import ctypes
+
+            ctypes.string_at(0)
+        sys.exit(3)
+
+
 def branin(noise: float = 1.0, sleep: float = 0.0) -> Branin:
     return Branin(noise, sleep)
 
@@ -169,3 +221,8 @@ def gan_landscape(noise: float = 1.0, sleep: float = 0.0) -> GanLandscape:
 
 def failing(fail_rate: float = 0.2, nan_rate: float = 0.0, noise: float = 1.0, sleep: float = 0.0) -> Failing:
     return Failing(fail_rate, nan_rate, noise, sleep)
+
+
+def fault(mode: str = "raise", rate: float = 0.3, hang_s: float = 3600.0, noise: float = 1.0,
+          sleep: float = 0.0) -> Fault:
+    return Fault(mode, rate, hang_s, noise, sleep)
