@@ -75,6 +75,9 @@ def _import_target(target: str, what: str) -> Any:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise UserError(f"{what} '{target}': cannot import module '{module_name}' ({exc})") from None
+    except Exception as exc:  # noqa: BLE001 — a relative name, or the module itself failed at import
+        raise UserError(f"{what} '{target}': cannot import module '{module_name}' "
+                        f"({type(exc).__name__}: {exc})".replace("\n", " ")) from None
     try:
         return getattr(module, attr)
     except AttributeError:
