@@ -7,7 +7,9 @@ class UserError(Exception):
     prefix = "error"
 
     def __str__(self) -> str:
-        return f"{self.prefix}: {super().__str__()}"
+        # one line whatever the message holds (a key or file name may contain a newline)
+        text = super().__str__().replace("\r", "\\r").replace("\n", "\\n")
+        return f"{self.prefix}: {text}"
 
 
 class ConfigError(UserError):

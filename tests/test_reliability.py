@@ -166,28 +166,37 @@ def test_isolated_run_gives_the_same_journal_as_in_process(tmp_path):
 
 # --- 2. kills and signals ---------------------------------------------------------------------
 
-def test_sigkill_at_10_random_moments_then_resume_loses_nothing(tmp_path):
+def test_sigkill_at_10_random_moments_then_resume_loses_nothing(tmp_path, capsys):
     budget, trials = 24, 3
     ref = write_cfg(tmp_path, "ref.yaml", budget=budget, trials=trials, out=str(tmp_path / "ref"))
     assert main([str(ref), "--quiet"]) == 0
     reference = replay(tmp_path / "ref" / "journal.jsonl")
-    cfg = write_cfg(tmp_path, budget=budget, trials=trials, objective={"name": "branin", "sleep": 0.03})
+    cfg = write_cfg(tmp_path, budget=budget, trials=trials, objective={"name": "branin", "sleep": 0.05})
     out = tmp_path / "out"
+    jp = out / "journal.jsonl"
     rng = random.Random(7)
     kills = 0
     for _ in range(30):
         if kills == 10:
             break
-        proc = spawn([cfg, "--quiet"] + (["--resume"] if (out / "journal.jsonl").exists() else []))
-        time.sleep(rng.uniform(0.3, 0.9))
+        n_campaigns = sum(e["event"] == "campaign" for e in events(out)) if jp.exists() else 0
+        proc = spawn([cfg, "--quiet"] + (["--resume"] if jp.exists() else []))
+        # the moment is random within the run's working time (interpreter start-up takes from
+        # 0.3 s to seconds on a loaded machine): count from the run's own first journal line
+        end = time.time() + 60
+        while time.time() < end and proc.poll() is None and not (
+                jp.exists() and sum(e["event"] == "campaign" for e in events(out)) > n_campaigns):
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0.0, 0.4))
         if proc.poll() is None:
             proc.kill()
             kills += 1
         proc.wait()
-        if (out / "journal.jsonl").exists() and events(out)[-1]["event"] == "run_finished":
+        if events(out)[-1]["event"] == "run_finished":
             break
     assert kills == 10, f"only {kills} kills landed while the run was going"
-    assert main([str(cfg), "--quiet", "--resume"]) == 0
+    status, err = run_main([str(cfg), "--quiet", "--resume"], capsys)
+    assert status == 0, err
     history = check_complete(out, budget, trials)
     for set_id, rec in history.sets.items():  # same sets, same seeds, same scores as uninterrupted
         assert rec.params == reference.sets[set_id].params
