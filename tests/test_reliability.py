@@ -356,3 +356,38 @@ def test_malformed_configs_as_subprocesses(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "hyppo_hep.run", str(tmp_path / "missing.yaml")], cwd=ROOT,
                           env=env(), capture_output=True, text=True, timeout=60)
     assert_one_line_exit_2(proc.returncode, proc.stderr, "missing file")
+
+
+def test_slurm_requeue_script_stops_requeues_and_resumes(tmp_path):
+    """jobs/slurm_requeue.sh with stand-ins for the two Slurm commands it calls (srun runs
+    its command, scontrol writes down what it was asked): the script's own logic is real."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "srun").write_text('#!/bin/bash\nexec "$@"\n')
+    (bin_dir / "scontrol").write_text(f'#!/bin/bash\necho "$@" >> {tmp_path}/scontrol.log\n')
+    for f in bin_dir.iterdir():
+        f.chmod(0o755)
+    budget, trials = 6, 2
+    cfg = write_cfg(tmp_path, budget=budget, trials=trials, objective={"name": "branin", "sleep": 0.15})
+    out = tmp_path / "out"
+    run_env = {**env(), "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "SLURM_JOB_ID": "4242",
+               "PYTHON": sys.executable}
+    script = [str(ROOT / "jobs" / "slurm_requeue.sh"), str(cfg), "--quiet"]
+    job = subprocess.Popen(["bash", *script], cwd=tmp_path, env=run_env, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True)
+    end = time.time() + 30
+    while time.time() < end and not ((out / "journal.jsonl").exists()
+                                     and any(e["event"] == "set_finished" for e in events(out))):
+        time.sleep(0.05)
+    job.send_signal(signal.SIGTERM)  # what --signal=B:TERM@120 does
+    log, _ = job.communicate(timeout=60)
+    assert job.returncode == 143, log
+    assert "requeueing" in log and (tmp_path / "scontrol.log").read_text() == "requeue 4242\n"
+    assert events(out)[-1]["reason"] == "interrupted"
+    # the requeued job: same script, finds the journal, resumes to the end, no requeue
+    job = subprocess.run(["bash", *script], cwd=tmp_path, env=run_env, capture_output=True, text=True, timeout=120)
+    assert job.returncode == 0, job.stdout + job.stderr
+    assert "campaign finished" in job.stdout
+    assert (tmp_path / "scontrol.log").read_text() == "requeue 4242\n"
+    check_complete(out, budget, trials)
+    assert sum(e["event"] == "campaign" and e["resumed"] for e in events(out)) == 1
