@@ -50,6 +50,8 @@ class CampaignConfig:
     trial_timeout: float | None = None  # seconds of wall time per trial; None: no limit
     isolation: str = "none"  # none, process, fresh (executor/isolation.py)
     max_consecutive_failures: int = 20  # failed trials in a row that stop the run; 0: never
+    stages: tuple = ()  # of stages.StageConfig; empty: one search over ``space``
+    repeat: int = 1  # whole searches with seeds seed, seed+1, ... in out/repeat_000, ...
 
     def header(self) -> dict:
         """What the journal records about the campaign (and what resume compares)."""
@@ -161,7 +163,7 @@ def parse_executor(value: Any, path: str = "executor") -> ExecutorConfig:
 
 
 TOP_LEVEL_KEYS = ("objective", "space", "trials", "budget", "strategy", "seed", "out", "executor", "min_ok_trials",
-                  "trial_timeout", "isolation", "max_consecutive_failures")
+                  "trial_timeout", "isolation", "max_consecutive_failures", "stages", "repeat")
 
 
 def parse_config(raw: Any, source: str | None = None) -> CampaignConfig:
@@ -200,6 +202,15 @@ def parse_config(raw: Any, source: str | None = None) -> CampaignConfig:
     trials = kw.get("trials", 5)
     if kw.get("min_ok_trials", 1) > trials:
         raise ConfigError("min_ok_trials", f"({kw['min_ok_trials']}) is more than trials ({trials})")
+    if "stages" in raw:
+        from hyppo_hep.stages import parse_stages
+
+        kw["stages"] = parse_stages(raw["stages"], kw["space"])
+        for i, st in enumerate(kw["stages"]):
+            if kw.get("min_ok_trials", 1) > (st.trials or trials):
+                raise ConfigError(f"stages[{i}].trials", f"({st.trials}) is below min_ok_trials ({kw['min_ok_trials']})")
+    if "repeat" in raw:
+        kw["repeat"] = _int(raw["repeat"], "repeat", 1)
     if "out" in raw:
         kw["out"] = _str(raw["out"], "out")
     elif source:

@@ -55,7 +55,7 @@ def _resume_command(args) -> str:
 
 
 def _main(args) -> int:
-    from hyppo_hep.campaign import run_campaign
+    from hyppo_hep.campaign import run_config
     from hyppo_hep.config import DEFAULT_CONFIG, load_config
     from hyppo_hep.console import hms, ranked_table
 
@@ -66,15 +66,19 @@ def _main(args) -> int:
         raise UserError(f"--seed ({args.seed}) must be >= 0")
     cfg = cfg.with_overrides(out=args.out, seed=args.seed, budget=args.budget)
     if not args.quiet:
+        extra = (f", {len(cfg.stages)} stages" if cfg.stages else "") + (f", {cfg.repeat} repeats" if cfg.repeat > 1 else "")
         print(f"hyppo_hep: objective {cfg.objective.name}, {cfg.space.dim} free parameters, "
-              f"budget {cfg.budget} sets x {cfg.trials} trials, strategy {cfg.strategy.name}, out {cfg.out}")
-    summary = run_campaign(cfg, resume=args.resume, overwrite=args.overwrite, force_resume=args.force_resume,
-                           quiet=args.quiet)
-    print(f"\n{summary.n_finished} sets finished ({summary.reason}) in {hms(summary.wall_time)}; "
-          f"journal and results.csv in {cfg.out}\n")
-    print(ranked_table(summary.history, top=args.top))
-    if summary.reason == "too many failures":
-        print(f"error: {summary.message}; fix the objective and continue with: {_resume_command(args)}",
+              f"budget {cfg.budget} sets x {cfg.trials} trials, strategy {cfg.strategy.name}{extra}, out {cfg.out}")
+    runs = run_config(cfg, resume=args.resume, overwrite=args.overwrite, force_resume=args.force_resume,
+                      quiet=args.quiet)
+    for label, scfg, summary in runs:
+        print(f"\n{label + ': ' if label else ''}{summary.n_finished} sets finished ({summary.reason}) in "
+              f"{hms(summary.wall_time)}; journal and results.csv in {scfg.out}")
+    print()
+    print(ranked_table(runs[-1][2].history, top=args.top))
+    last = runs[-1][2]
+    if last.reason == "too many failures":
+        print(f"error: {last.message}; fix the objective and continue with: {_resume_command(args)}",
               file=sys.stderr)
         return EXIT_TOO_MANY_FAILURES
     return 0
