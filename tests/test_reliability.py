@@ -300,6 +300,12 @@ MUTATIONS = {
     "isolation": unknown_name.filter(lambda s: s not in ("none", "process", "fresh")) | st.integers() | st.lists(junk, max_size=2),
     "max_consecutive_failures": st.integers(-5, -1) | st.text(max_size=3) | st.floats(0.5, 3),
     "out": st.integers() | st.just("") | st.lists(junk, min_size=1, max_size=2),
+    "repeat": not_int | st.integers(-3, 0),
+    "stages": junk.filter(lambda v: not isinstance(v, list)) | st.just([])
+              | st.builds(lambda k: [{"name": "a", k: 1}], st.text(min_size=1, max_size=6).filter(lambda k: k not in ("name", "budget", "trials", "strategy", "fixed", "ranges", "quantile", "threshold", "margin", "scan", "at")))
+              | st.builds(lambda b: [{"name": "a", "budget": b}], not_int | st.integers(-3, 0))
+              | st.builds(lambda n: [{"name": n}, {"name": n}], st.sampled_from(["broad", "x"]))
+              | st.builds(lambda p: [{"name": "s", "scan": {"param": p}}], st.text(min_size=1, max_size=5).filter(lambda p: p not in ("x1", "x2"))),
 }
 mutated = st.dictionaries(st.sampled_from(sorted(MUTATIONS)), st.none(), min_size=1, max_size=3).flatmap(
     lambda keys: st.fixed_dictionaries({k: MUTATIONS[k] for k in keys}))
@@ -310,15 +316,16 @@ garbage_text = st.one_of(
                      "objective: !!python/object/apply:os.system ['true']", "\t\tobjective: branin", "42", "null"]),
 )
 
-FUZZED = {"n": 0}
-
 
 def assert_one_line_exit_2(status, err, what):
     assert status == 2, f"{what}: status {status}, stderr {err!r}"
     assert err.count("\n") == 1 and err.endswith("\n") and "Traceback" not in err, f"{what}: {err!r}"
 
 
-@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+FUZZ_EXAMPLES = int(os.environ.get("HYPPO_FUZZ_EXAMPLES", "250"))  # benchmarks/reliability_soak.py raises it
+
+
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                   HealthCheck.too_slow])
 @given(changes=mutated, extra=st.none() | extra_key)
 def test_fuzz_malformed_configs_exit_2_one_line(tmp_path, capsys, changes, extra):
@@ -329,17 +336,15 @@ def test_fuzz_malformed_configs_exit_2_one_line(tmp_path, capsys, changes, extra
     status, err = run_main([str(path), "--quiet"], capsys)
     assert_one_line_exit_2(status, err, cfg)
     assert not (tmp_path / "never").exists()
-    FUZZED["n"] += 1
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=FUZZ_EXAMPLES // 2, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(text=garbage_text)
 def test_fuzz_garbage_yaml_exit_2_one_line(tmp_path, capsys, text):
     path = tmp_path / "garbage.yaml"
-    path.write_text(text, encoding="utf-8", errors="surrogatepass") if False else path.write_bytes(text.encode("utf-8", "replace"))
+    path.write_bytes(text.encode("utf-8", "replace"))
     status, err = run_main([str(path), "--quiet", "--out", str(tmp_path / "never")], capsys)
     assert_one_line_exit_2(status, err, text)
-    FUZZED["n"] += 1
 
 
 def test_malformed_configs_as_subprocesses(tmp_path):
@@ -391,3 +396,33 @@ def test_slurm_requeue_script_stops_requeues_and_resumes(tmp_path):
     assert (tmp_path / "scontrol.log").read_text() == "requeue 4242\n"
     check_complete(out, budget, trials)
     assert sum(e["event"] == "campaign" and e["resumed"] for e in events(out)) == 1
+
+
+_CALLS = {"n": 0}
+
+
+def term_on_call_7(params, trial, seed, device):
+    """An objective that sends SIGTERM to its own (master) process on its 7th call: the
+    moment Slurm's warning arrives in the middle of a staged campaign's first stage."""
+    _CALLS["n"] += 1
+    if _CALLS["n"] == 7:
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # interrupted by the signal's exception
+    return ObjectiveRef("branin", {}).build()(params, trial, seed, device)
+
+
+def test_staged_campaign_interrupted_in_a_stage_resumes_that_stage(tmp_path, capsys):
+    """Bug fixed: a stage journal ending in run_finished was taken as a finished stage even
+    when the run had been interrupted; now only a spent budget counts as finished."""
+    _CALLS["n"] = 0
+    cfg = write_cfg(tmp_path, objective="test_reliability:term_on_call_7", budget=4, trials=2,
+                    stages=[{"name": "broad"}, {"name": "focus", "ranges": "auto", "budget": 3}])
+    status, err = run_main([str(cfg), "--quiet"], capsys)
+    assert status == 143 and "interrupted by SIGTERM" in err and err.count("\n") == 1
+    broad = tmp_path / "out" / "0_broad"
+    assert events(broad)[-1]["reason"] == "interrupted"
+    assert not (tmp_path / "out" / "1_focus").exists()
+    status, err = run_main([str(cfg), "--quiet", "--resume"], capsys)
+    assert status == 0, err
+    check_complete(broad, 4, 2)
+    check_complete(tmp_path / "out" / "1_focus", 3, 2)
