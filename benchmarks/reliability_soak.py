@@ -12,6 +12,8 @@ after all of it, or healthy trials whose score changed) — which must be 0.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import os
 import random
 import shutil
@@ -64,7 +66,8 @@ def faults(base: Path) -> tuple[int, int]:
         cfg = write_cfg(base / f"fault{i}.yaml", objective={"name": "fault", "mode": mode, "rate": 0.3},
                         trial_timeout=1.0, isolation=iso,
                         executor={"kind": "pool", "workers": 2} if ex == "pool" else ex)
-        assert main([str(cfg), "--quiet"]) == 0
+        with contextlib.redirect_stdout(io.StringIO()):
+            assert main([str(cfg), "--quiet"]) == 0
         out = base / f"fault{i}_out"
         fault = ObjectiveRef("fault", {"mode": mode, "rate": 0.3}).build()
         h = replay(out / "journal.jsonl")
@@ -94,9 +97,10 @@ def wait_for(pred, timeout=60.0):
 def kills(base: Path, n: int, sig: int, executor: str) -> tuple[int, int]:
     """Signal a run at ``n`` random moments, resuming each time; returns (landed, lost)."""
     budget, trials = 40, 3
-    ref = write_cfg(base / f"ref_{executor}.yaml", budget=budget)
-    assert main([str(ref), "--quiet"]) == 0
-    reference = replay(base / f"ref_{executor}_out" / "journal.jsonl")
+    ref = write_cfg(base / f"ref_{executor}_{sig}.yaml", budget=budget)
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main([str(ref), "--quiet"]) == 0
+    reference = replay(base / f"ref_{executor}_{sig}_out" / "journal.jsonl")
     cfg = write_cfg(base / f"kill_{executor}_{sig}.yaml", budget=budget,
                     objective={"name": "branin", "sleep": 0.05},
                     executor={"kind": "pool", "workers": 2} if executor == "pool" else executor)
@@ -130,7 +134,8 @@ def kills(base: Path, n: int, sig: int, executor: str) -> tuple[int, int]:
             last = events(out)[-1]
             n_lost += not (last["event"] == "run_finished" and last["reason"] == "interrupted"
                            and err.count("\n") == 1 and "Traceback" not in err)
-    assert main([str(cfg), "--quiet", "--resume"]) == 0
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main([str(cfg), "--quiet", "--resume"]) == 0
     return landed, n_lost + check()
 
 
