@@ -64,7 +64,8 @@ class SearchResult:
 def minimize(objective: Callable | str, space: dict | Space, *, budget: int = 50, trials: int = 5,
              strategy: Any = "random", seed: int = 0, out: str | None = None, executor: str = "serial",
              workers: int | None = None, min_ok_trials: int = 1, overwrite: bool = False,
-             quiet: bool = True) -> SearchResult:
+             quiet: bool = True, trial_timeout: float | None = None, isolation: str = "none",
+             max_consecutive_failures: int = 20) -> SearchResult:
     """Minimise ``objective(params, trial, seed, device) -> float`` over ``space``.
 
     ``objective`` is a callable or the name of a registered objective (``"gan_dimuon"``,
@@ -72,12 +73,16 @@ def minimize(objective: Callable | str, space: dict | Space, *, budget: int = 50
     different seeds; sets rank by the mean over trials. With ``out`` the journal and
     results.csv are written there, exactly as the CLI does. ``executor="pool"`` runs trials
     in ``workers`` processes (the callable must then be a module-level function).
+    ``trial_timeout`` (s), ``isolation`` and ``max_consecutive_failures`` are the config keys
+    of the same names (README, Reliability).
     """
     ref = ObjectiveRef(objective) if isinstance(objective, str) else CallableRef(objective)
     space = _space(space)
     cfg = CampaignConfig(objective=ref if isinstance(ref, ObjectiveRef) else ObjectiveRef(ref.name), space=space,
                          trials=trials, budget=budget, strategy=_strategy_config(strategy), seed=seed,
-                         out=out or "", executor=ExecutorConfig(executor, workers), min_ok_trials=min_ok_trials)
+                         out=out or "", executor=ExecutorConfig(executor, workers), min_ok_trials=min_ok_trials,
+                         trial_timeout=trial_timeout, isolation=isolation,
+                         max_consecutive_failures=max_consecutive_failures)
     if out:
         from hyppo_hep.campaign import run_campaign
 
@@ -89,7 +94,7 @@ def minimize(objective: Callable | str, space: dict | Space, *, budget: int = 50
     strat = strategies.build(cfg.strategy.name, cfg.strategy.options, space, budget)
     try:
         summary = Driver(space, strat, ex, None, budget=budget, trials=trials, seed=seed,
-                         min_ok_trials=min_ok_trials).run()
+                         min_ok_trials=min_ok_trials, max_consecutive_failures=max_consecutive_failures).run()
     finally:
         ex.close()
     return SearchResult(summary.history)

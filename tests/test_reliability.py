@@ -470,3 +470,38 @@ def test_checkpoints_load_weights_only(tmp_path):
         load_checkpoint(tmp_path / "code.pt")
     with pytest.raises(UserError, match="does not exist"):
         load_checkpoint(tmp_path / "missing.pt")
+
+
+def uses_a_subprocess(params, trial, seed, device):
+    """An objective that starts a process of its own, as a DataLoader with workers does."""
+    import multiprocessing as mp
+
+    with mp.get_context("fork").Pool(1) as pool:
+        return pool.apply(float, (params["x1"] ** 2 + params["x2"],))
+
+
+def test_isolated_trial_may_start_its_own_processes(tmp_path):
+    cfg = write_cfg(tmp_path, objective="test_reliability:uses_a_subprocess", budget=2, trials=1,
+                    isolation="process")
+    assert main([str(cfg), "--quiet"]) == 0
+    history = check_complete(tmp_path / "out", 2, 1)
+    assert all(r.state == "done" for r in history.sets.values()), [t.error for r in history.sets.values() for t in r.trials.values()]
+
+
+def hangs_when_x1_is_high(params, trial, seed, device):
+    if params["x1"] > 5:
+        time.sleep(30)
+    return params["x1"] ** 2 + params["x2"]
+
+
+def test_api_minimize_with_a_time_limit_and_isolation():
+    import hyppo_hep
+
+    res = hyppo_hep.minimize(hangs_when_x1_is_high, SPACE, budget=5, trials=1, seed=2, trial_timeout=0.5,
+                             isolation="process")
+    recs = res.history.sets.values()
+    assert len(recs) == 5 and any(r.state == "failed" for r in recs) and any(r.state == "done" for r in recs)
+    for r in recs:
+        assert (r.state == "failed") == (r.params["x1"] > 5)
+        if r.state == "failed":
+            assert "timed out after 0.5 s" in r.trials[0].error

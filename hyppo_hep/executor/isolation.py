@@ -37,6 +37,7 @@ when their parent disappears (a SIGKILLed master leaves no orphan training on a 
 
 from __future__ import annotations
 
+import atexit
 import gc
 import multiprocessing as mp
 import multiprocessing.connection as mpc
@@ -46,6 +47,7 @@ import sys
 import threading
 import time
 import traceback
+import weakref
 from contextlib import contextmanager
 
 from hyppo_hep.device import pick_device
@@ -218,8 +220,11 @@ class IsolatedWorker:
         return [self._conn, self._proc.sentinel] if self.busy else []
 
     def _spawn(self) -> None:
+        _at_exit_kill(self)
         parent, child = self._ctx.Pipe()
-        self._proc = self._ctx.Process(target=_child_main, name=f"hyppo-trial-{self.name}", daemon=True,
+        # not a daemon: a trial may start processes of its own (a DataLoader's workers), which
+        # a daemonic process may not; close() and the parent watchdog end it instead
+        self._proc = self._ctx.Process(target=_child_main, name=f"hyppo-trial-{self.name}", daemon=False,
                                        args=(child, self.objective_ref, self.env, self.name, os.getpid()))
         self._proc.start()
         child.close()
@@ -295,6 +300,19 @@ class IsolatedWorker:
         """Stop the child: politely when idle, killed when a trial is running."""
         self._stop(kill=self.busy)
         self._task, self.deadline = None, None
+
+
+_LIVE: "weakref.WeakSet[IsolatedWorker]" = weakref.WeakSet()
+_EXIT_HOOK = []
+
+
+def _at_exit_kill(worker: IsolatedWorker) -> None:
+    """Children are not daemons (see _spawn), so multiprocessing would wait for them at exit;
+    an executor that was never closed must not hang the interpreter: kill them first. The
+    hook is registered after multiprocessing's own, so it runs before it (atexit is LIFO)."""
+    _LIVE.add(worker)
+    if not _EXIT_HOOK:
+        _EXIT_HOOK.append(atexit.register(lambda: [w.close() for w in list(_LIVE)]))
 
 
 def wait_any(workers: list[IsolatedWorker], timeout: float | None = None) -> list[TrialResult]:
