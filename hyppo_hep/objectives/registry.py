@@ -36,6 +36,10 @@ _REGISTRY: dict[str, str] = {
     "gan_landscape": "hyppo_hep.objectives.analytic:gan_landscape",
     "failing": "hyppo_hep.objectives.analytic:failing",
     "fault": "hyppo_hep.objectives.analytic:fault",
+    "gan_hadronization": "hyppo_hep.objectives.gan:gan_hadronization",
+    "gan_dimuon": "hyppo_hep.objectives.gan:gan_dimuon",
+    "vae_shower": "hyppo_hep.objectives.vae:vae_shower",
+    "classifier": "hyppo_hep.objectives.classifier:classifier",
 }
 
 
