@@ -552,3 +552,23 @@ def test_bad_data_in_an_isolated_child_is_exit_2_too(data_files, capsys):
     status, err = run_main([str(cfg), "--quiet"], capsys)
     assert_one_line_exit_2(status, err, "isolated")
     assert "NaN/inf value(s)" in err and not out.exists()
+
+
+def starts_a_sleeper(params, trial, seed, device):
+    """A trial that starts a process of its own and then hangs."""
+    out = Path(os.environ["HYPPO_TEST_PIDFILE"])
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    out.write_text(str(proc.pid))
+    time.sleep(60)
+    return 0.0
+
+
+def test_timeout_kills_the_processes_a_trial_started(tmp_path, monkeypatch):
+    pidfile = tmp_path / "pid"
+    monkeypatch.setenv("HYPPO_TEST_PIDFILE", str(pidfile))
+    cfg = write_cfg(tmp_path, objective="test_reliability:starts_a_sleeper", budget=1, trials=1,
+                    isolation="process", trial_timeout=1.0)
+    assert main([str(cfg), "--quiet"]) == 0
+    rec = check_complete(tmp_path / "out", 1, 1).sets[0]
+    assert rec.state == "failed" and "timed out after 1 s" in rec.trials[0].error
+    assert not wait_gone([int(pidfile.read_text())]), "the trial's own process is killed with it"

@@ -153,6 +153,12 @@ def _watch_parent(parent_pid: int) -> None:
 
 def _child_main(conn, objective_ref, env: dict, name: str, parent_pid: int) -> None:
     """Loop of an isolated child: receive (params, set_id, trial, seed), send a TrialResult."""
+    # Its own process group: a time-out or close kills the trial together with any process
+    # it started (a DataLoader's workers, a simulation binary), none is left behind.
+    try:
+        os.setsid()
+    except OSError:
+        pass
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
@@ -192,6 +198,15 @@ def _limit_torch_threads() -> None:
     torch = sys.modules.get("torch")
     if torch is not None and os.environ.get("OMP_NUM_THREADS", "").isdigit():
         torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+
+
+def _kill_group(proc) -> None:
+    """SIGKILL the child's process group (the child and everything it started)."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (OSError, AttributeError):  # already gone, or no process groups here
+        if proc.is_alive():
+            proc.kill()
 
 
 class IsolatedWorker:
@@ -236,7 +251,7 @@ class IsolatedWorker:
         if proc is None:
             return
         if kill:
-            proc.kill()
+            _kill_group(proc)
         else:
             try:
                 conn.send(None)
@@ -246,6 +261,7 @@ class IsolatedWorker:
         if proc.is_alive():
             proc.kill()
             proc.join()
+        _kill_group(proc)  # what the trial started and left running
         conn.close()
 
     def start(self, params: dict, set_id: int, trial: int, seed: int) -> None:
