@@ -481,10 +481,12 @@ def uses_a_subprocess(params, trial, seed, device):
 
 
 def test_isolated_trial_may_start_its_own_processes(tmp_path):
-    cfg = write_cfg(tmp_path, objective="test_reliability:uses_a_subprocess", budget=2, trials=1,
-                    isolation="process")
+    # Bug fixed: children ignored SIGTERM (SIG_IGN), which the pool's worker inherited, so
+    # Pool.terminate could wait forever. The time limit turns such a hang into a failure.
+    cfg = write_cfg(tmp_path, objective="test_reliability:uses_a_subprocess", budget=4, trials=1,
+                    isolation="process", trial_timeout=30)
     assert main([str(cfg), "--quiet"]) == 0
-    history = check_complete(tmp_path / "out", 2, 1)
+    history = check_complete(tmp_path / "out", 4, 1)
     assert all(r.state == "done" for r in history.sets.values()), [t.error for r in history.sets.values() for t in r.trials.values()]
 
 

@@ -30,9 +30,10 @@ Isolation modes (config ``isolation``):
     leaked, host or GPU memory, goes with the process) at the cost of a process start and
     an objective build per trial (about 1-2 s with torch).
 
-Children are started with 'spawn' (safe with torch, CUDA and threads), ignore SIGINT and
-SIGTERM (the master decides when the run stops, and kills them), and exit by themselves
-when their parent disappears (a SIGKILLed master leaves no orphan training on a GPU).
+Children are started with 'spawn' (safe with torch, CUDA and threads), each in its own
+process group (a Ctrl-C reaches only the master, which decides when the run stops and
+kills them with what they started), and exit by themselves when their parent disappears
+(a SIGKILLed master leaves no orphan training on a GPU).
 """
 
 from __future__ import annotations
@@ -153,14 +154,15 @@ def _watch_parent(parent_pid: int) -> None:
 
 def _child_main(conn, objective_ref, env: dict, name: str, parent_pid: int) -> None:
     """Loop of an isolated child: receive (params, set_id, trial, seed), send a TrialResult."""
-    # Its own process group: a time-out or close kills the trial together with any process
-    # it started (a DataLoader's workers, a simulation binary), none is left behind.
+    # Its own session and process group: a time-out or close kills the trial together with
+    # any process it started (a DataLoader's workers, a simulation binary), and a Ctrl-C or a
+    # signal to the run's process group reaches the master only, which decides. (Not
+    # SIG_IGN for SIGTERM here: that is inherited, and multiprocessing.Pool.terminate, run
+    # by a trial's own pool, would then wait forever for its workers.)
     try:
         os.setsid()
     except OSError:
         pass
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
     os.environ.update(env)
     objective, device = None, "cpu"
