@@ -92,7 +92,8 @@ def run_campaign(cfg: CampaignConfig, *, resume: bool = False, overwrite: bool =
             print_fn(progress_line(rec, hist, cfg.budget))
 
     driver = Driver(cfg.space, strategy, executor, journal, budget=cfg.budget, trials=cfg.trials, seed=cfg.seed,
-                    min_ok_trials=cfg.min_ok_trials, history=history, on_set_finished=on_set_finished)
+                    min_ok_trials=cfg.min_ok_trials, history=history, on_set_finished=on_set_finished,
+                    early_stopping=cfg.early_stopping)
     try:
         summary = driver.run()
         journal.append("run_finished", reason=summary.reason, n_finished=summary.n_finished)

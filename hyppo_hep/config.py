@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from hyppo_hep.errors import ConfigError
+from hyppo_hep.fidelity import EarlyStopping
 from hyppo_hep.objectives.registry import ObjectiveRef
 from hyppo_hep.space import Space
 
@@ -46,6 +47,7 @@ class CampaignConfig:
     out: str = "runs/campaign"
     executor: ExecutorConfig = ExecutorConfig()
     min_ok_trials: int = 1
+    early_stopping: EarlyStopping | None = None
 
     def header(self) -> dict:
         """What the journal records about the campaign (and what resume compares)."""
@@ -57,6 +59,7 @@ class CampaignConfig:
             "strategy": {"name": self.strategy.name, "options": self.strategy.options},
             "seed": self.seed,
             "min_ok_trials": self.min_ok_trials,
+            **({"early_stopping": vars(self.early_stopping)} if self.early_stopping else {}),
         }
 
     def with_overrides(self, **kw) -> "CampaignConfig":
@@ -131,7 +134,23 @@ def parse_executor(value: Any, path: str = "executor") -> ExecutorConfig:
     )
 
 
-TOP_LEVEL_KEYS = ("objective", "space", "trials", "budget", "strategy", "seed", "out", "executor", "min_ok_trials")
+def parse_early_stopping(value: Any, path: str = "early_stopping") -> EarlyStopping | None:
+    """``median`` or ``{rule: median, min_epochs: 3, min_trials: 5}``; ``none``/null: off."""
+    if value is None or value == "none":
+        return None
+    options = {"rule": value} if isinstance(value, str) else dict(_mapping(value, path))
+    for key in options:
+        if key not in ("rule", "min_epochs", "min_trials"):
+            raise ConfigError(f"{path}.{key}", "is not a known key (expected rule, min_epochs, min_trials)")
+    rule = options.get("rule", "median")
+    if rule != "median":
+        raise ConfigError(path if isinstance(value, str) else f"{path}.rule", f"({rule!r}) is not a known rule (median)")
+    kw = {k: _int(options[k], f"{path}.{k}", 1) for k in ("min_epochs", "min_trials") if k in options}
+    return EarlyStopping(rule, **kw)
+
+
+TOP_LEVEL_KEYS = ("objective", "space", "trials", "budget", "strategy", "seed", "out", "executor", "min_ok_trials",
+                  "early_stopping")
 
 
 def parse_config(raw: Any, source: str | None = None) -> CampaignConfig:
@@ -161,6 +180,8 @@ def parse_config(raw: Any, source: str | None = None) -> CampaignConfig:
         kw["executor"] = parse_executor(raw["executor"])
     if "min_ok_trials" in raw:
         kw["min_ok_trials"] = _int(raw["min_ok_trials"], "min_ok_trials", 1)
+    if "early_stopping" in raw:
+        kw["early_stopping"] = parse_early_stopping(raw["early_stopping"])
     trials = kw.get("trials", 5)
     if kw.get("min_ok_trials", 1) > trials:
         raise ConfigError("min_ok_trials", f"({kw['min_ok_trials']}) is more than trials ({trials})")

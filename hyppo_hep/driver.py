@@ -15,6 +15,7 @@ from typing import Callable
 import numpy as np
 
 from hyppo_hep.executor.base import TrialResult, TrialSpec
+from hyppo_hep.fidelity import EarlyStopping, Fidelity
 from hyppo_hep.history import History, SetRecord, TrialRecord
 
 
@@ -26,6 +27,21 @@ def trial_seeds(seed: int, set_id: int, n_trials: int) -> list[int]:
 
 def strategy_rng(seed: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([seed, 0x5EA2C4]))
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A proposal of a multi-fidelity strategy: ``params`` to train for ``budget`` epochs.
+
+    ``config`` is the set_id of the configuration's rung-0 evaluation when this is a
+    promotion (None for a new configuration); its trials reuse that evaluation's seeds so
+    that rungs compare like with like. Ordinary strategies return plain params dicts."""
+
+    params: dict
+    budget: int | None = None
+    rung: int | None = None
+    bracket: int | None = None
+    config: int | None = None
 
 
 @dataclass
@@ -47,7 +63,9 @@ class Driver:
     def __init__(self, space, strategy, executor, journal=None, *, budget: int, trials: int, seed: int = 0,
                  min_ok_trials: int = 1, history: History | None = None, stage: str | None = None,
                  on_set_finished: Callable[[SetRecord, History], None] | None = None,
-                 clock: Callable[[], float] = time.time, rng: np.random.Generator | None = None):
+                 clock: Callable[[], float] = time.time, rng: np.random.Generator | None = None,
+                 early_stopping: EarlyStopping | None = None,
+                 stop_when: Callable[[History], bool] | None = None):
         self.space, self.strategy, self.executor, self.journal = space, strategy, executor, journal
         self.budget, self.trials, self.seed = budget, trials, seed
         self.min_ok_trials = min_ok_trials
@@ -56,6 +74,8 @@ class Driver:
         self.on_set_finished = on_set_finished
         self.clock = clock
         self.rng = rng if rng is not None else strategy_rng(seed)
+        self.early_stopping = early_stopping
+        self.stop_when = stop_when  # e.g. a total-epoch or wall-time limit (benchmarks)
         self._in_flight: set[int] = set()
 
     # --- journal helpers ----------------------------------------------------------------
@@ -64,18 +84,29 @@ class Driver:
             self.journal.append(event, **fields)
 
     def _submit(self, rec: SetRecord, trials: list[int]) -> None:
+        mf = {k: getattr(rec, k) for k in ("budget", "rung", "bracket", "config") if getattr(rec, k) is not None}
         self._log("set_submitted", set_id=rec.set_id, params=rec.params, seeds=rec.seeds, trials=trials,
-                  stage=rec.stage)
+                  stage=rec.stage, **mf)
         self._in_flight.add(rec.set_id)
-        self.executor.submit(TrialSpec(rec.set_id, rec.params, tuple(trials), tuple(rec.seeds[t] for t in trials)))
+        self.executor.submit(TrialSpec(rec.set_id, rec.params, tuple(trials), tuple(rec.seeds[t] for t in trials),
+                                       self._fidelity(rec)))
+
+    def _fidelity(self, rec: SetRecord) -> Fidelity | None:
+        if self.early_stopping is not None:
+            return self.early_stopping.fidelity(self.history, rec.budget)
+        return Fidelity(rec.budget) if rec.budget is not None else None
 
     def propose_and_submit(self, n: int) -> int:
         """Ask the strategy for up to ``n`` sets and submit them; returns how many."""
         proposals = self.strategy.propose(self.history, n, self.rng)[:n]
-        for params in proposals:
+        for prop in proposals:
+            if not isinstance(prop, Proposal):
+                prop = Proposal(prop)
             set_id = self.history.next_id()
-            rec = SetRecord(set_id, dict(params), trial_seeds(self.seed, set_id, self.trials), self.clock(),
-                            stage=self.stage)
+            config = prop.config if prop.config is not None else (set_id if prop.budget is not None else None)
+            seeds = trial_seeds(self.seed, set_id if config is None else config, self.trials)
+            rec = SetRecord(set_id, dict(prop.params), seeds, self.clock(), stage=self.stage, budget=prop.budget,
+                            rung=prop.rung, bracket=prop.bracket, config=config)
             self.history.add_set(rec)
             self._submit(rec, list(range(self.trials)))
         return len(proposals)
@@ -116,6 +147,8 @@ class Driver:
         while True:
             free = self.executor.n_slots - len(self._in_flight)
             wanted = min(free, self.budget - self.n_started())
+            if self.stop_when is not None and self.stop_when(self.history):
+                wanted, reason = 0, "stop condition"
             if wanted > 0 and self.propose_and_submit(wanted) == 0 and not self._in_flight:
                 reason = "space exhausted"
                 break

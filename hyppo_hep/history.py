@@ -43,6 +43,17 @@ class SetRecord:
     state: str = PENDING
     trials: dict[int, TrialRecord] = field(default_factory=dict)
     stage: str | None = None
+    # Multi-fidelity (strategy/hyperband.py, asha.py): the epochs this evaluation trained,
+    # its rung and bracket, and ``config``, the set_id of the configuration's first (rung 0)
+    # evaluation, shared by all its promotions. None for ordinary strategies.
+    budget: int | None = None
+    rung: int | None = None
+    bracket: int | None = None
+    config: int | None = None
+
+    @property
+    def config_id(self) -> int:
+        return self.set_id if self.config is None else self.config
 
     @property
     def n_trials(self) -> int:

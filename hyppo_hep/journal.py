@@ -4,7 +4,8 @@ One JSON object per line, each with ``event`` and ``time`` (Unix seconds):
 
 - ``campaign``: the config (objective, space, trials, budget, strategy, seed) at the start
   of a run or of a resume;
-- ``set_submitted``: set_id, params, seeds (one per trial), slot;
+- ``set_submitted``: set_id, params, seeds (one per trial), trials, stage; for multi-fidelity
+  strategies also budget (epochs), rung, bracket and config (set_id of the rung-0 evaluation);
 - ``trial_finished``: set_id, trial, seed, score (null on failure), error, worker, device,
   started, finished, info;
 - ``set_finished``: set_id, state (done/failed), mean, std, n_ok;
@@ -118,7 +119,8 @@ def replay(events) -> History:
                 continue
             history.add_set(
                 SetRecord(set_id=ev["set_id"], params=ev["params"], seeds=list(ev["seeds"]),
-                          submitted=ev["time"], stage=ev.get("stage"))
+                          submitted=ev["time"], stage=ev.get("stage"), budget=ev.get("budget"),
+                          rung=ev.get("rung"), bracket=ev.get("bracket"), config=ev.get("config"))
             )
         elif kind == "trial_finished":
             score = ev.get("score")

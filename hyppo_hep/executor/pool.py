@@ -24,7 +24,7 @@ def _init_worker(objective_ref, threads_per_worker: int) -> None:
     _worker_state["ref"] = objective_ref
 
 
-def _run(params: dict, set_id: int, trial: int, seed: int) -> TrialResult:
+def _run(params: dict, set_id: int, trial: int, seed: int, fidelity=None) -> TrialResult:
     if "objective" not in _worker_state:
         _worker_state["objective"] = _worker_state["ref"].build()
         _worker_state["device"] = pick_device()
@@ -36,7 +36,7 @@ def _run(params: dict, set_id: int, trial: int, seed: int) -> TrialResult:
         except (KeyError, ValueError):
             pass
     return run_trial(_worker_state["objective"], params, set_id, trial, seed, _worker_state["device"],
-                     worker_name(mp.current_process().name))
+                     worker_name(mp.current_process().name), fidelity=fidelity)
 
 
 class PoolExecutor:
@@ -49,7 +49,7 @@ class PoolExecutor:
 
     def submit(self, spec: TrialSpec) -> None:
         for trial, seed in zip(spec.trials, spec.seeds):
-            self._futures.add(self._pool.submit(_run, spec.params, spec.set_id, trial, seed))
+            self._futures.add(self._pool.submit(_run, spec.params, spec.set_id, trial, seed, spec.fidelity))
 
     def poll(self, timeout: float | None = None) -> list[TrialResult]:
         """Block until at least one trial finishes (or ``timeout`` s pass); return all finished."""

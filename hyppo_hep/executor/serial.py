@@ -28,7 +28,8 @@ class SerialExecutor:
             self._objective = self.objective_ref.build()
             self.device = self.device or pick_device()
         spec, trial, seed = self._queue.popleft()
-        return [run_trial(self._objective, spec.params, spec.set_id, trial, seed, self.device, worker_name(0))]
+        return [run_trial(self._objective, spec.params, spec.set_id, trial, seed, self.device, worker_name(0),
+                          fidelity=spec.fidelity)]
 
     def close(self) -> None:
         self._queue.clear()

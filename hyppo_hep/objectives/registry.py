@@ -35,6 +35,8 @@ _REGISTRY: dict[str, str] = {
     "rastrigin": "hyppo_hep.objectives.analytic:rastrigin",
     "gan_landscape": "hyppo_hep.objectives.analytic:gan_landscape",
     "failing": "hyppo_hep.objectives.analytic:failing",
+    "curve": "hyppo_hep.objectives.analytic:curve",
+    "define_by_run": "hyppo_hep.tuner:define_by_run",
 }
 
 
