@@ -107,6 +107,26 @@ def parse_objective(value: Any, path: str = "objective") -> ObjectiveRef:
     return ObjectiveRef(name, options)
 
 
+DEFINE_BY_RUN = "define-by-run"
+
+
+def parse_space(value: Any, objective: ObjectiveRef, path: str = "space") -> Space:
+    """A space mapping, or ``define-by-run``: the space the objective's ``build(hp)`` asks
+    (discovered on this process by running build without training, see tuner.py)."""
+    if value is None and objective.name != "define_by_run":
+        raise ConfigError(path, "is missing")
+    if value is None or value == DEFINE_BY_RUN:
+        obj = objective.build()
+        if not hasattr(obj, "space"):
+            raise ConfigError(path, f"is '{DEFINE_BY_RUN}' but objective '{objective.name}' does not define its "
+                              f"space (use objective: {{name: define_by_run, build: mod:build, train: mod:train}})")
+        return obj.space()
+    if objective.name == "define_by_run":
+        raise ConfigError(path, f"must be '{DEFINE_BY_RUN}' (or left out) with objective define_by_run: the space is "
+                          "what build(hp) asks")
+    return Space.from_dict(value, path)
+
+
 def parse_strategy(value: Any, path: str = "strategy") -> StrategyConfig:
     from hyppo_hep.strategy.base import check_options
 
@@ -161,13 +181,10 @@ def parse_config(raw: Any, source: str | None = None) -> CampaignConfig:
     for key in raw:
         if key not in TOP_LEVEL_KEYS:
             raise ConfigError(key, f"is not a known key (expected one of {', '.join(TOP_LEVEL_KEYS)})")
-    for key in ("objective", "space"):
-        if key not in raw:
-            raise ConfigError(key, "is missing")
-    kw: dict[str, Any] = {
-        "objective": parse_objective(raw["objective"]),
-        "space": Space.from_dict(raw["space"]),
-    }
+    if "objective" not in raw:
+        raise ConfigError("objective", "is missing")
+    objective = parse_objective(raw["objective"])
+    kw: dict[str, Any] = {"objective": objective, "space": parse_space(raw.get("space"), objective)}
     if "trials" in raw:
         kw["trials"] = _int(raw["trials"], "trials", 1)
     if "budget" in raw:
