@@ -107,12 +107,7 @@ def parse_param(name: str, spec: Any, path: str) -> Param:
         return CategoricalParam(name, tuple(choices))
     if "lower" in keys or "upper" in keys or "scaling" in keys:
         _no_extra(keys, {"lower", "upper", "scaling"}, path)
-        for key in ("lower", "upper"):
-            if key not in spec:
-                raise ConfigError(f"{path}.{key}", "is missing")
-            if not _is_int(spec[key]):
-                raise ConfigError(f"{path}.{key}", f"must be an integer index, got {spec[key]!r}")
-        lower, upper = spec["lower"], spec["upper"]
+        lower, upper = _required(spec, ("lower", "upper"), _is_int, "an integer index", path)
         if upper < lower:
             raise ConfigError(f"{path}.upper", f"({upper}) is below lower ({lower})")
         scaling = spec.get("scaling", 1)
@@ -123,12 +118,7 @@ def parse_param(name: str, spec: Any, path: str) -> Param:
         return IntParam(name, lower, upper, scaling)
     if "low" in keys or "high" in keys:
         _no_extra(keys, {"low", "high", "log"}, path)
-        for key in ("low", "high"):
-            if key not in spec:
-                raise ConfigError(f"{path}.{key}", "is missing")
-            if not _is_number(spec[key]):
-                raise ConfigError(f"{path}.{key}", f"must be a number, got {spec[key]!r}")
-        low, high = float(spec["low"]), float(spec["high"])
+        low, high = map(float, _required(spec, ("low", "high"), _is_number, "a number", path))
         log = spec.get("log", False)
         if not isinstance(log, bool):
             raise ConfigError(f"{path}.log", f"must be true or false, got {log!r}")
@@ -138,6 +128,16 @@ def parse_param(name: str, spec: Any, path: str) -> Param:
             raise ConfigError(f"{path}.low", f"({low:g}) must be > 0 on a log scale")
         return FloatParam(name, low, high, log)
     raise ConfigError(path, f"has keys {sorted(keys)}: expected {{lower, upper[, scaling]}}, {{low, high[, log]}}, {{choices}} or {{value}}")
+
+
+def _required(spec: dict, keys: tuple, check, what: str, path: str) -> list:
+    """The values of ``keys``, each present and passing ``check`` (else a ConfigError)."""
+    for key in keys:
+        if key not in spec:
+            raise ConfigError(f"{path}.{key}", "is missing")
+        if not check(spec[key]):
+            raise ConfigError(f"{path}.{key}", f"must be {what}, got {spec[key]!r}")
+    return [spec[key] for key in keys]
 
 
 def _no_extra(keys: set, allowed: set, path: str) -> None:
