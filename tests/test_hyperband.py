@@ -122,3 +122,18 @@ def test_fidelity_must_be_a_fixed_parameter():
     with pytest.raises(ConfigError, match="strategy.eta"):
         build("hyperband", {"eta": 1}, Space.from_dict(SPACE), 10)
     assert build("asha", {"max_epochs": 4}, Space.from_dict({"x1": {"lower": 0, "upper": 3}}), 10).rungs == [1, 3, 4]
+
+
+def test_sampler_must_be_a_proposing_strategy():
+    with pytest.raises(ConfigError, match="strategy.sampler"):
+        build("hyperband", {"sampler": "asha"}, Space.from_dict(SPACE), 10)
+    with pytest.raises(ConfigError, match="strategy.sampler"):
+        build("asha", {"sampler": "nope"}, Space.from_dict(SPACE), 10)
+
+
+def test_lhs_source_fills_rung0_without_duplicates():
+    summary = run_hb(1000, {"sampler": "lhs", "promote_k": 1.0})
+    h = summary.history
+    space = Space.from_dict(SPACE)
+    rung0 = [r for r in h.sets.values() if r.rung == 0]
+    assert len({space.key(r.params) for r in rung0}) == len(rung0) == 9 + 5 + 3

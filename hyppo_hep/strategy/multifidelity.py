@@ -73,9 +73,13 @@ class ConfigSource:
 
     def __init__(self, space, budget: int, sampler: str = "random", sampler_options: dict | None = None,
                  min_points: int | None = None):
-        from hyppo_hep.strategy.base import build
+        from hyppo_hep.strategy.base import STRATEGIES, build
         from hyppo_hep.strategy.random import RandomSearch
 
+        if sampler not in STRATEGIES or sampler in ("hyperband", "bohb", "asha"):
+            known = sorted(set(STRATEGIES) - {"hyperband", "bohb", "asha"})
+            raise ConfigError("strategy.sampler", f"({sampler!r}) is not a strategy that proposes new sets "
+                              f"(known: {', '.join(known)})")
         self.space, self.name = space, sampler
         self.random = RandomSearch(space, budget)
         self.inner = None if sampler == "random" else build(sampler, dict(sampler_options or {}), space, budget)
