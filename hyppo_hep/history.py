@@ -155,8 +155,12 @@ class History:
         return {space.key(r.params) for r in self.sets.values()}
 
     def ranked(self, k_std: float = 0.0) -> list[SetRecord]:
-        """Finished sets, best first by mean + k·std (ties by set id)."""
-        return sorted(self.done, key=lambda r: (r.objective_value(k_std), r.set_id))
+        """Finished sets, best first by mean + k·std (ties by set id).
+
+        Multi-fidelity searches (sets with a ``budget``): the sets trained with the most
+        epochs come first, a 1-epoch score is not a model one would keep; within a budget,
+        by mean + k·std."""
+        return sorted(self.done, key=lambda r: (-(r.budget or 0), r.objective_value(k_std), r.set_id))
 
     def best(self, k_std: float = 0.0) -> SetRecord | None:
         ranked = self.ranked(k_std)

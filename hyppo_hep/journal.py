@@ -154,14 +154,17 @@ def write_results_csv(history: History, path: str | os.PathLike, k_std: float = 
         for name in rec.params:
             if name not in names:
                 names.append(name)
+    # multi-fidelity searches add the budget (epochs), rung and config (first evaluation's set_id)
+    mf = ["budget", "rung", "config"] if any(r.budget is not None for r in history.sets.values()) else []
     tmp = path.with_suffix(".csv.tmp")
     with open(tmp, "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["set_id", *names, "mean", "std", "n_trials", "n_ok", "state", "wall_time_s", "stage"])
+        writer.writerow(["set_id", *names, "mean", "std", "n_trials", "n_ok", "state", "wall_time_s", "stage", *mf])
         for rec in history.sets.values():
             writer.writerow([
                 rec.set_id, *[rec.params.get(n, "") for n in names],
                 "" if rec.n_ok == 0 else f"{rec.mean:.10g}", "" if rec.n_ok == 0 else f"{rec.std:.10g}",
                 rec.n_trials, rec.n_ok, rec.state, f"{rec.wall_time:.3f}", rec.stage or "",
+                *["" if getattr(rec, k) is None else getattr(rec, k) for k in mf],
             ])
     os.replace(tmp, path)

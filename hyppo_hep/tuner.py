@@ -315,6 +315,21 @@ class ConditionalSpace(Space):
             out[i] = self._cache[k]
         return out.reshape(U.shape)
 
+    def features(self, U: np.ndarray) -> np.ndarray:
+        """Surrogate features (Space.features) with the columns of absent conditional
+        parameters set to 0: an absent categorical must not look like its middle choice's
+        one-hot code. The indicator columns tell present from absent."""
+        F = np.array(Space.features(self, U), dtype=float)
+        U = np.atleast_2d(np.asarray(U, dtype=float))
+        widths = [Space([p]).features(np.full((1, 1), 0.5)).shape[1] for p in self.free]
+        starts = np.concatenate([[0], np.cumsum(widths)])
+        n_real = len(self.real_free)
+        for j, name in enumerate(self.conditional):
+            i = self._index[name]
+            absent = U[:, n_real + j] < 0.5
+            F[absent, starts[i]:starts[i + 1]] = 0.0
+        return F
+
     def size(self) -> float:
         return Space(list(self.real_free)).size() if self.real_free else 1.0
 

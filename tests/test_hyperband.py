@@ -137,3 +137,18 @@ def test_lhs_source_fills_rung0_without_duplicates():
     space = Space.from_dict(SPACE)
     rung0 = [r for r in h.sets.values() if r.rung == 0]
     assert len({space.key(r.params) for r in rung0}) == len(rung0) == 9 + 5 + 3
+
+
+def test_ranking_and_results_csv_put_full_budget_first(tmp_path):
+    import csv
+
+    raw = {"objective": "curve", "space": SPACE, "trials": 2, "budget": 22, "seed": 2, "out": str(tmp_path / "o"),
+           "strategy": {"name": "hyperband", "iterations": 1}}
+    h = run_campaign(parse_config(raw), quiet=True).history
+    ranked = h.ranked()
+    n_full = sum(1 for r in h.done if r.budget == 9)
+    assert all(r.budget == 9 for r in ranked[:n_full])
+    assert [r.mean for r in ranked[:n_full]] == sorted(r.mean for r in ranked[:n_full])
+    rows = list(csv.DictReader(open(tmp_path / "o" / "results.csv")))
+    assert len(rows) == 22 and {"budget", "rung", "config"} <= set(rows[0])
+    assert all(int(row["budget"]) == int(row["epochs"]) for row in rows)
