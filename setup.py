@@ -17,8 +17,9 @@ setup(
     ],
     extras_require={
         "mpi": ["mpi4py>=3.1", "mpich"],
-        "plots": ["matplotlib>=3.5"],
+        # the analysis: figures (matplotlib), Sobol indices (SALib), parallel coordinates (plotly)
+        "plots": ["matplotlib>=3.7", "SALib>=1.4.6", "plotly>=5"],
         "test": ["pytest>=7", "hypothesis>=6"],
     },
-    entry_points={"console_scripts": ["hyppo-hep=hyppo_hep.run:main"]},
+    entry_points={"console_scripts": ["hyppo-hep=hyppo_hep.run:main", "hyppo-hep-analyze=hyppo_hep.analyze:main"]},
 )

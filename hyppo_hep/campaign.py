@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -70,8 +71,12 @@ def check_resume_header(header: dict | None, cfg: CampaignConfig, force: bool) -
 
 def run_campaign(cfg: CampaignConfig, *, resume: bool = False, overwrite: bool = False, force_resume: bool = False,
                  objective_ref=None, executor=None, quiet: bool = False,
-                 print_fn: Callable[[str], None] = print) -> RunSummary:
-    """Run (or resume) the campaign ``cfg`` writing to ``cfg.out``; returns the summary."""
+                 print_fn: Callable[[str], None] = print, stage: str | None = None,
+                 header_extra: dict | None = None, stage_event: dict | None = None) -> RunSummary:
+    """Run (or resume) the single search ``cfg`` writing to ``cfg.out``; returns the summary.
+    ``stage``/``header_extra``/``stage_event`` label one stage of a staged campaign (see
+    :func:`run_config`): the sets carry the stage name, the campaign event the extra fields,
+    and ``stage_started`` records the stage's space and how it was derived."""
     journal_path = prepare_out_dir(cfg.out, resume, overwrite)
     objective_ref = objective_ref or cfg.objective
     history = None
@@ -83,7 +88,9 @@ def run_campaign(cfg: CampaignConfig, *, resume: bool = False, overwrite: bool =
     own_executor = executor is None
     executor = executor or make_executor(cfg, objective_ref)
     journal = Journal(journal_path)
-    journal.append("campaign", resumed=resume, argv=sys.argv[1:], **cfg.header())
+    journal.append("campaign", resumed=resume, argv=sys.argv[1:], **cfg.header(), **(header_extra or {}))
+    if stage_event is not None:
+        journal.append("stage_started", **stage_event)
     results_csv = Path(cfg.out) / RESULTS_NAME
 
     def on_set_finished(rec, hist):
@@ -92,7 +99,7 @@ def run_campaign(cfg: CampaignConfig, *, resume: bool = False, overwrite: bool =
             print_fn(progress_line(rec, hist, cfg.budget))
 
     driver = Driver(cfg.space, strategy, executor, journal, budget=cfg.budget, trials=cfg.trials, seed=cfg.seed,
-                    min_ok_trials=cfg.min_ok_trials, history=history, on_set_finished=on_set_finished,
+                    min_ok_trials=cfg.min_ok_trials, history=history, on_set_finished=on_set_finished, stage=stage,
                     early_stopping=cfg.early_stopping)
     try:
         summary = driver.run()
@@ -103,3 +110,144 @@ def run_campaign(cfg: CampaignConfig, *, resume: bool = False, overwrite: bool =
         journal.close()
     write_results_csv(driver.history, results_csv)
     return summary
+
+
+# --- staged and repeated campaigns -------------------------------------------------------------
+
+STAGE_SEED_STRIDE = 1000  # stage i searches with seed + 1000 i: stages never share a random stream
+
+
+def stage_dir(out, index: int, name: str) -> Path:
+    return Path(out) / f"{index}_{name}"
+
+
+def repeat_dir(out, index: int) -> Path:
+    return Path(out) / f"repeat_{index:03d}"
+
+
+def _journal_finished(events: list[dict]) -> bool:
+    """A journal whose last event is ``run_finished``: that search is complete."""
+    return bool(events) and events[-1].get("event") == "run_finished"
+
+
+def _planned_journals(cfg: CampaignConfig) -> list[Path]:
+    outs = [repeat_dir(cfg.out, r) for r in range(cfg.repeat)] if cfg.repeat > 1 else [Path(cfg.out)]
+    if not cfg.stages:
+        return [o / JOURNAL_NAME for o in outs]
+    return [stage_dir(o, i, st.name) / JOURNAL_NAME for o in outs for i, st in enumerate(cfg.stages)]
+
+
+def run_config(cfg: CampaignConfig, *, resume: bool = False, overwrite: bool = False, force_resume: bool = False,
+               quiet: bool = False, print_fn: Callable[[str], None] = print,
+               executor=None) -> list[tuple[str, CampaignConfig, RunSummary]]:
+    """Run everything ``cfg`` describes: its stages (each in ``out/<i>_<name>/``), ``repeat``
+    times (``out/repeat_<r>/`` with seed + r). Repeats and stages run one after another
+    through ONE executor, so they share the workers. Returns (label, stage config, summary)
+    per search, in order.
+
+    ``resume`` continues where the campaign stopped: finished stages are replayed from their
+    journals (not re-run), the interrupted one is resumed, later ones start.
+    """
+    if cfg.repeat == 1 and not cfg.stages:
+        return [("", cfg, run_campaign(cfg, resume=resume, overwrite=overwrite, force_resume=force_resume,
+                                       executor=executor, quiet=quiet, print_fn=print_fn))]
+    planned = _planned_journals(cfg)
+    existing = [p for p in planned if p.exists()]
+    if resume and not existing:
+        raise UserError(f"--resume: no journal of this campaign under {cfg.out} (nothing to resume)")
+    if not resume and existing:
+        if not overwrite:
+            raise UserError(f"{existing[0]} already exists: pass --resume to continue it or --overwrite to start over")
+        for p in existing:
+            p.unlink()
+            (p.parent / RESULTS_NAME).unlink(missing_ok=True)
+    own_executor = executor is None
+    executor = executor or make_executor(cfg, cfg.objective)
+    out: list[tuple[str, CampaignConfig, RunSummary]] = []
+    try:
+        for r in range(cfg.repeat):
+            if cfg.repeat > 1:
+                rcfg = replace(cfg, out=str(repeat_dir(cfg.out, r)), seed=cfg.seed + r, repeat=1)
+                label = f"repeat {r}"
+                if not quiet:
+                    print_fn(f"--- repeat {r + 1}/{cfg.repeat} (seed {rcfg.seed}) in {rcfg.out}")
+            else:
+                rcfg, label = cfg, ""
+            extra = {"repeat": r} if cfg.repeat > 1 else {}
+            if not rcfg.stages:
+                out.append((label, rcfg, _run_one(rcfg, resume, force_resume, executor, quiet, print_fn, None, extra, None)))
+                continue
+            prev = None
+            for i, st in enumerate(rcfg.stages):
+                scfg, event = _stage_config(rcfg, i, st, prev, resume)
+                if not quiet:
+                    print_fn(f"--- stage {i} '{st.name}': {scfg.budget} sets x {scfg.trials} trials, "
+                             f"strategy {scfg.strategy.name}, out {scfg.out}")
+                if event.get("derived"):  # printed even when quiet: the user must see what was narrowed
+                    from hyppo_hep.stages import describe_ranges
+
+                    print_fn(f"stage '{st.name}': " + "\n".join(describe_ranges(event["derived"])))
+                summary = _run_one(scfg, resume, force_resume, executor, quiet, print_fn, st.name,
+                                   {**extra, "stage": st.name, "stage_index": i}, event)
+                out.append(((label + " " if label else "") + f"stage {st.name}", scfg, summary))
+                prev = (scfg.space, summary.history)
+    finally:
+        if own_executor:
+            executor.close()
+    return out
+
+
+def _run_one(cfg, resume, force_resume, executor, quiet, print_fn, stage, extra, event) -> RunSummary:
+    journal = Path(cfg.out) / JOURNAL_NAME
+    if resume and journal.exists():
+        events = list(read_events(journal))
+        if _journal_finished(events):
+            check_resume_header(campaign_header(events), cfg, force_resume)
+            history = replay(events)
+            if not quiet:
+                print_fn(f"    (finished earlier: {len(history.sets)} sets replayed from {journal})")
+            return RunSummary(history, sum(1 for r in history.sets.values() if r.state != "pending"), "finished earlier", 0.0)
+        return run_campaign(cfg, resume=True, force_resume=force_resume, executor=executor, quiet=quiet,
+                            print_fn=print_fn, stage=stage, header_extra=extra)
+    return run_campaign(cfg, executor=executor, quiet=quiet, print_fn=print_fn, stage=stage, header_extra=extra,
+                        stage_event=event)
+
+
+def _stage_config(cfg: CampaignConfig, index: int, st, prev, resume: bool) -> tuple[CampaignConfig, dict]:
+    """The single-search config of stage ``index`` and its ``stage_started`` event."""
+    from hyppo_hep.config import StrategyConfig
+    from hyppo_hep.space import Space
+    from hyppo_hep.stages import stage_space
+
+    out = stage_dir(cfg.out, index, st.name)
+    journal = out / JOURNAL_NAME
+    if resume and journal.exists():
+        # The space this stage was started with is the one it continues with.
+        header = campaign_header(read_events(journal))
+        if header is None:
+            raise UserError(f"--resume: {journal} has no campaign event")
+        space, note = Space.from_dict(header["space"], f"{journal}: space"), None
+    else:
+        try:
+            space, note = stage_space(cfg.space, st, prev)
+        except ValueError as exc:
+            raise UserError(f"stage '{st.name}': {exc}") from None
+    kw = dict(space=space, out=str(out), seed=cfg.seed + STAGE_SEED_STRIDE * index, stages=())
+    if st.scan is not None:
+        n = st.scan.points * max(1, len(st.scan.epochs))
+        kw.update(budget=n, strategy=StrategyConfig("grid", {"points_per_float": st.scan.points}))
+    else:
+        if st.budget is not None:
+            kw["budget"] = st.budget
+        if st.strategy is not None:
+            kw["strategy"] = st.strategy
+    if st.trials is not None:
+        kw["trials"] = st.trials
+    scfg = replace(cfg, **kw)
+    event = {"stage": st.name, "index": index, "space": space.to_dict()}
+    if note is not None:
+        event["derived" if st.scan is None else "scan_at"] = note
+    if st.scan is not None:
+        event["scan"] = {"param": st.scan.param, "log": st.scan.log, "points": st.scan.points,
+                         "epochs": list(st.scan.epochs), "epochs_param": st.scan.epochs_param}
+    return scfg, event

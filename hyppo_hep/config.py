@@ -48,6 +48,8 @@ class CampaignConfig:
     executor: ExecutorConfig = ExecutorConfig()
     min_ok_trials: int = 1
     early_stopping: EarlyStopping | None = None
+    stages: tuple = ()  # of stages.StageConfig; empty: one search over ``space``
+    repeat: int = 1  # whole searches with seeds seed, seed+1, ... in out/repeat_000, ...
 
     def header(self) -> dict:
         """What the journal records about the campaign (and what resume compares)."""
@@ -170,7 +172,7 @@ def parse_early_stopping(value: Any, path: str = "early_stopping") -> EarlyStopp
 
 
 TOP_LEVEL_KEYS = ("objective", "space", "trials", "budget", "strategy", "seed", "out", "executor", "min_ok_trials",
-                  "early_stopping")
+                  "early_stopping", "stages", "repeat")
 
 
 def parse_config(raw: Any, source: str | None = None) -> CampaignConfig:
@@ -202,6 +204,15 @@ def parse_config(raw: Any, source: str | None = None) -> CampaignConfig:
     trials = kw.get("trials", 5)
     if kw.get("min_ok_trials", 1) > trials:
         raise ConfigError("min_ok_trials", f"({kw['min_ok_trials']}) is more than trials ({trials})")
+    if "stages" in raw:
+        from hyppo_hep.stages import parse_stages
+
+        kw["stages"] = parse_stages(raw["stages"], kw["space"])
+        for i, st in enumerate(kw["stages"]):
+            if kw.get("min_ok_trials", 1) > (st.trials or trials):
+                raise ConfigError(f"stages[{i}].trials", f"({st.trials}) is below min_ok_trials ({kw['min_ok_trials']})")
+    if "repeat" in raw:
+        kw["repeat"] = _int(raw["repeat"], "repeat", 1)
     if "out" in raw:
         kw["out"] = _str(raw["out"], "out")
     elif source:

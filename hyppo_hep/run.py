@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(args) -> int:
-    from hyppo_hep.campaign import run_campaign
+    from hyppo_hep.campaign import run_config
     from hyppo_hep.config import DEFAULT_CONFIG, load_config
     from hyppo_hep.console import hms, ranked_table
 
@@ -50,13 +50,16 @@ def _main(args) -> int:
         raise UserError(f"--seed ({args.seed}) must be >= 0")
     cfg = cfg.with_overrides(out=args.out, seed=args.seed, budget=args.budget)
     if not args.quiet:
+        extra = (f", {len(cfg.stages)} stages" if cfg.stages else "") + (f", {cfg.repeat} repeats" if cfg.repeat > 1 else "")
         print(f"hyppo_hep: objective {cfg.objective.name}, {cfg.space.dim} free parameters, "
-              f"budget {cfg.budget} sets x {cfg.trials} trials, strategy {cfg.strategy.name}, out {cfg.out}")
-    summary = run_campaign(cfg, resume=args.resume, overwrite=args.overwrite, force_resume=args.force_resume,
-                           quiet=args.quiet)
-    print(f"\n{summary.n_finished} sets finished ({summary.reason}) in {hms(summary.wall_time)}; "
-          f"journal and results.csv in {cfg.out}\n")
-    print(ranked_table(summary.history, top=args.top))
+              f"budget {cfg.budget} sets x {cfg.trials} trials, strategy {cfg.strategy.name}{extra}, out {cfg.out}")
+    runs = run_config(cfg, resume=args.resume, overwrite=args.overwrite, force_resume=args.force_resume,
+                      quiet=args.quiet)
+    for label, scfg, summary in runs:
+        print(f"\n{label + ': ' if label else ''}{summary.n_finished} sets finished ({summary.reason}) in "
+              f"{hms(summary.wall_time)}; journal and results.csv in {scfg.out}")
+    print()
+    print(ranked_table(runs[-1][2].history, top=args.top))
     return 0
 
 

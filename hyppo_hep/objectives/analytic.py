@@ -113,6 +113,47 @@ class GanLandscape(AnalyticObjective):
 
     names = ("noise_dim", "batch_size", "lr_gen", "lr_disc", "gen_layersize", "disc_layersize")
 
+    def __init__(self, noise: float = 1.0, sleep: float = 0.0, info: bool = False):
+        super().__init__(noise, sleep)
+        self.info = bool(info)
+
+    def __call__(self, params: dict, trial: int, seed: int, device: str = "cpu"):
+        score = super().__call__(params, trial, seed, device)
+        if not self.info:
+            return score
+        x = self._x(params)
+        return {"score": score, "n_params": self.n_params(x), "histograms": self.histograms(x, seed)}
+
+    @staticmethod
+    def n_params(x) -> int:
+        """Trainable parameters of the two-hidden-layer MLP generator (noise -> 2 outputs)
+        and discriminator (2 inputs -> 1) of this size: what the study colours Figure 6 by."""
+        noise_dim, _, _, _, gen, disc = (int(round(v)) for v in x)
+        g = (noise_dim + 1) * gen + (gen + 1) * gen + (gen + 1) * 2
+        d = 3 * disc + (disc + 1) * disc + (disc + 1)
+        return g + d
+
+    def histograms(self, x, seed: int, bins: int = 16) -> dict:
+        """Per-trial truth and generated densities of two toy observables (the contract of
+        hyppo_hep.analysis: {feature: {edges, truth, generated}}). The generated shape is
+        shifted and widened in proportion to how far the set is from the optimum, with a
+        seed-dependent wobble, so a worse or more variable set looks worse."""
+        from scipy.stats import norm
+
+        rng = np.random.default_rng([seed, 11])
+        badness = (self.mean(x) - 0.013) * 10.0
+        out = {}
+        for name, (mu, sigma, lo, hi) in {"theta": (1.2, 0.5, 0.0, math.pi), "phi": (0.0, 1.2, -math.pi, math.pi)}.items():
+            edges = np.linspace(lo, hi, bins + 1)
+            truth = np.diff(norm.cdf(edges, mu, sigma))
+            shift = sigma * (badness + self.noise * self.spread(x) * 10 * rng.standard_normal())
+            gen = np.diff(norm.cdf(edges, mu + shift, sigma * (1 + abs(badness))))
+            width = np.diff(edges)
+            out[name] = {"edges": [round(float(e), 6) for e in edges],
+                         "truth": [round(float(v), 6) for v in truth / truth.sum() / width],
+                         "generated": [round(float(v), 6) for v in gen / max(gen.sum(), 1e-12) / width]}
+        return out
+
     def mean(self, x):
         noise_dim, batch, lr_g, lr_d, gen, disc = x
         lg, ld = math.log10(lr_g), math.log10(lr_d)
@@ -163,8 +204,10 @@ def rastrigin(dim: int = 10, noise: float = 1.0, sleep: float = 0.0) -> Rastrigi
     return Rastrigin(dim, noise, sleep)
 
 
-def gan_landscape(noise: float = 1.0, sleep: float = 0.0) -> GanLandscape:
-    return GanLandscape(noise, sleep)
+def gan_landscape(noise: float = 1.0, sleep: float = 0.0, info: bool = False) -> GanLandscape:
+    """``info=True``: trials return a dict with ``n_params`` and ``histograms`` as well (for
+    the analysis figures: model size, generated vs true distributions)."""
+    return GanLandscape(noise, sleep, info)
 
 
 def failing(fail_rate: float = 0.2, nan_rate: float = 0.0, noise: float = 1.0, sleep: float = 0.0) -> Failing:

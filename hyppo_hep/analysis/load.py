@@ -1,0 +1,144 @@
+"""Journals -> runs for the analysis: every ``journal.jsonl`` under the given output
+directories (plain runs, stages ``<i>_<name>/``, repeats ``repeat_<r>/``), read tolerantly:
+a run still in progress (pending sets, no ``run_finished``, a torn last line) is analysed
+with what it has. An empty directory, or a journal that is not one, is a UserError (exit 2).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from hyppo_hep.errors import UserError
+from hyppo_hep.history import History, SetRecord
+from hyppo_hep.journal import JOURNAL_NAME, read_events, replay
+from hyppo_hep.space import Space
+
+
+@dataclass
+class Run:
+    """One search (one journal)."""
+
+    path: Path  # the journal
+    root: Path  # the output directory given on the command line
+    group: str  # comparison group: the strategy (or the directory name if strategies repeat)
+    header: dict
+    history: History
+    space: Space
+    events: list[dict] = field(repr=False, default_factory=list)
+    stage: str | None = None
+    stage_index: int = 0
+    repeat: int = 0
+    stage_event: dict | None = None
+    finished: bool = False
+
+    @property
+    def strategy(self) -> str:
+        return (self.header.get("strategy") or {}).get("name", "?")
+
+    @property
+    def is_scan(self) -> bool:
+        return bool(self.stage_event and self.stage_event.get("scan"))
+
+    @property
+    def done(self) -> list[SetRecord]:
+        return self.history.done
+
+    @property
+    def label(self) -> str:
+        parts = [self.group]
+        if self.stage:
+            parts.append(self.stage)
+        return " / ".join(parts)
+
+
+def find_journals(root: Path) -> list[Path]:
+    if root.is_file() and root.name == JOURNAL_NAME:
+        return [root]
+    return sorted(p for p in root.rglob(JOURNAL_NAME) if p.is_file())
+
+
+def load_run(path: Path, root: Path) -> Run:
+    events = list(read_events(path))
+    if not events:
+        raise UserError(f"journal {path} is empty: nothing to analyse")
+    header = next((e for e in events if e.get("event") == "campaign"), None)
+    if header is None or not isinstance(header.get("space"), dict):
+        raise UserError(f"journal {path} has no campaign event with a space: not a hyppo_hep journal")
+    try:
+        history = replay(events)
+        space = Space.from_dict(header["space"], f"{path}: space")
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UserError(f"journal {path} is corrupt ({type(exc).__name__}: {exc})") from None
+    stage_event = next((e for e in events if e.get("event") == "stage_started"), None)
+    return Run(path=path, root=root, group="", header=header, history=history, space=space, events=events,
+               stage=header.get("stage"), stage_index=int(header.get("stage_index") or 0),
+               repeat=int(header.get("repeat") or 0), stage_event=stage_event,
+               finished=events[-1].get("event") == "run_finished")
+
+
+def load_runs(dirs) -> list[Run]:
+    """All runs under ``dirs``, grouped: one group per directory, named by its strategy
+    (the directory name where two directories ran the same strategy)."""
+    runs: list[Run] = []
+    per_dir: list[tuple[Path, list[Run]]] = []
+    for d in dirs:
+        root = Path(d)
+        if not root.exists():
+            raise UserError(f"{root} does not exist")
+        journals = find_journals(root)
+        if not journals:
+            raise UserError(f"no {JOURNAL_NAME} under {root}: nothing to analyse")
+        rs = [load_run(p, root) for p in journals]
+        per_dir.append((root, rs))
+    names = []
+    for root, rs in per_dir:
+        strategies = Counter(r.strategy for r in rs if not r.is_scan)
+        names.append(strategies.most_common(1)[0][0] if strategies else rs[0].strategy)
+    dup = {n for n, c in Counter(names).items() if c > 1}
+    for (root, rs), name in zip(per_dir, names):
+        group = (root.resolve().name or str(root)) if name in dup else name
+        for r in rs:
+            r.group = group
+        runs.extend(rs)
+    if not any(r.done for r in runs):
+        where = ", ".join(str(d) for d in dirs)
+        raise UserError(f"no finished set in {where} yet: nothing to analyse")
+    return runs
+
+
+def search_runs(runs: list[Run]) -> dict[tuple[str, str | None], list[Run]]:
+    """Non-scan runs keyed by (group, stage), repeats together, in stage order."""
+    out: dict[tuple[str, str | None], list[Run]] = {}
+    for r in sorted(runs, key=lambda r: (r.group, r.stage_index, r.repeat)):
+        if not r.is_scan:
+            out.setdefault((r.group, r.stage), []).append(r)
+    return out
+
+
+def sets_table(runs: list[Run]) -> tuple[list[str], list[dict]]:
+    """Every finished set of ``runs`` as rows (run label, repeat, set, params, mean, std,
+    n_ok), best first; and the parameter column names."""
+    names: list[str] = []
+    rows = []
+    for r in runs:
+        for rec in r.done:
+            for n in rec.params:
+                if n not in names:
+                    names.append(n)
+            rows.append({"run": r.label, "repeat": r.repeat, "set_id": rec.set_id, **rec.params,
+                         "mean": rec.mean, "std": rec.std, "n_ok": rec.n_ok, "n_trials": rec.n_trials})
+    rows.sort(key=lambda row: (row["mean"], row["run"], row["set_id"]))
+    return names, rows
+
+
+def numeric_values(space: Space, name: str, records) -> np.ndarray:
+    """A parameter's values across records as floats (categoricals as their choice index)."""
+    p = next((q for q in space.params if q.name == name), None)
+    if p is not None and hasattr(p, "choices"):
+        return np.array([list(p.choices).index(r.params[name]) if r.params[name] in p.choices else np.nan
+                         for r in records], dtype=float)
+    return np.array([float(r.params[name]) for r in records], dtype=float)
