@@ -383,3 +383,13 @@ def define_by_run(build=None, train=None, discovery_runs: int = 32, **options) -
     if build is None or train is None:
         raise UserError("objective define_by_run needs both 'build: module:function' and 'train: module:function'")
     return DefineByRun(_function(build, "build"), _function(train, "train"), discovery_runs, **options)
+
+
+def header_space(spec: dict, path: str = "space") -> Space:
+    """The Space recorded in a journal header: a plain one, or for a define-by-run search
+    (``{"define-by-run": {...}}``) the flat space of every discovered parameter (conditional
+    ones included; sets may lack them), for analysis without the user's build function."""
+    if isinstance(spec, dict) and set(spec) == {"define-by-run"}:
+        flat = {name: {k: v for k, v in p.items() if k != "conditional"} for name, p in spec["define-by-run"].items()}
+        return Space.from_dict(flat, f"{path}.define-by-run")
+    return Space.from_dict(spec, path)

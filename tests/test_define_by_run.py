@@ -183,6 +183,11 @@ def test_define_by_run_campaign_from_yaml(tmp_path, user_module):
     trials = [e for e in events if e["event"] == "trial_finished"]
     assert all(e["error"] is None and e["info"]["epochs_run"] == e["info"].get("epochs_run") for e in trials)
     assert all(e["info"]["n_params"] > 0 for e in trials)
+    # the analysis reads a define-by-run journal without the user's code (flat space, NaN = absent)
+    from hyppo_hep.analyze import main as analyze
+
+    assert analyze([str(tmp_path / "o"), "--out", str(tmp_path / "rep"), "--formats", "png"]) == 0
+    assert (tmp_path / "rep" / "report.html").exists()
 
 
 def test_space_given_with_define_by_run_is_a_config_error(tmp_path, user_module):
