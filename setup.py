@@ -19,7 +19,10 @@ setup(
         "mpi": ["mpi4py>=3.1", "mpich"],
         # the analysis: figures (matplotlib), Sobol indices (SALib), parallel coordinates (plotly)
         "plots": ["matplotlib>=3.7", "SALib>=1.4.6", "plotly>=5"],
-        "test": ["pytest>=7", "hypothesis>=6"],
+        # user data files: HDF5 and ROOT trees
+        "io": ["h5py", "uproot"],
+        # scikit-image is the reference SSIM the tests compare against
+        "test": ["pytest>=7", "hypothesis>=6", "scikit-image"],
     },
     entry_points={"console_scripts": ["hyppo-hep=hyppo_hep.run:main", "hyppo-hep-analyze=hyppo_hep.analyze:main"]},
 )

@@ -35,6 +35,10 @@ _REGISTRY: dict[str, str] = {
     "rastrigin": "hyppo_hep.objectives.analytic:rastrigin",
     "gan_landscape": "hyppo_hep.objectives.analytic:gan_landscape",
     "failing": "hyppo_hep.objectives.analytic:failing",
+    "gan_hadronization": "hyppo_hep.objectives.gan:gan_hadronization",
+    "gan_dimuon": "hyppo_hep.objectives.gan:gan_dimuon",
+    "vae_shower": "hyppo_hep.objectives.vae:vae_shower",
+    "classifier": "hyppo_hep.objectives.classifier:classifier",
     "curve": "hyppo_hep.objectives.analytic:curve",
     "define_by_run": "hyppo_hep.tuner:define_by_run",
 }
