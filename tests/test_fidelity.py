@@ -124,3 +124,24 @@ def test_stop_curve_is_built_from_finished_trials():
     assert fid.budget == 5 and fid.min_epochs == 1
     np.testing.assert_allclose(fid.stop_curve, [3.0, 3.0])  # running means [4,3] [2,2] [3,3]
     assert EarlyStopping(min_trials=4).fidelity(h).stop_curve is None
+
+
+@pytest.mark.parametrize("name,options,params", [
+    ("gan_dimuon", {"epochs": 6, "n_events": 1200},
+     {"lr_gen": 1e-3, "lr_disc": 1e-3, "batch_size": 64, "noise_dim": 4, "gen_layersize": 32, "disc_layersize": 32}),
+    ("classifier", {"epochs": 6, "n_events": 1000}, {"patience": 100}),
+    ("vae_shower", {"epochs": 6, "n_events": 200, "val_events": 50, "grid": [12, 8, 8], "energy_range": [10, 100]},
+     {"latent_dim": 4, "enc_width": 64, "dec_width": 64, "batch_size": 32}),
+])
+def test_hep_objectives_stop_at_the_trial_budget(name, options, params, tmp_path_factory):
+    import torch
+
+    from hyppo_hep.objectives.registry import resolve
+
+    torch.set_num_threads(1)
+    cache = str(tmp_path_factory.getbasetemp() / "hep-cache")  # shared with test_objectives_hep
+    obj = resolve(name, {**options, "cache_dir": cache})
+    res = run_trial(obj, params, 0, 0, 1, "cpu", "w", fidelity=Fidelity(budget=2))
+    assert res.ok, res.error
+    assert res.info["epochs_run"] == 2 and len(res.info["epoch_scores"]) == 2 and res.info["stopped"] == "budget"
+    assert res.score == pytest.approx(min(res.info["epoch_scores"]))
