@@ -207,6 +207,10 @@ def parse_config(raw: Any, source: str | None = None) -> CampaignConfig:
     if "stages" in raw:
         from hyppo_hep.stages import parse_stages
 
+        if not type(kw["space"]) is Space:  # narrowing ranges would drop the conditional structure
+            raise ConfigError("stages", "are not supported with a define-by-run space (run each stage as its own "
+                              "campaign, narrowing the ranges in build)")
+
         kw["stages"] = parse_stages(raw["stages"], kw["space"])
         for i, st in enumerate(kw["stages"]):
             if kw.get("min_ok_trials", 1) > (st.trials or trials):

@@ -199,6 +199,8 @@ def test_space_given_with_define_by_run_is_a_config_error(tmp_path, user_module)
         parse_config({"objective": obj, "space": {"x": {"lower": 1, "upper": 2}}})
     with pytest.raises(ConfigError, match="does not define its space"):
         parse_config({"objective": "branin", "space": "define-by-run"})
+    with pytest.raises(ConfigError, match="stages are not supported"):
+        parse_config({"objective": obj, "stages": [{"name": "broad", "budget": 2}]})
     with pytest.raises(UserError, match="needs both"):
         parse_config({"objective": {"name": "define_by_run", "build": f"{user_module}:build"}})
 
