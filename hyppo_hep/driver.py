@@ -74,7 +74,9 @@ class Driver:
         self.on_set_finished = on_set_finished
         self.clock = clock
         self.rng = rng if rng is not None else strategy_rng(seed)
-        self.early_stopping = early_stopping
+        self.stopper = early_stopping.stopper() if early_stopping is not None else None
+        if self.stopper is not None:
+            self.stopper.add_history(self.history)  # resume: the finished trials' curves
         self.stop_when = stop_when  # e.g. a total-epoch or wall-time limit (benchmarks)
         self._in_flight: set[int] = set()
 
@@ -92,8 +94,8 @@ class Driver:
                                        self._fidelity(rec)))
 
     def _fidelity(self, rec: SetRecord) -> Fidelity | None:
-        if self.early_stopping is not None:
-            return self.early_stopping.fidelity(self.history, rec.budget)
+        if self.stopper is not None:
+            return self.stopper.fidelity(rec.budget)
         return Fidelity(rec.budget) if rec.budget is not None else None
 
     def propose_and_submit(self, n: int) -> int:
@@ -118,6 +120,8 @@ class Driver:
                   finished=res.finished, wall_time=res.wall_time, info=res.info)
         self.history.add_trial(res.set_id, TrialRecord(res.trial, res.seed, res.score, res.error, res.worker,
                                                        res.device, res.started, res.finished, res.info))
+        if self.stopper is not None:
+            self.stopper.add(res.ok, res.info)
         rec = self.history.sets[res.set_id]
         if not rec.missing_trials:
             self._finish(rec)

@@ -154,9 +154,37 @@ class EarlyStopping:
     min_epochs: int = 3
     min_trials: int = 5
 
-    def fidelity(self, history, budget: int | None = None) -> Fidelity:
-        """The Fidelity for a trial submitted now, from the finished trials in ``history``."""
-        curves = [t.info.get("epoch_scores") or [] for r in history.sets.values() for t in r.trials.values()
-                  if t.ok and t.info.get("stopped") != "median"]
-        curve = median_stop_curve(curves, self.min_trials)
-        return Fidelity(budget, tuple(float(v) for v in curve) if curve is not None else None, self.min_epochs)
+    def stopper(self) -> "MedianStopper":
+        return MedianStopper(self)
+
+
+class MedianStopper:
+    """The driver's side of the median rule: collects the epoch curves of finished trials
+    (``add``) and hands each new trial its Fidelity. The median curve is recomputed only when
+    the number of curves grew by 2 % (or below 100 curves), so a search of 10,000 sets does
+    not redo an O(n) median per submission."""
+
+    def __init__(self, rule: EarlyStopping):
+        self.rule = rule
+        self.curves: list[list[float]] = []
+        self._curve: tuple[float, ...] | None = None
+        self._n_at_curve = -1
+
+    def add(self, ok: bool, info: dict) -> None:
+        """Record a finished trial (its ``info``); median-stopped trials are not reference curves."""
+        scores = info.get("epoch_scores") if isinstance(info, dict) else None
+        if ok and scores and info.get("stopped") != "median":
+            self.curves.append(list(scores))
+
+    def add_history(self, history) -> None:
+        for rec in history.sets.values():
+            for t in rec.trials.values():
+                self.add(t.ok, t.info)
+
+    def fidelity(self, budget: int | None = None) -> Fidelity:
+        n = len(self.curves)
+        if n != self._n_at_curve and (n < 100 or n >= 1.02 * self._n_at_curve):
+            curve = median_stop_curve(self.curves, self.rule.min_trials)
+            self._curve = tuple(float(v) for v in curve) if curve is not None else None
+            self._n_at_curve = n
+        return Fidelity(budget, self._curve, self.rule.min_epochs)

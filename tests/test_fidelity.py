@@ -116,14 +116,23 @@ def test_stop_curve_is_built_from_finished_trials():
     from hyppo_hep.history import History, SetRecord, TrialRecord
 
     h = History()
-    rec = SetRecord(0, {}, [1, 2, 3])
-    for t, c in enumerate([[4.0, 2.0], [2.0, 2.0], [3.0, 3.0]]):
-        rec.trials[t] = TrialRecord(t, t, min(c), info={"epoch_scores": c})
+    rec = SetRecord(0, {}, [1, 2, 3, 4])
+    for t, c in enumerate([[4.0, 2.0], [2.0, 2.0], [3.0, 3.0], [0.0]]):
+        info = {"epoch_scores": c, "stopped": "median" if t == 3 else None}  # a stopped curve is no reference
+        rec.trials[t] = TrialRecord(t, t, min(c), info=info)
     h.add_set(rec)
-    fid = EarlyStopping(min_epochs=1, min_trials=3).fidelity(h, budget=5)
+    stopper = EarlyStopping(min_epochs=1, min_trials=3).stopper()
+    stopper.add_history(h)
+    fid = stopper.fidelity(budget=5)
     assert fid.budget == 5 and fid.min_epochs == 1
     np.testing.assert_allclose(fid.stop_curve, [3.0, 3.0])  # running means [4,3] [2,2] [3,3]
-    assert EarlyStopping(min_trials=4).fidelity(h).stop_curve is None
+    stopper.add(False, {"epoch_scores": [9.0, 9.0]})  # failed trials are no reference either
+    assert stopper.fidelity().stop_curve == fid.stop_curve
+    stopper.add(True, {"epoch_scores": [9.0, 9.0]})
+    np.testing.assert_allclose(stopper.fidelity().stop_curve, [3.5, 3.0])  # medians of 4 curves
+    lazy = EarlyStopping(min_trials=4).stopper()
+    lazy.add_history(h)
+    assert lazy.fidelity().stop_curve is None
 
 
 @pytest.mark.parametrize("name,options,params", [
