@@ -2,6 +2,8 @@
 
 from collections import Counter
 
+import numpy as np
+
 import pytest
 
 from hyppo_hep.config import parse_config
@@ -152,3 +154,35 @@ def test_ranking_and_results_csv_put_full_budget_first(tmp_path):
     rows = list(csv.DictReader(open(tmp_path / "o" / "results.csv")))
     assert len(rows) == 22 and {"budget", "rung", "config"} <= set(rows[0])
     assert all(int(row["budget"]) == int(row["epochs"]) for row in rows)
+
+
+def test_surrogate_source_sees_one_budget_level_and_every_other_config_as_pending():
+    from hyppo_hep.history import PENDING
+    from hyppo_hep.strategy.multifidelity import ConfigSource
+
+    space = Space.from_dict(SPACE)
+    h = run_hb(1000).history  # one Hyperband iteration: budgets 1, 3, 9
+    src = ConfigSource(space, 100, "lhs", min_points=3)
+    view = src.view(h)
+    n_configs = len({r.config_id for r in h.sets.values()})
+    assert len(view.sets) == n_configs  # one record per configuration
+    done = [r for r in view.sets.values() if r.state == DONE]
+    at9 = sum(1 for r in h.done if r.budget == 9)
+    assert at9 >= 3 and len(done) == at9 and all(r.budget == 9 for r in done)  # the largest level with >= 3
+    assert all(r.state == PENDING for r in view.sets.values() if r.budget != 9)
+    src6 = ConfigSource(space, 100, "lhs", min_points=at9 + 1)  # level 9 too thin: level 3
+    assert {r.budget for r in src6.view(h).done} == {3}
+    new = src.propose(h, 5, np.random.default_rng(0))
+    assert len(new) == 5 and not ({space.key(p) for p in new} & h.keys(space))
+
+
+@pytest.mark.skipif("rbf" not in __import__("hyppo_hep.strategy.base", fromlist=["STRATEGIES"]).STRATEGIES,
+                    reason="the rbf strategy (issue 3) is not in this checkout")
+def test_bohb_proposes_through_the_rbf_strategy():
+    space = Space.from_dict(SPACE)
+    strat = build("bohb", {"iterations": 1}, space, 100)
+    assert type(strat.source.inner).__name__ == "RBFStrategy" and strat.promote_k == 1.0
+    h = Driver(space, strat, SerialExecutor(ObjectiveRef("curve")), None, budget=100, trials=2, seed=3).run().history
+    assert Counter((r.bracket, r.rung) for r in h.sets.values()) == \
+        {(b, i): n for b, rungs in enumerate(hyperband_brackets(9, 3)) for i, (n, _) in enumerate(rungs)}
+    assert len({space.key(r.params) for r in h.sets.values() if r.rung == 0}) == 9 + 5 + 3
