@@ -21,14 +21,13 @@ from hyppo_hep.journal import JOURNAL_NAME, RESULTS_NAME, Journal, campaign_head
 
 
 def make_executor(cfg: CampaignConfig, objective_ref):
-    """The executor the config asks for (``auto``: serial on a single process)."""
+    """The local executor the config asks for. ``auto`` and ``mpi`` are serial here: an MPI
+    run (several ranks) gets its executor from run.py, and one process is a local run."""
     kind = cfg.executor.kind
     if kind == "pool":
         from hyppo_hep.executor.pool import PoolExecutor
 
         return PoolExecutor(objective_ref, cfg.executor.workers)
-    if kind == "mpi":
-        raise UserError("executor 'mpi' needs the run launched under mpiexec/srun with more than one rank")
     from hyppo_hep.executor.serial import SerialExecutor
 
     return SerialExecutor(objective_ref)

@@ -79,6 +79,7 @@ class Driver:
             self.stopper.add_history(self.history)  # resume: the finished trials' curves
         self.stop_when = stop_when  # e.g. a total-epoch or wall-time limit (benchmarks)
         self._in_flight: set[int] = set()
+        self._n_started: int | None = None  # counted once, then kept up to date (O(1) per set)
 
     # --- journal helpers ----------------------------------------------------------------
     def _log(self, event: str, **fields) -> None:
@@ -110,6 +111,8 @@ class Driver:
             rec = SetRecord(set_id, dict(prop.params), seeds, self.clock(), stage=self.stage, budget=prop.budget,
                             rung=prop.rung, bracket=prop.bracket, config=config)
             self.history.add_set(rec)
+            if self._n_started is not None:
+                self._n_started += 1
             self._submit(rec, list(range(self.trials)))
         return len(proposals)
 
@@ -136,7 +139,10 @@ class Driver:
 
     # --- the loop -----------------------------------------------------------------------
     def n_started(self) -> int:
-        return sum(1 for r in self.history.sets.values() if self.stage is None or r.stage == self.stage)
+        """Sets of this stage proposed so far (including those of a resumed history)."""
+        if self._n_started is None:
+            self._n_started = sum(1 for r in self.history.sets.values() if self.stage is None or r.stage == self.stage)
+        return self._n_started
 
     def run(self) -> RunSummary:
         start = self.clock()
