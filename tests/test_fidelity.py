@@ -154,3 +154,30 @@ def test_hep_objectives_stop_at_the_trial_budget(name, options, params, tmp_path
     assert res.ok, res.error
     assert res.info["epochs_run"] == 2 and len(res.info["epoch_scores"]) == 2 and res.info["stopped"] == "budget"
     assert res.score == pytest.approx(min(res.info["epoch_scores"]))
+
+
+def test_budgets_and_median_rule_cross_mpi(tmp_path):
+    """ASHA + median rule under real mpiexec (master + 2 groups of 1): every trial trained
+    exactly its rung's budget or was stopped by the median rule, as the journal says."""
+    pytest.importorskip("mpi4py")
+    from test_mpi import launch
+
+    cfg = {"objective": {"name": "curve", "epochs": 9, "sleep": 0.01},
+           "space": {"x1": {"lower": -50, "upper": 100, "scaling": 0.1}, "x2": {"lower": 0, "upper": 150, "scaling": 0.1},
+                     "epochs": 9},
+           "trials": 1, "budget": 16, "strategy": {"name": "asha"}, "seed": 3, "out": str(tmp_path / "out"),
+           "executor": {"kind": "mpi", "group_size": 1},
+           "early_stopping": {"rule": "median", "min_epochs": 1, "min_trials": 3}}
+    proc = launch(3, tmp_path, cfg, "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    events = list(read_events(tmp_path / "out" / "journal.jsonl"))
+    budget = {e["set_id"]: e["budget"] for e in events if e["event"] == "set_submitted"}
+    trials = [e for e in events if e["event"] == "trial_finished"]
+    assert len(trials) == 16 and any(budget[e["set_id"]] > 1 for e in trials)
+    for e in trials:
+        info = e["info"]
+        assert info["stopped"] in ("budget", "median")
+        if info["stopped"] == "budget":
+            assert info["epochs_run"] == budget[e["set_id"]]
+        else:
+            assert info["epochs_run"] < budget[e["set_id"]]
