@@ -24,7 +24,8 @@ from hyppo_hep.journal import JOURNAL_NAME, RESULTS_NAME, Journal, campaign_head
 
 
 def make_executor(cfg: CampaignConfig, objective_ref):
-    """The executor the config asks for (``auto``: serial on a single process)."""
+    """The local executor the config asks for. ``auto`` and ``mpi`` are serial here: an MPI
+    run (several ranks) gets its executor from run.py, and one process is a local run."""
     kind = cfg.executor.kind
     if kind == "pool":
         from hyppo_hep.executor.pool import PoolExecutor
@@ -32,8 +33,6 @@ def make_executor(cfg: CampaignConfig, objective_ref):
         # the pool's workers are child processes anyway: 'none' there means 'process'
         return PoolExecutor(objective_ref, cfg.executor.workers, timeout=cfg.trial_timeout,
                             isolation="fresh" if cfg.isolation == "fresh" else "process")
-    if kind == "mpi":
-        raise UserError("executor 'mpi' needs the run launched under mpiexec/srun with more than one rank")
     from hyppo_hep.executor.serial import SerialExecutor
 
     return SerialExecutor(objective_ref, timeout=cfg.trial_timeout, isolation=cfg.isolation)
@@ -143,7 +142,7 @@ def run_campaign(cfg: CampaignConfig, *, resume: bool = False, overwrite: bool =
             driver = Driver(cfg.space, strategy, executor, journal, budget=cfg.budget, trials=cfg.trials,
                             seed=cfg.seed, min_ok_trials=cfg.min_ok_trials,
                             max_consecutive_failures=cfg.max_consecutive_failures, history=history,
-                            on_set_finished=on_set_finished, stage=stage)
+                            on_set_finished=on_set_finished, stage=stage, early_stopping=cfg.early_stopping)
             try:
                 summary = driver.run()
             except RunInterrupted as exc:

@@ -16,6 +16,7 @@ import numpy as np
 
 from hyppo_hep.errors import UserError
 from hyppo_hep.executor.base import TrialResult, TrialSpec
+from hyppo_hep.fidelity import EarlyStopping, Fidelity
 from hyppo_hep.history import History, SetRecord, TrialRecord
 
 
@@ -30,6 +31,21 @@ def strategy_rng(seed: int, set_id: int = 0) -> np.random.Generator:
     campaign seed and the set id, so a resumed serial run proposes exactly what the
     uninterrupted run proposed (for strategies whose state is rebuilt from the history)."""
     return np.random.default_rng(np.random.SeedSequence([seed, 0x5EA2C4, set_id]))
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A proposal of a multi-fidelity strategy: ``params`` to train for ``budget`` epochs.
+
+    ``config`` is the set_id of the configuration's rung-0 evaluation when this is a
+    promotion (None for a new configuration); its trials reuse that evaluation's seeds so
+    that rungs compare like with like. Ordinary strategies return plain params dicts."""
+
+    params: dict
+    budget: int | None = None
+    rung: int | None = None
+    bracket: int | None = None
+    config: int | None = None
 
 
 @dataclass
@@ -58,7 +74,9 @@ class Driver:
     def __init__(self, space, strategy, executor, journal=None, *, budget: int, trials: int, seed: int = 0,
                  min_ok_trials: int = 1, max_consecutive_failures: int = 0, history: History | None = None, stage: str | None = None,
                  on_set_finished: Callable[[SetRecord, History], None] | None = None,
-                 clock: Callable[[], float] = time.time, rng: np.random.Generator | None = None):
+                 clock: Callable[[], float] = time.time, rng: np.random.Generator | None = None,
+                 early_stopping: EarlyStopping | None = None,
+                 stop_when: Callable[[History], bool] | None = None):
         self.space, self.strategy, self.executor, self.journal = space, strategy, executor, journal
         self.budget, self.trials, self.seed = budget, trials, seed
         self.min_ok_trials = min_ok_trials
@@ -70,7 +88,12 @@ class Driver:
         self.max_consecutive_failures = max_consecutive_failures
         self.consecutive_failures = 0
         self._stop_message = ""
+        self.stopper = early_stopping.stopper() if early_stopping is not None else None
+        if self.stopper is not None:
+            self.stopper.add_history(self.history)  # resume: the finished trials' curves
+        self.stop_when = stop_when  # e.g. a total-epoch or wall-time limit (benchmarks)
         self._in_flight: set[int] = set()
+        self._n_started: int | None = None  # counted once, then kept up to date (O(1) per set)
 
     # --- journal helpers ----------------------------------------------------------------
     def _log(self, event: str, **fields) -> None:
@@ -78,20 +101,33 @@ class Driver:
             self.journal.append(event, **fields)
 
     def _submit(self, rec: SetRecord, trials: list[int]) -> None:
+        mf = {k: getattr(rec, k) for k in ("budget", "rung", "bracket", "config") if getattr(rec, k) is not None}
         self._log("set_submitted", set_id=rec.set_id, params=rec.params, seeds=rec.seeds, trials=trials,
-                  stage=rec.stage)
+                  stage=rec.stage, **mf)
         self._in_flight.add(rec.set_id)
-        self.executor.submit(TrialSpec(rec.set_id, rec.params, tuple(trials), tuple(rec.seeds[t] for t in trials)))
+        self.executor.submit(TrialSpec(rec.set_id, rec.params, tuple(trials), tuple(rec.seeds[t] for t in trials),
+                                       self._fidelity(rec)))
+
+    def _fidelity(self, rec: SetRecord) -> Fidelity | None:
+        if self.stopper is not None:
+            return self.stopper.fidelity(rec.budget)
+        return Fidelity(rec.budget) if rec.budget is not None else None
 
     def propose_and_submit(self, n: int) -> int:
         """Ask the strategy for up to ``n`` sets and submit them; returns how many."""
         rng = self.rng if self.rng is not None else strategy_rng(self.seed, self.history.next_id())
         proposals = self.strategy.propose(self.history, n, rng)[:n]
-        for params in proposals:
+        for prop in proposals:
+            if not isinstance(prop, Proposal):
+                prop = Proposal(prop)
             set_id = self.history.next_id()
-            rec = SetRecord(set_id, dict(params), trial_seeds(self.seed, set_id, self.trials), self.clock(),
-                            stage=self.stage)
+            config = prop.config if prop.config is not None else (set_id if prop.budget is not None else None)
+            seeds = trial_seeds(self.seed, set_id if config is None else config, self.trials)
+            rec = SetRecord(set_id, dict(prop.params), seeds, self.clock(), stage=self.stage, budget=prop.budget,
+                            rung=prop.rung, bracket=prop.bracket, config=config)
             self.history.add_set(rec)
+            if self._n_started is not None:
+                self._n_started += 1
             self._submit(rec, list(range(self.trials)))
         return len(proposals)
 
@@ -104,6 +140,8 @@ class Driver:
                   finished=res.finished, wall_time=res.wall_time, info=res.info)
         self.history.add_trial(res.set_id, TrialRecord(res.trial, res.seed, res.score, res.error, res.worker,
                                                        res.device, res.started, res.finished, res.info))
+        if self.stopper is not None:
+            self.stopper.add(res.ok, res.info)
         rec = self.history.sets[res.set_id]
         if not rec.missing_trials:
             self._finish(rec)
@@ -124,7 +162,10 @@ class Driver:
 
     # --- the loop -----------------------------------------------------------------------
     def n_started(self) -> int:
-        return sum(1 for r in self.history.sets.values() if self.stage is None or r.stage == self.stage)
+        """Sets of this stage proposed so far (including those of a resumed history)."""
+        if self._n_started is None:
+            self._n_started = sum(1 for r in self.history.sets.values() if self.stage is None or r.stage == self.stage)
+        return self._n_started
 
     def run(self) -> RunSummary:
         start = self.clock()
@@ -142,6 +183,8 @@ class Driver:
                 break
             free = self.executor.n_slots - len(self._in_flight)
             wanted = min(free, self.budget - self.n_started())
+            if self.stop_when is not None and self.stop_when(self.history):
+                wanted, reason = 0, "stop condition"
             if wanted > 0 and self.propose_and_submit(wanted) == 0 and not self._in_flight:
                 reason = "space exhausted"
                 break

@@ -43,6 +43,17 @@ class SetRecord:
     state: str = PENDING
     trials: dict[int, TrialRecord] = field(default_factory=dict)
     stage: str | None = None
+    # Multi-fidelity (strategy/hyperband.py, asha.py): the epochs this evaluation trained,
+    # its rung and bracket, and ``config``, the set_id of the configuration's first (rung 0)
+    # evaluation, shared by all its promotions. None for ordinary strategies.
+    budget: int | None = None
+    rung: int | None = None
+    bracket: int | None = None
+    config: int | None = None
+
+    @property
+    def config_id(self) -> int:
+        return self.set_id if self.config is None else self.config
 
     @property
     def n_trials(self) -> int:
@@ -85,10 +96,20 @@ class History:
 
     def __init__(self) -> None:
         self.sets: dict[int, SetRecord] = {}
+        # keys() of the space last asked: every proposal asks, and recomputing n keys each
+        # time made a search of n sets O(n^2) Space.key calls (minutes at 10,000 sets).
+        self._key_space = None
+        self._key_set: set = set()
+        self._max_id = -1  # next_id() in O(1): max() over all sets per proposal was O(n^2)
 
     # --- updates (the driver and journal replay call these) --------------------------------
     def add_set(self, rec: SetRecord) -> None:
+        if rec.set_id in self.sets:
+            self._key_space = None  # a replaced set: rebuild the key cache on next use
         self.sets[rec.set_id] = rec
+        self._max_id = max(self._max_id, rec.set_id)
+        if self._key_space is not None:
+            self._key_set.add(self._key_space.key(rec.params))
 
     def add_trial(self, set_id: int, rec: TrialRecord) -> None:
         # A trial index is kept once: a re-run after resume must not count twice.
@@ -102,7 +123,7 @@ class History:
 
     # --- queries ----------------------------------------------------------------------------
     def next_id(self) -> int:
-        return max(self.sets, default=-1) + 1
+        return self._max_id + 1
 
     def by_state(self, state: str) -> list[SetRecord]:
         return [r for r in self.sets.values() if r.state == state]
@@ -140,12 +161,20 @@ class History:
         return space.encode_many([r.params for r in self.sets.values()])
 
     def keys(self, space) -> set:
-        """Lattice identities of every set ever proposed: none may be proposed again."""
-        return {space.key(r.params) for r in self.sets.values()}
+        """Lattice identities of every set ever proposed: none may be proposed again.
+        (A fresh set each call; kept up to date incrementally for the last space asked.)"""
+        if self._key_space is not space:
+            self._key_set = {space.key(r.params) for r in self.sets.values()}
+            self._key_space = space
+        return set(self._key_set)
 
     def ranked(self, k_std: float = 0.0) -> list[SetRecord]:
-        """Finished sets, best first by mean + k·std (ties by set id)."""
-        return sorted(self.done, key=lambda r: (r.objective_value(k_std), r.set_id))
+        """Finished sets, best first by mean + k·std (ties by set id).
+
+        Multi-fidelity searches (sets with a ``budget``): the sets trained with the most
+        epochs come first, a 1-epoch score is not a model one would keep; within a budget,
+        by mean + k·std."""
+        return sorted(self.done, key=lambda r: (-(r.budget or 0), r.objective_value(k_std), r.set_id))
 
     def best(self, k_std: float = 0.0) -> SetRecord | None:
         ranked = self.ranked(k_std)

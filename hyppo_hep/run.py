@@ -1,6 +1,8 @@
 """Command line: ``python -m hyppo_hep.run [config.yaml] [--out DIR] [--seed N] [--budget N] [--resume]``.
 
 Without a config, runs the embedded default campaign (hyppo_hep/configs/default.yaml).
+Launched by mpiexec/srun on several ranks, rank 0 runs the campaign with the MPI executor
+and the other ranks are its worker groups (hyppo_hep/executor/mpi.py).
 Bad input exits with status 2 and one line saying what is wrong; no traceback.
 """
 
@@ -36,7 +38,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _main(args)
     except UserError as exc:
-        print(str(exc), file=sys.stderr)
+        from hyppo_hep.executor.mpi import rank_from_env
+
+        # Under MPI every rank parses the same config and fails the same way: one line will do.
+        if rank_from_env() == 0:
+            print(str(exc), file=sys.stderr)
         return 2
     except RunInterrupted as exc:
         print(f"interrupted by {exc.signame}: the journal holds every finished trial; continue with: "
@@ -55,9 +61,8 @@ def _resume_command(args) -> str:
 
 
 def _main(args) -> int:
-    from hyppo_hep.campaign import run_config
     from hyppo_hep.config import DEFAULT_CONFIG, load_config
-    from hyppo_hep.console import hms, ranked_table
+    from hyppo_hep.executor import mpi
 
     cfg = load_config(args.config or DEFAULT_CONFIG)
     if args.budget is not None and args.budget < 1:
@@ -65,12 +70,25 @@ def _main(args) -> int:
     if args.seed is not None and args.seed < 0:
         raise UserError(f"--seed ({args.seed}) must be >= 0")
     cfg = cfg.with_overrides(out=args.out, seed=args.seed, budget=args.budget)
+    # Launched on several MPI ranks: rank 0 runs the campaign below with the MPI executor,
+    # the other ranks are workers until it tells them to stop.
+    status = mpi.run(cfg, lambda executor: _run(cfg, args, executor))
+    return _run(cfg, args, None) if status is None else status
+
+
+def _run(cfg, args, executor) -> int:
+    from hyppo_hep.campaign import run_config
+    from hyppo_hep.console import hms, ranked_table
+
     if not args.quiet:
         extra = (f", {len(cfg.stages)} stages" if cfg.stages else "") + (f", {cfg.repeat} repeats" if cfg.repeat > 1 else "")
+        if executor is not None:
+            extra += (f", {executor.n_slots} MPI worker groups of {executor.group_size} "
+                      f"({sum(map(len, executor.layout))} worker ranks)")
         print(f"hyppo_hep: objective {cfg.objective.name}, {cfg.space.dim} free parameters, "
               f"budget {cfg.budget} sets x {cfg.trials} trials, strategy {cfg.strategy.name}{extra}, out {cfg.out}")
     runs = run_config(cfg, resume=args.resume, overwrite=args.overwrite, force_resume=args.force_resume,
-                      quiet=args.quiet)
+                      quiet=args.quiet, executor=executor)
     for label, scfg, summary in runs:
         print(f"\n{label + ': ' if label else ''}{summary.n_finished} sets finished ({summary.reason}) in "
               f"{hms(summary.wall_time)}; journal and results.csv in {scfg.out}")

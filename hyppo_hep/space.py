@@ -233,7 +233,9 @@ class Space:
             elif isinstance(p, CategoricalParam):
                 out[p.name] = p.choices[_level(x, p.n_levels)]
             elif p.log:
-                out[p.name] = float(math.exp(math.log(p.low) + x * (math.log(p.high) - math.log(p.low))))
+                # exp(log(low)) can land an ulp outside [low, high]: clip, a value must be in range
+                v = math.exp(math.log(p.low) + x * (math.log(p.high) - math.log(p.low)))
+                out[p.name] = float(min(max(v, p.low), p.high))
             else:
                 out[p.name] = float(p.low + x * (p.high - p.low))
         return out

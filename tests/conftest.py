@@ -30,3 +30,7 @@ def table1_space():
 @pytest.fixture
 def mixed_space():
     return Space.from_dict(MIXED)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "mpi: launches real mpiexec runs as subprocesses (needs the 'mpi' extra)")

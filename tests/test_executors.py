@@ -22,9 +22,13 @@ def run_search(executor, budget=8, trials=3):
         executor.close()
 
 
-@pytest.fixture(params=["serial", "pool"])
+@pytest.fixture(params=["serial", "pool", "simulated"])
 def make_executor(request):
     def make(ref):
+        if request.param == "simulated":  # the scaling studies' executor obeys the same contract
+            from hyppo_hep.executor.simulated import DurationModel, SimulatedExecutor
+
+            return SimulatedExecutor(ref, 2, 2, DurationModel(base=1.0))
         return SerialExecutor(ref) if request.param == "serial" else PoolExecutor(ref, workers=2)
     return make
 

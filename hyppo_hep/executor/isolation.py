@@ -123,14 +123,14 @@ def _alarm(seconds: float | None):
 
 
 def run_trial_in_process(objective, params: dict, set_id: int, trial: int, seed: int, device: str, worker,
-                         timeout: float | None = None) -> TrialResult:
+                         timeout: float | None = None, fidelity=None) -> TrialResult:
     """``run_trial`` with the time limit enforced by SIGALRM where possible, checked after
     the fact otherwise, and GPU memory released afterwards."""
     started = time.time()
     result = None
     try:
         with _alarm(timeout):
-            result = run_trial(objective, params, set_id, trial, seed, device, worker)
+            result = run_trial(objective, params, set_id, trial, seed, device, worker, fidelity=fidelity)
     except TrialTimeout:
         pass  # the alarm may also fire just after the result was in: keep the result then
     finally:
@@ -174,7 +174,7 @@ def _child_main(conn, objective_ref, env: dict, name: str, parent_pid: int) -> N
             return
         if msg is None:
             return
-        params, set_id, trial, seed = msg
+        params, set_id, trial, seed, fidelity = msg
         if objective is None:
             started = time.time()
             try:
@@ -190,7 +190,7 @@ def _child_main(conn, objective_ref, env: dict, name: str, parent_pid: int) -> N
                                       + traceback.format_exc(limit=20), worker, device, started, time.time()))
                 continue
         conn.send(STARTED)  # the time limit runs from here: process start and build excluded
-        result = run_trial(objective, params, set_id, trial, seed, device, worker)
+        result = run_trial(objective, params, set_id, trial, seed, device, worker, fidelity=fidelity)
         release_memory()
         conn.send(result)
 
@@ -266,7 +266,7 @@ class IsolatedWorker:
         _kill_group(proc)  # what the trial started and left running
         conn.close()
 
-    def start(self, params: dict, set_id: int, trial: int, seed: int) -> None:
+    def start(self, params: dict, set_id: int, trial: int, seed: int, fidelity=None) -> None:
         assert not self.busy, "one trial at a time"
         if self._proc is None or not self._proc.is_alive():
             if self._proc is not None:
@@ -274,7 +274,7 @@ class IsolatedWorker:
             self._spawn()
         self._task = (params, set_id, trial, seed, time.time())
         self.deadline = self._task[-1] + self.timeout + STARTUP_GRACE_S if self.timeout else None
-        self._conn.send((params, set_id, trial, seed))
+        self._conn.send((params, set_id, trial, seed, fidelity))
 
     def collect(self, now: float | None = None) -> TrialResult | None:
         """The trial's result once it finished, died or ran out of time; None while it runs."""
@@ -367,9 +367,9 @@ class TrialRunner:
         self._child = None if isolation == "none" else IsolatedWorker(
             objective_ref, name=self.name, timeout=timeout, fresh=isolation == "fresh", env=env)
 
-    def run(self, params: dict, set_id: int, trial: int, seed: int) -> TrialResult:
+    def run(self, params: dict, set_id: int, trial: int, seed: int, fidelity=None) -> TrialResult:
         if self._child is not None:
-            self._child.start(params, set_id, trial, seed)
+            self._child.start(params, set_id, trial, seed, fidelity)
             while True:
                 results = wait_any([self._child])
                 if results:
@@ -387,7 +387,7 @@ class TrialRunner:
                                    time.time())
             self.device = self.device or pick_device()
         return run_trial_in_process(self._objective, params, set_id, trial, seed, self.device,
-                                    worker_name(self.name), self.timeout)
+                                    worker_name(self.name), self.timeout, fidelity)
 
     def close(self) -> None:
         if self._child is not None:

@@ -39,7 +39,7 @@ class PoolExecutor:
                 return
             if not w.busy:
                 spec, trial, seed = self._queue.popleft()
-                w.start(spec.params, spec.set_id, trial, seed)
+                w.start(spec.params, spec.set_id, trial, seed, spec.fidelity)
 
     def poll(self, timeout: float | None = None) -> list[TrialResult]:
         """Block until at least one trial finishes (or ``timeout`` s pass); return all finished."""

@@ -29,7 +29,7 @@ class SerialExecutor:
         if not self._queue:
             return []
         spec, trial, seed = self._queue.popleft()
-        return [self._runner.run(spec.params, spec.set_id, trial, seed)]
+        return [self._runner.run(spec.params, spec.set_id, trial, seed, spec.fidelity)]
 
     def close(self) -> None:
         self._queue.clear()

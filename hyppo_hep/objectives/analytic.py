@@ -269,3 +269,55 @@ def failing(fail_rate: float = 0.2, nan_rate: float = 0.0, noise: float = 1.0, s
 def fault(mode: str = "raise", rate: float = 0.3, hang_s: float = 3600.0, noise: float = 1.0,
           sleep: float = 0.0) -> Fault:
     return Fault(mode, rate, hang_s, noise, sleep)
+
+
+class LearningCurve:
+    """An analytic landscape trained epoch by epoch (for multi-fidelity tests and benchmarks).
+
+    After epoch ``e`` (1-based) a trial scores ``f(x) + gap(x) * e^-0.7 + spread(x) * z``:
+    it converges to the landscape ``f`` of ``base`` (branin, hartmann6, rastrigin,
+    gan_landscape) at a speed that depends on the parameters (``gap`` is between 1x and 3x
+    ``gap_scale`` and not aligned with f, so early rankings are informative but imperfect),
+    with the trial's seed-driven spread. It trains ``params['epochs']`` epochs (or
+    ``epochs``), reports each through ``fidelity.report`` and stops when told; it returns the
+    best epoch's score with ``best_epoch`` and ``epoch_scores``. ``sleep`` is seconds per epoch.
+    """
+
+    def __init__(self, base: str = "branin", epochs: int = 27, gap_scale: float | None = None, noise: float = 1.0,
+                 sleep: float = 0.0, **base_options):
+        from hyppo_hep.objectives.registry import resolve
+
+        self.base = resolve(base, {"noise": 0.0, **base_options})
+        self.epochs, self.noise, self.sleep = int(epochs), float(noise), float(sleep)
+        self.gap_scale = gap_scale
+
+    def true_value(self, params: dict) -> float:
+        return self.base.true_value(params)
+
+    def _gap(self, params: dict, x: np.ndarray) -> float:
+        scale = self.gap_scale if self.gap_scale is not None else 1.0 + abs(self.base.true_value(params))
+        return float(scale * (2.0 + math.sin(3.0 * float(np.sum(x * np.arange(1, len(x) + 1))))))
+
+    def __call__(self, params: dict, trial: int, seed: int, device: str = "cpu") -> dict:
+        from hyppo_hep import fidelity
+
+        x = self.base._x(params)
+        f, gap = self.base.mean(x), self._gap(params, x)
+        spread = self.noise * self.base.spread(x) if self.noise else 0.0
+        rng = np.random.default_rng(seed)
+        z = rng.standard_normal()
+        scores = []
+        for epoch in range(fidelity.epochs(int(params.get("epochs", self.epochs)))):
+            if self.sleep:
+                time.sleep(self.sleep)
+            score = float(f + gap * (epoch + 1) ** -0.7 + spread * (z + 0.1 * rng.standard_normal()))
+            scores.append(score)
+            if fidelity.report(epoch, score):
+                break
+        best = int(np.argmin(scores))
+        return {"score": scores[best], "best_epoch": best, "epoch_scores": scores}
+
+
+def curve(base: str = "branin", epochs: int = 27, gap_scale: float | None = None, noise: float = 1.0,
+          sleep: float = 0.0, **base_options) -> LearningCurve:
+    return LearningCurve(base, epochs, gap_scale, noise, sleep, **base_options)

@@ -40,6 +40,8 @@ _REGISTRY: dict[str, str] = {
     "gan_dimuon": "hyppo_hep.objectives.gan:gan_dimuon",
     "vae_shower": "hyppo_hep.objectives.vae:vae_shower",
     "classifier": "hyppo_hep.objectives.classifier:classifier",
+    "curve": "hyppo_hep.objectives.analytic:curve",
+    "define_by_run": "hyppo_hep.tuner:define_by_run",
 }
 
 

@@ -21,6 +21,10 @@ STRATEGIES: dict[str, str] = {
     "random": "hyppo_hep.strategy.random:RandomSearch",
     "lhs": "hyppo_hep.strategy.random:LatinHypercubeSearch",
     "grid": "hyppo_hep.strategy.grid:GridSearch",
+    # multi-fidelity: sets evaluated at an epoch budget, the best promoted to larger ones
+    "hyperband": "hyppo_hep.strategy.hyperband:HyperbandSearch",
+    "bohb": "hyppo_hep.strategy.hyperband:BOHB",
+    "asha": "hyppo_hep.strategy.asha:ASHASearch",
 }
 
 

@@ -1,0 +1,381 @@
+"""Asynchronous nested parallelism on MPI: rank 0 is the master, the other ranks form groups.
+
+    mpiexec -n 9 python -m hyppo_hep.run config.yaml      # master + 8 workers
+    srun -n 81 python -m hyppo_hep.run config.yaml        # master + 16 groups of 5
+
+Rank 0 runs the strategy, the surrogates and the journal (the same Driver as every other
+executor; :class:`MPIExecutor` is its executor). Ranks 1..N-1 are cut into worker groups of
+``group_size`` consecutive ranks (the last group holds the remainder when N-1 is not a
+multiple), one communicator per group (``Comm.Split``). One slot = one group:
+
+- level 1: different sets run on different groups at the same time;
+- level 2: the group leader hands the trials of its set to the ranks of its group
+  (round-robin: trial i to group rank i mod size), and every rank runs its trials on its
+  own device and sends each result straight to the master as it finishes;
+- asynchronous: the master proposes and sends a new set to a group the moment the last
+  trial of that group's set has come back, never waiting for the other groups.
+
+Idle ranks do not spin. MPICH's blocking receive busy-polls a core at 100%; every wait
+here is a non-blocking probe followed by a sleep that doubles from 0.5 ms up to
+``MAX_SLEEP`` (20 ms), i.e. at most ~50 wake-ups a second: a fraction of a percent of a core,
+for at most 20 ms of added latency per message (negligible next to a training).
+
+This is the only module that imports mpi4py, and only inside functions: launch detection
+(:func:`world_size_from_env`) reads the launcher's environment variables, so a plain
+``python -m hyppo_hep.run`` never loads MPI.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import time
+import traceback
+from collections import deque
+
+from hyppo_hep.errors import UserError
+from hyppo_hep.executor.base import TrialResult, TrialSpec, run_trial, worker_name
+
+TAG_SET = 11  # master -> group leader: a TrialSpec, or None = stop
+TAG_TRIALS = 12  # leader -> group rank: (set_id, params, [(trial, seed), ...]), or None = stop
+TAG_RESULT = 13  # any worker -> master: one TrialResult
+TAG_FATAL = 14  # worker -> master: the objective cannot be built there (message)
+
+FIRST_SLEEP = 0.0005  # s
+# s: the longest nap of a waiting rank, i.e. the worst latency it adds to a message. Lower
+# it (env HYPPO_MPI_MAX_SLEEP) for very short trials, at the price of more wake-ups.
+MAX_SLEEP = float(os.environ.get("HYPPO_MPI_MAX_SLEEP", "0.02"))
+
+# Launchers' names for the world size and this process's rank (Hydra/MPICH and Intel MPI,
+# PMI-2/PMIx under srun, Open MPI). SLURM_NTASKS alone is not enough: a batch script's own
+# shell has it too, and `python ...` there without srun is one process.
+WORLD_SIZE_VARS = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "SLURM_STEP_NUM_TASKS")
+RANK_VARS = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK", "SLURM_PROCID")
+
+
+def _env_int(names, env=None) -> int | None:
+    env = os.environ if env is None else env
+    for var in names:
+        value = env.get(var, "").strip()
+        if value.isdigit():
+            return int(value)
+    return None
+
+
+def world_size_from_env(env=None) -> int:
+    """Number of ranks the launcher started (1 when not launched by mpiexec/srun)."""
+    return _env_int(WORLD_SIZE_VARS, env) or 1
+
+
+def rank_from_env(env=None) -> int:
+    """This process's rank as the launcher says (0 when not launched by one)."""
+    return _env_int(RANK_VARS, env) or 0
+
+
+def world(kind: str = "auto"):
+    """COMM_WORLD when this run is an MPI run with more than one rank, else None.
+
+    ``kind`` is the config's executor kind. auto/mpi on one process (or no launcher) is a
+    local run. Several ranks without mpi4py, or with a local executor asked for, are
+    errors: otherwise every rank would run the whole search into the same directory.
+    """
+    n = world_size_from_env()
+    if n <= 1:
+        return None
+    if kind in ("serial", "pool"):
+        raise UserError(f"executor '{kind}' runs in one process, but this run was launched on {n} MPI ranks: "
+                        "use executor 'mpi' (or 'auto'), or launch a single process")
+    try:
+        from mpi4py import MPI
+    except ImportError:
+        raise UserError(f"launched on {n} MPI ranks but mpi4py is not installed: pip install 'hyppo_hep[mpi]' "
+                        "(or mpi4py built against the cluster's MPI, see the README)") from None
+    comm = MPI.COMM_WORLD
+    return comm if comm.Get_size() > 1 else None
+
+
+def group_layout(world_size: int, group_size: int) -> list[list[int]]:
+    """World ranks of each worker group: ranks 1..world_size-1 in consecutive chunks of
+    ``group_size`` (the last chunk is smaller when they do not divide evenly).
+
+    >>> group_layout(8, 3)
+    [[1, 2, 3], [4, 5, 6], [7]]
+    """
+    if world_size < 2:
+        raise ValueError("an MPI run needs a master and at least one worker rank")
+    if group_size < 1:
+        raise ValueError("group_size must be >= 1")
+    workers = list(range(1, world_size))
+    return [workers[i:i + group_size] for i in range(0, len(workers), group_size)]
+
+
+def default_group_size(world_size: int, trials: int, group_size: int | None = None) -> int:
+    """The config's group_size, else the number of trials per set; capped by the workers."""
+    return max(1, min(group_size or trials, world_size - 1))
+
+
+# --- waiting without spinning ---------------------------------------------------------------
+
+def _wait_message(comm, source, tag, timeout: float | None = None):
+    """Receive the next message from ``source`` with ``tag`` (wildcards allowed) without
+    busy-waiting; returns (obj, source, tag), or None after ``timeout`` seconds."""
+    from mpi4py import MPI
+
+    status = MPI.Status()
+    deadline = None if timeout is None else time.monotonic() + timeout
+    delay = FIRST_SLEEP
+    while True:
+        msg = comm.improbe(source=source, tag=tag, status=status)
+        if msg is not None:
+            return msg.recv(), status.Get_source(), status.Get_tag()
+        nap = delay
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            nap = min(nap, left)
+        time.sleep(nap)
+        delay = min(2 * delay, MAX_SLEEP)
+
+
+def _try_message(comm, source, tag):
+    """The next matching message if one has arrived, else None (never waits)."""
+    from mpi4py import MPI
+
+    status = MPI.Status()
+    msg = comm.improbe(source=source, tag=tag, status=status)
+    if msg is None:
+        return None
+    return msg.recv(), status.Get_source(), status.Get_tag()
+
+
+class _Outbox:
+    """Non-blocking sends whose requests are kept until complete (a blocking send of a
+    message above the eager limit would spin until the receiver matches it)."""
+
+    def __init__(self):
+        self._requests: list = []
+
+    def send(self, comm, obj, dest: int, tag: int) -> None:
+        self._requests.append(comm.isend(obj, dest=dest, tag=tag))
+        self._requests = [r for r in self._requests if not r.Test()]
+
+    def drain(self, timeout: float | None = None) -> bool:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        delay = FIRST_SLEEP
+        while True:
+            self._requests = [r for r in self._requests if not r.Test()]
+            if not self._requests:
+                return True
+            if deadline is not None and time.monotonic() > deadline:
+                return False
+            time.sleep(delay)
+            delay = min(2 * delay, MAX_SLEEP)
+
+
+class _RankStats:
+    """CPU and wall time of a rank's loop, and of its waits for messages (the non-spinning
+    check): written as JSON to $HYPPO_MPI_STATS/rank<r>.json when that directory is set."""
+
+    def __init__(self, rank: int, role: str):
+        self.rank, self.role = rank, role
+        self.wall0 = time.monotonic()
+        self.cpu0 = self._cpu()
+        self.busy = 0.0  # s spent inside trials
+        self.n_trials = 0
+        self.wait_wall = 0.0  # s spent waiting for a message ...
+        self.wait_cpu = 0.0  # ... and the CPU seconds that waiting cost
+
+    def wait(self, *args, **kw):
+        """_wait_message(*args, **kw), timed."""
+        c0, w0 = time.process_time(), time.monotonic()
+        try:
+            return _wait_message(*args, **kw)
+        finally:
+            self.wait_cpu += time.process_time() - c0
+            self.wait_wall += time.monotonic() - w0
+
+    @staticmethod
+    def _cpu() -> float:
+        ru = resource.getrusage(resource.RUSAGE_SELF)
+        return ru.ru_utime + ru.ru_stime
+
+    def write(self, **extra) -> None:
+        out = os.environ.get("HYPPO_MPI_STATS")
+        if not out:
+            return
+        os.makedirs(out, exist_ok=True)
+        data = {"rank": self.rank, "role": self.role, "wall": time.monotonic() - self.wall0,
+                "cpu": self._cpu() - self.cpu0, "busy": self.busy, "n_trials": self.n_trials,
+                "wait_wall": self.wait_wall, "wait_cpu": self.wait_cpu, **extra}
+        with open(os.path.join(out, f"rank{self.rank}.json"), "w", encoding="utf-8") as fh:
+            json.dump(data, fh)
+
+
+# --- master side ----------------------------------------------------------------------------
+
+class MPIExecutor:
+    """The master's executor (world rank 0): one slot per worker group.
+
+    ``submit`` sends a set to a free group or queues it; ``poll`` returns trial results as
+    they arrive, one per trial. ``close`` tells every group to stop. Must be constructed
+    on rank 0 while every other rank enters :func:`worker_loop` (both split the world
+    communicator into groups, a collective call).
+    """
+
+    def __init__(self, comm, group_size: int):
+        from mpi4py import MPI
+
+        if comm.Get_rank() != 0:
+            raise RuntimeError("MPIExecutor runs on rank 0; the other ranks run worker_loop")
+        self.comm = comm
+        self.layout = group_layout(comm.Get_size(), group_size)
+        self.group_size = group_size
+        self.n_slots = len(self.layout)
+        comm.Split(MPI.UNDEFINED, 0)  # the master belongs to no group
+        self._free: deque[int] = deque(range(self.n_slots))
+        self._queue: deque[TrialSpec] = deque()
+        self._remaining: dict[int, int] = {}  # group -> trials of its set not yet back
+        self._group_of: dict[int, int] = {}  # set_id -> group running it
+        self._outbox = _Outbox()
+        self._closed = False
+        self._stats = _RankStats(0, "master")
+
+    def submit(self, spec: TrialSpec) -> None:
+        self._queue.append(spec)
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        while self._free and self._queue:
+            spec = self._queue.popleft()
+            if not spec.trials:
+                continue
+            group = self._free.popleft()
+            self._remaining[group] = len(spec.trials)
+            self._group_of[spec.set_id] = group
+            self._outbox.send(self.comm, spec, self.layout[group][0], TAG_SET)
+
+    def _take(self, message) -> TrialResult:
+        obj, source, tag = message
+        if tag == TAG_FATAL:
+            raise UserError(f"worker rank {source}: {obj}")
+        group = self._group_of[obj.set_id]
+        self._remaining[group] -= 1
+        if self._remaining[group] == 0:
+            del self._remaining[group], self._group_of[obj.set_id]
+            self._free.append(group)
+        return obj
+
+    def poll(self, timeout: float | None = None) -> list[TrialResult]:
+        """Wait (without spinning) until at least one trial result arrives or ``timeout``
+        seconds pass; return every result that has arrived, in arrival order."""
+        from mpi4py import MPI
+
+        if not self._remaining and not self._queue:
+            return []
+        first = self._stats.wait(self.comm, MPI.ANY_SOURCE, MPI.ANY_TAG, timeout)
+        if first is None:
+            return []
+        results = [self._take(first)]
+        while (more := _try_message(self.comm, MPI.ANY_SOURCE, MPI.ANY_TAG)) is not None:
+            results.append(self._take(more))
+        self._dispatch()  # freed groups take queued sets before the driver proposes more
+        return results
+
+    def close(self) -> None:
+        """Tell every group to stop (trials in flight finish first on their ranks)."""
+        if self._closed:
+            return
+        self._closed = True
+        for members in self.layout:
+            self._outbox.send(self.comm, None, members[0], TAG_SET)
+        self._outbox.drain(timeout=60)
+        self._stats.write(n_groups=self.n_slots, group_size=self.group_size)
+
+
+# --- worker side ----------------------------------------------------------------------------
+
+def worker_loop(comm, group_size: int, objective_ref) -> int:
+    """Run on every rank but 0 until the master says stop; returns the exit status 0.
+
+    The objective is built once per rank; if that fails the master is told (it stops the
+    run with the error) and this rank's trials come back failed with the same message.
+    """
+    rank = comm.Get_rank()
+    layout = group_layout(comm.Get_size(), group_size)
+    group = next(g for g, members in enumerate(layout) if rank in members)
+    gcomm = comm.Split(group, rank)  # group rank 0 = the leader = lowest world rank
+    leader, gsize = gcomm.Get_rank() == 0, gcomm.Get_size()
+    outbox = _Outbox()
+
+    from hyppo_hep.device import pick_device, threads_per_rank
+
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(var, str(threads_per_rank()))
+    device = pick_device()
+    name = worker_name(rank)
+    try:
+        objective = objective_ref.build()
+    except Exception as exc:  # noqa: BLE001 — reported to the master, which stops the run
+        message = str(exc) if isinstance(exc, UserError) else traceback.format_exc(limit=5)
+        outbox.send(comm, message, 0, TAG_FATAL)
+
+        def objective(params, trial, seed, device, _message=message):
+            raise RuntimeError(_message)
+
+    stats = _RankStats(rank, "leader" if leader else "member")  # counts the loop only
+    while True:
+        if leader:
+            spec = stats.wait(comm, 0, TAG_SET)[0]
+            if spec is None:
+                for member in range(1, gsize):
+                    outbox.send(gcomm, None, member, TAG_TRIALS)
+                break
+            shares: list[list[tuple[int, int]]] = [[] for _ in range(gsize)]
+            for i, (trial, seed) in enumerate(zip(spec.trials, spec.seeds)):
+                shares[i % gsize].append((trial, seed))
+            for member in range(1, gsize):
+                if shares[member]:
+                    outbox.send(gcomm, (spec.set_id, spec.params, shares[member], spec.fidelity), member, TAG_TRIALS)
+            set_id, params, mine, fid = spec.set_id, spec.params, shares[0], spec.fidelity
+        else:
+            work = stats.wait(gcomm, 0, TAG_TRIALS)[0]
+            if work is None:
+                break
+            set_id, params, mine, fid = work
+        for trial, seed in mine:
+            # fid: the epoch budget / median-rule curve decided at submission (fidelity.py)
+            res = run_trial(objective, params, set_id, trial, seed, device, name, fidelity=fid)
+            stats.busy += res.wall_time
+            stats.n_trials += 1
+            outbox.send(comm, res, 0, TAG_RESULT)
+    outbox.drain(timeout=60)
+    stats.write(group=group, device=device)
+    gcomm.Free()
+    return 0
+
+
+def run(cfg, run_master) -> int:
+    """Run ``cfg`` on the MPI world if launched on several ranks; None if not an MPI run.
+
+    ``run_master(executor)`` runs the campaign on rank 0 with the MPI executor (the same
+    run_campaign/Driver path as a local run) and returns the exit status.
+    """
+    comm = world(cfg.executor.kind)
+    if comm is None:
+        return None
+    group_size = default_group_size(comm.Get_size(), cfg.trials, cfg.executor.group_size)
+    if comm.Get_rank() != 0:
+        try:
+            return worker_loop(comm, group_size, cfg.objective)
+        except BaseException:  # a bug here would leave the master waiting forever
+            traceback.print_exc()
+            sys.stderr.flush()
+            comm.Abort(1)
+    executor = MPIExecutor(comm, group_size)
+    try:
+        return run_master(executor)
+    finally:
+        executor.close()
