@@ -8,7 +8,7 @@ __version__ = "0.1.0"
 
 from hyppo_hep.errors import ConfigError, UserError  # noqa: E402
 
-__all__ = ["minimize", "AskTell", "Space", "ConfigError", "UserError", "__version__"]
+__all__ = ["minimize", "AskTell", "Space", "DefineByRun", "HP", "ConfigError", "UserError", "__version__"]
 
 
 def __getattr__(name):
@@ -17,6 +17,10 @@ def __getattr__(name):
         from hyppo_hep import api
 
         return getattr(api, name)
+    if name in ("DefineByRun", "HP"):
+        from hyppo_hep import tuner
+
+        return getattr(tuner, name)
     if name == "Space":
         from hyppo_hep.space import Space
 

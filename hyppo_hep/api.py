@@ -61,10 +61,11 @@ class SearchResult:
         return ranked_table(self.history, k_std=self.k_std)
 
 
-def minimize(objective: Callable | str, space: dict | Space, *, budget: int = 50, trials: int = 5,
+def minimize(objective: Callable | str, space: dict | Space | None = None, *, budget: int = 50, trials: int = 5,
              strategy: Any = "rbf", seed: int = 0, out: str | None = None, executor: str = "serial",
              workers: int | None = None, min_ok_trials: int = 1, overwrite: bool = False,
-             quiet: bool = True) -> SearchResult:
+             quiet: bool = True, early_stopping: Any = None, trial_timeout: float | None = None,
+             isolation: str = "none", max_consecutive_failures: int = 20) -> SearchResult:
     """Minimise ``objective(params, trial, seed, device) -> float`` over ``space``.
 
     ``objective`` is a callable or the name of a registered objective (``"gan_dimuon"``,
@@ -72,12 +73,26 @@ def minimize(objective: Callable | str, space: dict | Space, *, budget: int = 50
     different seeds; sets rank by the mean over trials. With ``out`` the journal and
     results.csv are written there, exactly as the CLI does. ``executor="pool"`` runs trials
     in ``workers`` processes (the callable must then be a module-level function).
+    ``trial_timeout`` (s), ``isolation`` and ``max_consecutive_failures`` are the config keys
+    of the same names (README, Reliability).
+    ``space=None``: the objective defines its space (a :class:`hyppo_hep.tuner.DefineByRun`).
+    ``early_stopping="median"`` (or ``{"rule": "median", "min_epochs": 3}``) stops trials whose
+    reported epochs fall behind the median of finished trials (see fidelity.py).
     """
+    from hyppo_hep.config import parse_early_stopping
+
     ref = ObjectiveRef(objective) if isinstance(objective, str) else CallableRef(objective)
+    if space is None:
+        if not hasattr(ref.build(), "space"):
+            raise UserError("minimize: no space given and the objective does not define one (see hyppo_hep.DefineByRun)")
+        space = ref.build().space()
     space = _space(space)
+    early = parse_early_stopping(early_stopping)
     cfg = CampaignConfig(objective=ref if isinstance(ref, ObjectiveRef) else ObjectiveRef(ref.name), space=space,
                          trials=trials, budget=budget, strategy=_strategy_config(strategy), seed=seed,
-                         out=out or "", executor=ExecutorConfig(executor, workers), min_ok_trials=min_ok_trials)
+                         out=out or "", executor=ExecutorConfig(executor, workers), min_ok_trials=min_ok_trials,
+                         trial_timeout=trial_timeout, isolation=isolation,
+                         max_consecutive_failures=max_consecutive_failures, early_stopping=early)
     if out:
         from hyppo_hep.campaign import run_campaign
 
@@ -89,7 +104,8 @@ def minimize(objective: Callable | str, space: dict | Space, *, budget: int = 50
     strat = strategies.build(cfg.strategy.name, cfg.strategy.options, space, budget)
     try:
         summary = Driver(space, strat, ex, None, budget=budget, trials=trials, seed=seed,
-                         min_ok_trials=min_ok_trials).run()
+                         min_ok_trials=min_ok_trials, max_consecutive_failures=max_consecutive_failures,
+                         early_stopping=early).run()
     finally:
         ex.close()
     return SearchResult(summary.history, cfg.k_std)

@@ -7,7 +7,10 @@ either way writes the same journal and results.csv.
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Callable
@@ -16,7 +19,7 @@ from hyppo_hep import strategy as strategies
 from hyppo_hep.config import CampaignConfig
 from hyppo_hep.console import progress_line
 from hyppo_hep.driver import Driver, RunSummary
-from hyppo_hep.errors import UserError
+from hyppo_hep.errors import RunInterrupted, UserError
 from hyppo_hep.journal import JOURNAL_NAME, RESULTS_NAME, Journal, campaign_header, read_events, replay, write_results_csv
 
 
@@ -27,10 +30,39 @@ def make_executor(cfg: CampaignConfig, objective_ref):
     if kind == "pool":
         from hyppo_hep.executor.pool import PoolExecutor
 
-        return PoolExecutor(objective_ref, cfg.executor.workers)
+        # the pool's workers are child processes anyway: 'none' there means 'process'
+        return PoolExecutor(objective_ref, cfg.executor.workers, timeout=cfg.trial_timeout,
+                            isolation="fresh" if cfg.isolation == "fresh" else "process")
     from hyppo_hep.executor.serial import SerialExecutor
 
-    return SerialExecutor(objective_ref)
+    return SerialExecutor(objective_ref, timeout=cfg.trial_timeout, isolation=cfg.isolation)
+
+
+@contextmanager
+def stop_on_signals(signums=(signal.SIGTERM, signal.SIGINT)):
+    """Turn SIGTERM/SIGINT into :class:`RunInterrupted` in the main thread, so that the run
+    unwinds through its ``finally`` blocks (children killed, journal closed). Further
+    signals are ignored once the first arrived: the cleanup is what makes the journal
+    resumable, and Slurm's SIGKILL follows anyway if it takes too long."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_signal(signum, frame):
+        for s in signums:
+            signal.signal(s, signal.SIG_IGN)
+        raise RunInterrupted(signum)
+
+    old = {s: signal.signal(s, on_signal) for s in signums}
+    try:
+        yield
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
+
+
+def _n_finished_trials(history) -> int:
+    return sum(len(r.trials) for r in history.sets.values())
 
 
 def prepare_out_dir(out: str | os.PathLike, resume: bool, overwrite: bool) -> Path:
@@ -75,9 +107,16 @@ def run_campaign(cfg: CampaignConfig, *, resume: bool = False, overwrite: bool =
     """Run (or resume) the single search ``cfg`` writing to ``cfg.out``; returns the summary.
     ``stage``/``header_extra``/``stage_event`` label one stage of a staged campaign (see
     :func:`run_config`): the sets carry the stage name, the campaign event the extra fields,
-    and ``stage_started`` records the stage's space and how it was derived."""
-    journal_path = prepare_out_dir(cfg.out, resume, overwrite)
+    and ``stage_started`` records the stage's space and how it was derived.
+
+    Raises UserError for bad input; a fresh run that fails so before any trial finished
+    leaves no journal behind (nothing a later run could take for results). Raises
+    RunInterrupted on SIGTERM/SIGINT after writing ``run_finished`` (reason "interrupted").
+    """
     objective_ref = objective_ref or cfg.objective
+    objective_ref.check()  # an unknown objective is refused before anything is written
+    out_existed = Path(cfg.out).exists()
+    journal_path = prepare_out_dir(cfg.out, resume, overwrite)
     history = None
     if resume:
         events = list(read_events(journal_path))
@@ -85,28 +124,53 @@ def run_campaign(cfg: CampaignConfig, *, resume: bool = False, overwrite: bool =
         history = replay(events)
     strategy = strategies.build(cfg.strategy.name, cfg.strategy.options, cfg.space, cfg.budget)
     own_executor = executor is None
-    executor = executor or make_executor(cfg, objective_ref)
-    journal = Journal(journal_path)
-    journal.append("campaign", resumed=resume, argv=sys.argv[1:], **cfg.header(), **(header_extra or {}))
-    if stage_event is not None:
-        journal.append("stage_started", **stage_event)
     results_csv = Path(cfg.out) / RESULTS_NAME
-
-    def on_set_finished(rec, hist):
-        write_results_csv(hist, results_csv)
-        if not quiet:
-            print_fn(progress_line(rec, hist, cfg.budget, cfg.k_std))
-
-    driver = Driver(cfg.space, strategy, executor, journal, budget=cfg.budget, trials=cfg.trials, seed=cfg.seed,
-                    min_ok_trials=cfg.min_ok_trials, history=history, on_set_finished=on_set_finished, stage=stage)
+    journal = Journal(journal_path)
+    driver = None
     try:
-        summary = driver.run()
-        journal.append("run_finished", reason=summary.reason, n_finished=summary.n_finished)
+        with stop_on_signals():
+            executor = executor or make_executor(cfg, objective_ref)
+            journal.append("campaign", resumed=resume, argv=sys.argv[1:], **cfg.header(), **(header_extra or {}))
+            if stage_event is not None:
+                journal.append("stage_started", **stage_event)
+
+            def on_set_finished(rec, hist):
+                write_results_csv(hist, results_csv)
+                if not quiet:
+                    print_fn(progress_line(rec, hist, cfg.budget, cfg.k_std))
+
+            driver = Driver(cfg.space, strategy, executor, journal, budget=cfg.budget, trials=cfg.trials,
+                            seed=cfg.seed, min_ok_trials=cfg.min_ok_trials,
+                            max_consecutive_failures=cfg.max_consecutive_failures, history=history,
+                            on_set_finished=on_set_finished, stage=stage, early_stopping=cfg.early_stopping)
+            try:
+                summary = driver.run()
+            except RunInterrupted as exc:
+                # further signals are ignored now: stop the workers, then say so in the journal
+                executor.close()
+                n_done = sum(1 for r in driver.history.sets.values() if r.state != "pending")
+                journal.append("run_finished", reason="interrupted", signal=exc.signame, n_finished=n_done)
+                raise
+            journal.append("run_finished", reason=summary.reason, n_finished=summary.n_finished,
+                           message=summary.message)
+    except UserError:
+        if not resume and (driver is None or _n_finished_trials(driver.history) == 0):
+            journal.close()
+            journal_path.unlink(missing_ok=True)
+            results_csv.unlink(missing_ok=True)
+            driver = None
+            if not out_existed:
+                try:
+                    Path(cfg.out).rmdir()  # only if empty
+                except OSError:
+                    pass
+        raise
     finally:
-        if own_executor:
+        if own_executor and executor is not None:
             executor.close()
         journal.close()
-    write_results_csv(driver.history, results_csv)
+        if driver is not None and driver.history.sets:
+            write_results_csv(driver.history, results_csv)
     return summary
 
 
@@ -123,9 +187,15 @@ def repeat_dir(out, index: int) -> Path:
     return Path(out) / f"repeat_{index:03d}"
 
 
+FINISHED_REASONS = ("budget", "space exhausted")
+
+
 def _journal_finished(events: list[dict]) -> bool:
-    """A journal whose last event is ``run_finished``: that search is complete."""
-    return bool(events) and events[-1].get("event") == "run_finished"
+    """A journal whose last event is ``run_finished`` with its budget spent (or its space
+    exhausted): that search is complete. One that was interrupted (signal) or stopped after
+    too many failures is resumed, not skipped."""
+    return bool(events) and events[-1].get("event") == "run_finished" \
+        and events[-1].get("reason") in FINISHED_REASONS
 
 
 def _planned_journals(cfg: CampaignConfig) -> list[Path]:
@@ -146,6 +216,7 @@ def run_config(cfg: CampaignConfig, *, resume: bool = False, overwrite: bool = F
     ``resume`` continues where the campaign stopped: finished stages are replayed from their
     journals (not re-run), the interrupted one is resumed, later ones start.
     """
+    cfg.objective.check()  # an unknown objective is refused before anything is written
     if cfg.repeat == 1 and not cfg.stages:
         return [("", cfg, run_campaign(cfg, resume=resume, overwrite=overwrite, force_resume=force_resume,
                                        executor=executor, quiet=quiet, print_fn=print_fn))]
@@ -160,37 +231,42 @@ def run_config(cfg: CampaignConfig, *, resume: bool = False, overwrite: bool = F
             p.unlink()
             (p.parent / RESULTS_NAME).unlink(missing_ok=True)
     own_executor = executor is None
-    executor = executor or make_executor(cfg, cfg.objective)
     out: list[tuple[str, CampaignConfig, RunSummary]] = []
     try:
-        for r in range(cfg.repeat):
-            if cfg.repeat > 1:
-                rcfg = replace(cfg, out=str(repeat_dir(cfg.out, r)), seed=cfg.seed + r, repeat=1)
-                label = f"repeat {r}"
-                if not quiet:
-                    print_fn(f"--- repeat {r + 1}/{cfg.repeat} (seed {rcfg.seed}) in {rcfg.out}")
-            else:
-                rcfg, label = cfg, ""
-            extra = {"repeat": r} if cfg.repeat > 1 else {}
-            if not rcfg.stages:
-                out.append((label, rcfg, _run_one(rcfg, resume, force_resume, executor, quiet, print_fn, None, extra, None)))
-                continue
-            prev = None
-            for i, st in enumerate(rcfg.stages):
-                scfg, event = _stage_config(rcfg, i, st, prev, resume)
-                if not quiet:
-                    print_fn(f"--- stage {i} '{st.name}': {scfg.budget} sets x {scfg.trials} trials, "
-                             f"strategy {scfg.strategy.name}, out {scfg.out}")
-                if event.get("derived"):  # printed even when quiet: the user must see what was narrowed
-                    from hyppo_hep.stages import describe_ranges
+        with stop_on_signals():  # a signal between two stages also stops the campaign cleanly
+            executor = executor or make_executor(cfg, cfg.objective)
+            for r in range(cfg.repeat):
+                if cfg.repeat > 1:
+                    rcfg = replace(cfg, out=str(repeat_dir(cfg.out, r)), seed=cfg.seed + r, repeat=1)
+                    label = f"repeat {r}"
+                    if not quiet:
+                        print_fn(f"--- repeat {r + 1}/{cfg.repeat} (seed {rcfg.seed}) in {rcfg.out}")
+                else:
+                    rcfg, label = cfg, ""
+                extra = {"repeat": r} if cfg.repeat > 1 else {}
+                if not rcfg.stages:
+                    out.append((label, rcfg, _run_one(rcfg, resume, force_resume, executor, quiet, print_fn, None, extra, None)))
+                    if out[-1][2].reason not in FINISHED_REASONS + ("finished earlier",):
+                        return out  # stopped after too many failures: no later search starts
+                    continue
+                prev = None
+                for i, st in enumerate(rcfg.stages):
+                    scfg, event = _stage_config(rcfg, i, st, prev, resume)
+                    if not quiet:
+                        print_fn(f"--- stage {i} '{st.name}': {scfg.budget} sets x {scfg.trials} trials, "
+                                 f"strategy {scfg.strategy.name}, out {scfg.out}")
+                    if event.get("derived"):  # printed even when quiet: the user must see what was narrowed
+                        from hyppo_hep.stages import describe_ranges
 
-                    print_fn(f"stage '{st.name}': " + "\n".join(describe_ranges(event["derived"])))
-                summary = _run_one(scfg, resume, force_resume, executor, quiet, print_fn, st.name,
-                                   {**extra, "stage": st.name, "stage_index": i}, event)
-                out.append(((label + " " if label else "") + f"stage {st.name}", scfg, summary))
-                prev = (scfg.space, summary.history)
+                        print_fn(f"stage '{st.name}': " + "\n".join(describe_ranges(event["derived"])))
+                    summary = _run_one(scfg, resume, force_resume, executor, quiet, print_fn, st.name,
+                                       {**extra, "stage": st.name, "stage_index": i}, event)
+                    out.append(((label + " " if label else "") + f"stage {st.name}", scfg, summary))
+                    if summary.reason not in FINISHED_REASONS + ("finished earlier",):
+                        return out  # stopped after too many failures: no later stage starts
+                    prev = (scfg.space, summary.history)
     finally:
-        if own_executor:
+        if own_executor and executor is not None:
             executor.close()
     return out
 

@@ -6,12 +6,14 @@ the CLI prints it as one line and exits 2. YAML is read with ``yaml.safe_load`` 
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from hyppo_hep.errors import ConfigError
+from hyppo_hep.fidelity import EarlyStopping
 from hyppo_hep.objectives.registry import ObjectiveRef
 from hyppo_hep.space import Space
 
@@ -46,6 +48,10 @@ class CampaignConfig:
     out: str = "runs/campaign"
     executor: ExecutorConfig = ExecutorConfig()
     min_ok_trials: int = 1
+    trial_timeout: float | None = None  # seconds of wall time per trial; None: no limit
+    isolation: str = "none"  # none, process, fresh (executor/isolation.py)
+    max_consecutive_failures: int = 20  # failed trials in a row that stop the run; 0: never
+    early_stopping: EarlyStopping | None = None
     stages: tuple = ()  # of stages.StageConfig; empty: one search over ``space``
     repeat: int = 1  # whole searches with seeds seed, seed+1, ... in out/repeat_000, ...
 
@@ -59,6 +65,10 @@ class CampaignConfig:
             "strategy": {"name": self.strategy.name, "options": self.strategy.options},
             "seed": self.seed,
             "min_ok_trials": self.min_ok_trials,
+            "trial_timeout": self.trial_timeout,
+            "isolation": self.isolation,
+            "max_consecutive_failures": self.max_consecutive_failures,
+            **({"early_stopping": vars(self.early_stopping)} if self.early_stopping else {}),
         }
 
     @property
@@ -78,6 +88,28 @@ def _int(value: Any, path: str, minimum: int | None = None) -> int:
         raise ConfigError(path, f"must be an integer, got {value!r}")
     if minimum is not None and value < minimum:
         raise ConfigError(path, f"({value}) must be >= {minimum}")
+    return value
+
+
+def _seconds(value: Any, path: str) -> float | None:
+    """A positive number of seconds, or null for no limit."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(path, f"must be a number of seconds (or null), got {value!r}")
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigError(path, f"({value}) must be > 0 seconds")
+    return float(value)
+
+
+def parse_isolation(value: Any, path: str = "isolation") -> str:
+    """``none``, ``process``, ``fresh``; ``true`` means process, ``false`` none."""
+    from hyppo_hep.executor.isolation import ISOLATION_MODES
+
+    if isinstance(value, bool):
+        return "process" if value else "none"
+    if value not in ISOLATION_MODES:
+        raise ConfigError(path, f"({value!r}) is not one of {', '.join(ISOLATION_MODES)} (or true/false)")
     return value
 
 
@@ -112,6 +144,26 @@ def parse_objective(value: Any, path: str = "objective") -> ObjectiveRef:
     return ObjectiveRef(name, options)
 
 
+DEFINE_BY_RUN = "define-by-run"
+
+
+def parse_space(value: Any, objective: ObjectiveRef, path: str = "space") -> Space:
+    """A space mapping, or ``define-by-run``: the space the objective's ``build(hp)`` asks
+    (discovered on this process by running build without training, see tuner.py)."""
+    if value is None and objective.name != "define_by_run":
+        raise ConfigError(path, "is missing")
+    if value is None or value == DEFINE_BY_RUN:
+        obj = objective.build()
+        if not hasattr(obj, "space"):
+            raise ConfigError(path, f"is '{DEFINE_BY_RUN}' but objective '{objective.name}' does not define its "
+                              f"space (use objective: {{name: define_by_run, build: mod:build, train: mod:train}})")
+        return obj.space()
+    if objective.name == "define_by_run":
+        raise ConfigError(path, f"must be '{DEFINE_BY_RUN}' (or left out) with objective define_by_run: the space is "
+                          "what build(hp) asks")
+    return Space.from_dict(value, path)
+
+
 def parse_strategy(value: Any, path: str = "strategy") -> StrategyConfig:
     from hyppo_hep.strategy.base import check_options
 
@@ -139,8 +191,23 @@ def parse_executor(value: Any, path: str = "executor") -> ExecutorConfig:
     )
 
 
+def parse_early_stopping(value: Any, path: str = "early_stopping") -> EarlyStopping | None:
+    """``median`` or ``{rule: median, min_epochs: 3, min_trials: 5}``; ``none``/null: off."""
+    if value is None or value == "none":
+        return None
+    options = {"rule": value} if isinstance(value, str) else dict(_mapping(value, path))
+    for key in options:
+        if key not in ("rule", "min_epochs", "min_trials"):
+            raise ConfigError(f"{path}.{key}", "is not a known key (expected rule, min_epochs, min_trials)")
+    rule = options.get("rule", "median")
+    if rule != "median":
+        raise ConfigError(path if isinstance(value, str) else f"{path}.rule", f"({rule!r}) is not a known rule (median)")
+    kw = {k: _int(options[k], f"{path}.{k}", 1) for k in ("min_epochs", "min_trials") if k in options}
+    return EarlyStopping(rule, **kw)
+
+
 TOP_LEVEL_KEYS = ("objective", "space", "trials", "budget", "strategy", "seed", "out", "executor", "min_ok_trials",
-                  "stages", "repeat")
+                  "trial_timeout", "isolation", "max_consecutive_failures", "early_stopping", "stages", "repeat")
 
 
 def parse_config(raw: Any, source: str | None = None) -> CampaignConfig:
@@ -151,13 +218,10 @@ def parse_config(raw: Any, source: str | None = None) -> CampaignConfig:
     for key in raw:
         if key not in TOP_LEVEL_KEYS:
             raise ConfigError(key, f"is not a known key (expected one of {', '.join(TOP_LEVEL_KEYS)})")
-    for key in ("objective", "space"):
-        if key not in raw:
-            raise ConfigError(key, "is missing")
-    kw: dict[str, Any] = {
-        "objective": parse_objective(raw["objective"]),
-        "space": Space.from_dict(raw["space"]),
-    }
+    if "objective" not in raw:
+        raise ConfigError("objective", "is missing")
+    objective = parse_objective(raw["objective"])
+    kw: dict[str, Any] = {"objective": objective, "space": parse_space(raw.get("space"), objective)}
     if "trials" in raw:
         kw["trials"] = _int(raw["trials"], "trials", 1)
     if "budget" in raw:
@@ -170,11 +234,23 @@ def parse_config(raw: Any, source: str | None = None) -> CampaignConfig:
         kw["executor"] = parse_executor(raw["executor"])
     if "min_ok_trials" in raw:
         kw["min_ok_trials"] = _int(raw["min_ok_trials"], "min_ok_trials", 1)
+    if "trial_timeout" in raw:
+        kw["trial_timeout"] = _seconds(raw["trial_timeout"], "trial_timeout")
+    if "isolation" in raw:
+        kw["isolation"] = parse_isolation(raw["isolation"])
+    if "max_consecutive_failures" in raw:
+        kw["max_consecutive_failures"] = _int(raw["max_consecutive_failures"], "max_consecutive_failures", 0)
+    if "early_stopping" in raw:
+        kw["early_stopping"] = parse_early_stopping(raw["early_stopping"])
     trials = kw.get("trials", 5)
     if kw.get("min_ok_trials", 1) > trials:
         raise ConfigError("min_ok_trials", f"({kw['min_ok_trials']}) is more than trials ({trials})")
     if "stages" in raw:
         from hyppo_hep.stages import parse_stages
+
+        if not type(kw["space"]) is Space:  # narrowing ranges would drop the conditional structure
+            raise ConfigError("stages", "are not supported with a define-by-run space (run each stage as its own "
+                              "campaign, narrowing the ranges in build)")
 
         kw["stages"] = parse_stages(raw["stages"], kw["space"])
         for i, st in enumerate(kw["stages"]):

@@ -7,7 +7,9 @@ class UserError(Exception):
     prefix = "error"
 
     def __str__(self) -> str:
-        return f"{self.prefix}: {super().__str__()}"
+        # one line whatever the message holds (a key or file name may contain a newline)
+        text = super().__str__().replace("\r", "\\r").replace("\n", "\\n")
+        return f"{self.prefix}: {text}"
 
 
 class ConfigError(UserError):
@@ -23,3 +25,18 @@ class ConfigError(UserError):
     def __reduce__(self):
         # picklable with both arguments, so the error crosses process boundaries (pools, MPI)
         return (type(self), (self.path, self.message))
+
+class RunInterrupted(KeyboardInterrupt):
+    """SIGTERM (Slurm's warning before the time limit) or SIGINT reached the master: the run
+    stopped cleanly and its journal is resumable. Exit status 128 + signal number."""
+
+    def __init__(self, signum: int):
+        import signal
+
+        self.signum = signum
+        self.signame = signal.Signals(signum).name
+        super().__init__(self.signame)
+
+    @property
+    def exit_status(self) -> int:
+        return 128 + self.signum

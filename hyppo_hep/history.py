@@ -43,6 +43,17 @@ class SetRecord:
     state: str = PENDING
     trials: dict[int, TrialRecord] = field(default_factory=dict)
     stage: str | None = None
+    # Multi-fidelity (strategy/hyperband.py, asha.py): the epochs this evaluation trained,
+    # its rung and bracket, and ``config``, the set_id of the configuration's first (rung 0)
+    # evaluation, shared by all its promotions. None for ordinary strategies.
+    budget: int | None = None
+    rung: int | None = None
+    bracket: int | None = None
+    config: int | None = None
+
+    @property
+    def config_id(self) -> int:
+        return self.set_id if self.config is None else self.config
 
     @property
     def n_trials(self) -> int:
@@ -158,8 +169,12 @@ class History:
         return set(self._key_set)
 
     def ranked(self, k_std: float = 0.0) -> list[SetRecord]:
-        """Finished sets, best first by mean + k·std (ties by set id)."""
-        return sorted(self.done, key=lambda r: (r.objective_value(k_std), r.set_id))
+        """Finished sets, best first by mean + k·std (ties by set id).
+
+        Multi-fidelity searches (sets with a ``budget``): the sets trained with the most
+        epochs come first, a 1-epoch score is not a model one would keep; within a budget,
+        by mean + k·std."""
+        return sorted(self.done, key=lambda r: (-(r.budget or 0), r.objective_value(k_std), r.set_id))
 
     def best(self, k_std: float = 0.0) -> SetRecord | None:
         ranked = self.ranked(k_std)

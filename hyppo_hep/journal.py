@@ -4,7 +4,8 @@ One JSON object per line, each with ``event`` and ``time`` (Unix seconds):
 
 - ``campaign``: the config (objective, space, trials, budget, strategy, seed) at the start
   of a run or of a resume;
-- ``set_submitted``: set_id, params, seeds (one per trial), slot;
+- ``set_submitted``: set_id, params, seeds (one per trial), trials, stage; for multi-fidelity
+  strategies also budget (epochs), rung, bracket and config (set_id of the rung-0 evaluation);
 - ``trial_finished``: set_id, trial, seed, score (null on failure), error, worker, device,
   started, finished, info;
 - ``set_finished``: set_id, state (done/failed), mean, std, n_ok;
@@ -118,7 +119,8 @@ def replay(events) -> History:
                 continue
             history.add_set(
                 SetRecord(set_id=ev["set_id"], params=ev["params"], seeds=list(ev["seeds"]),
-                          submitted=ev["time"], stage=ev.get("stage"))
+                          submitted=ev["time"], stage=ev.get("stage"), budget=ev.get("budget"),
+                          rung=ev.get("rung"), bracket=ev.get("bracket"), config=ev.get("config"))
             )
         elif kind == "trial_finished":
             score = ev.get("score")
@@ -152,14 +154,17 @@ def write_results_csv(history: History, path: str | os.PathLike, k_std: float = 
         for name in rec.params:
             if name not in names:
                 names.append(name)
+    # multi-fidelity searches add the budget (epochs), rung and config (first evaluation's set_id)
+    mf = ["budget", "rung", "config"] if any(r.budget is not None for r in history.sets.values()) else []
     tmp = path.with_suffix(".csv.tmp")
     with open(tmp, "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["set_id", *names, "mean", "std", "n_trials", "n_ok", "state", "wall_time_s", "stage"])
+        writer.writerow(["set_id", *names, "mean", "std", "n_trials", "n_ok", "state", "wall_time_s", "stage", *mf])
         for rec in history.sets.values():
             writer.writerow([
                 rec.set_id, *[rec.params.get(n, "") for n in names],
                 "" if rec.n_ok == 0 else f"{rec.mean:.10g}", "" if rec.n_ok == 0 else f"{rec.std:.10g}",
                 rec.n_trials, rec.n_ok, rec.state, f"{rec.wall_time:.3f}", rec.stage or "",
+                *["" if getattr(rec, k) is None else getattr(rec, k) for k in mf],
             ])
     os.replace(tmp, path)

@@ -11,7 +11,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hyppo_hep.errors import UserError
+from hyppo_hep.errors import RunInterrupted, UserError
+
+# Exit statuses: 0 done; 2 bad input (one line, no traceback); 3 stopped after
+# max_consecutive_failures failed trials in a row; 128+N stopped by signal N (143 SIGTERM,
+# 130 SIGINT) with a resumable journal.
+EXIT_TOO_MANY_FAILURES = 3
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,9 +44,20 @@ def main(argv: list[str] | None = None) -> int:
         if rank_from_env() == 0:
             print(str(exc), file=sys.stderr)
         return 2
+    except RunInterrupted as exc:
+        print(f"interrupted by {exc.signame}: the journal holds every finished trial; continue with: "
+              f"{_resume_command(args)}", file=sys.stderr)
+        return exc.exit_status
     except KeyboardInterrupt:
-        print("interrupted: the journal holds every finished trial; continue with --resume", file=sys.stderr)
+        print(f"interrupted: continue with: {_resume_command(args)}", file=sys.stderr)
         return 130
+
+
+def _resume_command(args) -> str:
+    cmd = ["python -m hyppo_hep.run"] + ([args.config] if args.config else [])
+    if args.out:
+        cmd += ["--out", args.out]
+    return " ".join(cmd + ["--resume"])
 
 
 def _main(args) -> int:
@@ -77,10 +93,15 @@ def _run(cfg, args, executor) -> int:
         print(f"\n{label + ': ' if label else ''}{summary.n_finished} sets finished ({summary.reason}) in "
               f"{hms(summary.wall_time)}; journal and results.csv in {scfg.out}")
     print()
-    last = runs[-1][1]
-    if last.k_std:
-        print(f"ranked by mean + {last.k_std:g} x std (strategy option k_std)")
-    print(ranked_table(runs[-1][2].history, top=args.top, k_std=last.k_std))
+    rank_cfg = runs[-1][1]
+    if rank_cfg.k_std:
+        print(f"ranked by mean + {rank_cfg.k_std:g} x std (strategy option k_std)")
+    print(ranked_table(runs[-1][2].history, top=args.top, k_std=rank_cfg.k_std))
+    last = runs[-1][2]
+    if last.reason == "too many failures":
+        print(f"error: {last.message}; fix the objective and continue with: {_resume_command(args)}",
+              file=sys.stderr)
+        return EXIT_TOO_MANY_FAILURES
     return 0
 
 

@@ -250,7 +250,9 @@ class Space:
             elif isinstance(p, CategoricalParam):
                 out[p.name] = p.choices[_level(x, p.n_levels)]
             elif p.log:
-                out[p.name] = float(math.exp(math.log(p.low) + x * (math.log(p.high) - math.log(p.low))))
+                # exp(log(low)) can land an ulp outside [low, high]: clip, a value must be in range
+                v = math.exp(math.log(p.low) + x * (math.log(p.high) - math.log(p.low)))
+                out[p.name] = float(min(max(v, p.low), p.high))
             else:
                 out[p.name] = float(p.low + x * (p.high - p.low))
         return out
@@ -310,10 +312,13 @@ class Space:
         if not self.dim:
             return ()
         u = self.encode(params)  # fills the memo (which holds the key too) when it can
-        try:
-            hit = self._memo.get(tuple((type(v), v) for v in (params[p.name] for p in self.free)))
-        except TypeError:
-            hit = None
+        hit = None
+        if type(self).encode is Space.encode:  # a subclass with its own encode has its own keys
+            try:
+                hit = self.__dict__.get("_memo", {}).get(
+                    tuple((type(v), v) for v in (params[p.name] for p in self.free)))
+            except TypeError:
+                hit = None
         return hit[1] if hit is not None else tuple(np.round(u, 9))
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:

@@ -160,10 +160,15 @@ def test_errors_exit_2_on_all_ranks_without_hanging(tmp_path):
     proc = launch(3, tmp_path, bad)
     assert proc.returncode == 2
     assert proc.stderr.count("config error: trials") == 1, proc.stderr
-    # an objective the workers cannot build: the master reports it and stops every rank
+    # an objective that does not resolve is refused before anything starts (campaign.py
+    # checks the reference first), on every rank alike, with one line
     proc = launch(3, tmp_path, config(tmp_path, objective="no_such_module_xyz:train"))
+    assert proc.returncode == 2 and proc.stderr.count("no_such_module_xyz") >= 1
+    assert "Traceback" not in proc.stderr
+    # an objective the workers cannot build: the master reports it and stops every rank
+    proc = launch(3, tmp_path, config(tmp_path, objective={"name": "fault", "mode": "explode"}))
     assert proc.returncode == 2
-    assert "worker rank" in proc.stderr and "no_such_module_xyz" in proc.stderr
+    assert "worker rank" in proc.stderr and "mode 'explode'" in proc.stderr
     # a master-side error after the workers started (journal exists): workers stop cleanly
     assert launch(3, tmp_path, config(tmp_path, budget=1), "--overwrite").returncode == 0
     proc = launch(3, tmp_path, config(tmp_path, budget=1))

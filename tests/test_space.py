@@ -129,3 +129,9 @@ def test_float_scaling_values_print_cleanly(table1_space):
     lr = [p for p in table1_space.free if p.name == "lr_gen"][0]
     assert lr.value_of(7) == 3.5e-4
     assert math.isclose(lr.value_of(200), 1e-2)
+
+
+def test_log_float_decodes_inside_its_range():
+    # exp(log(1e-5)) is 9.999999999999997e-06: the decoded value must still be >= low
+    space = Space.from_dict({"lr": {"low": 1e-5, "high": 1e-2, "log": True}})
+    assert space.decode([0.0])["lr"] == 1e-5 and space.decode([1.0])["lr"] == 1e-2

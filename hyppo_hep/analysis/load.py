@@ -16,6 +16,7 @@ from hyppo_hep.errors import UserError
 from hyppo_hep.history import History, SetRecord
 from hyppo_hep.journal import JOURNAL_NAME, read_events, replay
 from hyppo_hep.space import Space
+from hyppo_hep.tuner import header_space
 
 
 @dataclass
@@ -70,7 +71,7 @@ def load_run(path: Path, root: Path) -> Run:
         raise UserError(f"journal {path} has no campaign event with a space: not a hyppo_hep journal")
     try:
         history = replay(events)
-        space = Space.from_dict(header["space"], f"{path}: space")
+        space = header_space(header["space"], f"{path}: space")
     except (KeyError, TypeError, ValueError) as exc:
         raise UserError(f"journal {path} is corrupt ({type(exc).__name__}: {exc})") from None
     stage_event = next((e for e in events if e.get("event") == "stage_started"), None)
@@ -136,9 +137,10 @@ def sets_table(runs: list[Run]) -> tuple[list[str], list[dict]]:
 
 
 def numeric_values(space: Space, name: str, records) -> np.ndarray:
-    """A parameter's values across records as floats (categoricals as their choice index)."""
+    """A parameter's values across records as floats (categoricals as their choice index);
+    NaN where a set does not have the parameter (a conditional one of a define-by-run search)."""
     p = next((q for q in space.params if q.name == name), None)
     if p is not None and hasattr(p, "choices"):
-        return np.array([list(p.choices).index(r.params[name]) if r.params[name] in p.choices else np.nan
+        return np.array([list(p.choices).index(r.params[name]) if r.params.get(name, np.nan) in p.choices else np.nan
                          for r in records], dtype=float)
-    return np.array([float(r.params[name]) for r in records], dtype=float)
+    return np.array([float(r.params[name]) if name in r.params else np.nan for r in records], dtype=float)

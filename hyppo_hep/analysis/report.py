@@ -300,10 +300,10 @@ def build_report(runs: list[Run], out: Path, *, color_by: str | None = None, thr
 
     for key, rs in groups.items():
         same = [r for r in rs if r.space.to_dict() == rs[0].space.to_dict()]
-        X = np.vstack([r.history.arrays(r.space)[0] for r in same])
-        y = np.concatenate([r.history.arrays(r.space)[1] for r in same])
         title = f"Sobol indices: {_label(key)}"
-        try:
+        try:  # ValueError also when sets lack parameters (conditional, define-by-run): no Sobol then
+            X = np.vstack([r.history.arrays(r.space)[0] for r in same])
+            y = np.concatenate([r.history.arrays(r.space)[1] for r in same])
             S = surrogate_sobol(X, y, rs[0].space.names, n=sobol_n)
         except MissingDependency as exc:
             rep.skip(title, f"{exc}: global sensitivity is skipped.")

@@ -338,15 +338,16 @@ def worker_loop(comm, group_size: int, objective_ref) -> int:
                 shares[i % gsize].append((trial, seed))
             for member in range(1, gsize):
                 if shares[member]:
-                    outbox.send(gcomm, (spec.set_id, spec.params, shares[member]), member, TAG_TRIALS)
-            set_id, params, mine = spec.set_id, spec.params, shares[0]
+                    outbox.send(gcomm, (spec.set_id, spec.params, shares[member], spec.fidelity), member, TAG_TRIALS)
+            set_id, params, mine, fid = spec.set_id, spec.params, shares[0], spec.fidelity
         else:
             work = stats.wait(gcomm, 0, TAG_TRIALS)[0]
             if work is None:
                 break
-            set_id, params, mine = work
+            set_id, params, mine, fid = work
         for trial, seed in mine:
-            res = run_trial(objective, params, set_id, trial, seed, device, name)
+            # fid: the epoch budget / median-rule curve decided at submission (fidelity.py)
+            res = run_trial(objective, params, set_id, trial, seed, device, name, fidelity=fid)
             stats.busy += res.wall_time
             stats.n_trials += 1
             outbox.send(comm, res, 0, TAG_RESULT)

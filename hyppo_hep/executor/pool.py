@@ -1,64 +1,54 @@
-"""Local process pool: ``workers`` processes (one per core by default), one slot each.
+"""Local process pool: ``workers`` child processes (one per core by default), one slot each.
 
 Each trial is its own task, so the trials of a set spread over idle processes (the local
-form of nested parallelism) while up to ``workers`` sets are in flight. Processes are
-started with 'spawn' (safe with torch and threads) and build the objective once each.
+form of nested parallelism) while up to ``workers`` sets are in flight. Every worker is an
+:class:`~hyppo_hep.executor.isolation.IsolatedWorker`: a 'spawn'ed child that builds the
+objective once and is replaced when a trial kills it (segfault, abort, OOM killer) or runs
+past ``timeout`` seconds, so the pool is always isolated (``isolation: fresh`` replaces the
+child after every trial). The master drives the children from its own thread by waiting on
+their pipes: no ProcessPoolExecutor, whose whole pool breaks when one process dies.
 """
 
 from __future__ import annotations
 
-import concurrent.futures as cf
-import multiprocessing as mp
 import os
+from collections import deque
 
-from hyppo_hep.device import pick_device
-from hyppo_hep.executor.base import TrialResult, TrialSpec, run_trial, worker_name
-
-_worker_state: dict = {}
-
-
-def _init_worker(objective_ref, threads_per_worker: int) -> None:
-    # Keep each process to its share of the cores: n workers x all-cores threads thrash.
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ.setdefault(var, str(threads_per_worker))
-    _worker_state["ref"] = objective_ref
-
-
-def _run(params: dict, set_id: int, trial: int, seed: int) -> TrialResult:
-    if "objective" not in _worker_state:
-        _worker_state["objective"] = _worker_state["ref"].build()
-        _worker_state["device"] = pick_device()
-        try:  # torch picks up OMP_NUM_THREADS only at import; say it again if it is loaded
-            import sys
-
-            if "torch" in sys.modules:
-                sys.modules["torch"].set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
-        except (KeyError, ValueError):
-            pass
-    return run_trial(_worker_state["objective"], params, set_id, trial, seed, _worker_state["device"],
-                     worker_name(mp.current_process().name))
+from hyppo_hep.executor.base import TrialResult, TrialSpec
+from hyppo_hep.executor.isolation import IsolatedWorker, wait_any
 
 
 class PoolExecutor:
-    def __init__(self, objective_ref, workers: int | None = None):
+    def __init__(self, objective_ref, workers: int | None = None, *, timeout: float | None = None,
+                 isolation: str = "process"):
         self.n_slots = workers or os.cpu_count() or 1
-        threads = max(1, (os.cpu_count() or 1) // self.n_slots)
-        self._pool = cf.ProcessPoolExecutor(self.n_slots, mp_context=mp.get_context("spawn"),
-                                            initializer=_init_worker, initargs=(objective_ref, threads))
-        self._futures: set[cf.Future] = set()
+        # Keep each process to its share of the cores: n workers x all-cores threads thrash.
+        threads = str(max(1, (os.cpu_count() or 1) // self.n_slots))
+        env = {var: os.environ.get(var, threads) for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+        self._workers = [IsolatedWorker(objective_ref, name=f"pool-{i}", timeout=timeout, fresh=isolation == "fresh",
+                                        env=env) for i in range(self.n_slots)]
+        self._queue: deque[tuple[TrialSpec, int, int]] = deque()
 
     def submit(self, spec: TrialSpec) -> None:
-        for trial, seed in zip(spec.trials, spec.seeds):
-            self._futures.add(self._pool.submit(_run, spec.params, spec.set_id, trial, seed))
+        self._queue.extend((spec, t, s) for t, s in zip(spec.trials, spec.seeds))
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        for w in self._workers:
+            if not self._queue:
+                return
+            if not w.busy:
+                spec, trial, seed = self._queue.popleft()
+                w.start(spec.params, spec.set_id, trial, seed, spec.fidelity)
 
     def poll(self, timeout: float | None = None) -> list[TrialResult]:
         """Block until at least one trial finishes (or ``timeout`` s pass); return all finished."""
-        if not self._futures:
-            return []
-        done, self._futures = cf.wait(self._futures, timeout=timeout, return_when=cf.FIRST_COMPLETED)
-        return [f.result() for f in done]
+        self._dispatch()
+        results = wait_any(self._workers, timeout)
+        self._dispatch()
+        return results
 
     def close(self) -> None:
-        for f in self._futures:
-            f.cancel()
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._queue.clear()
+        for w in self._workers:
+            w.close()

@@ -141,7 +141,7 @@ class SimulatedExecutor:
                 started, finished = cursor[w], cursor[w] + duration
                 cursor[w] = finished
                 res = run_trial(self.objective, spec.params, spec.set_id, trial, seed, "sim",
-                                f"sim:{group * self.group_size + w}")
+                                f"sim:{group * self.group_size + w}", fidelity=spec.fidelity)
                 res = replace(res, started=started, finished=finished)
                 self.busy += duration
                 self.n_trials += 1

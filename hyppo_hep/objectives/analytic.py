@@ -192,6 +192,58 @@ class Failing(AnalyticObjective):
         return super().__call__(params, trial, seed, device)
 
 
+FAULT_MODES = ("raise", "nan", "inf", "hang", "abort", "sigkill", "segfault", "exit")
+
+
+class Fault(AnalyticObjective):
+    """Branin with injected faults, for reliability tests: a ``rate`` fraction of trials
+    (chosen by the seed, so a run is reproducible) does ``mode``:
+
+    raise (RuntimeError), nan / inf (non-finite score), hang (sleeps ``hang_s`` seconds,
+    past any trial_timeout), abort (``os.abort()``: SIGABRT, like a failed C assertion),
+    sigkill (SIGKILL to its own process, like the OOM killer), segfault (reads address 0),
+    exit (``sys.exit(3)``). abort, sigkill and segfault kill the process they run in: use
+    them with ``isolation: process`` or the pool.
+    """
+
+    names = ("x1", "x2")
+    mean, spread = Branin.mean, Branin.spread
+
+    def __init__(self, mode: str = "raise", rate: float = 0.3, hang_s: float = 3600.0, noise: float = 1.0,
+                 sleep: float = 0.0):
+        if mode not in FAULT_MODES:
+            raise UserError(f"objective fault: mode {mode!r} is not one of {', '.join(FAULT_MODES)}")
+        super().__init__(noise, sleep)
+        self.mode, self.rate, self.hang_s = mode, float(rate), float(hang_s)
+
+    def is_faulty(self, seed: int) -> bool:
+        return bool(np.random.default_rng([seed, 11]).random() < self.rate)
+
+    def __call__(self, params, trial, seed, device="cpu"):
+        if not self.is_faulty(seed):
+            return super().__call__(params, trial, seed, device)
+        import os
+        import signal
+        import sys
+
+        if self.mode == "raise":
+            raise RuntimeError(f"injected fault (trial {trial}, seed {seed})")
+        if self.mode in ("nan", "inf"):
+            return float(self.mode)
+        if self.mode == "hang":
+            time.sleep(self.hang_s)
+            return 0.0
+        if self.mode == "abort":
+            os.abort()
+        if self.mode == "sigkill":
+            os.kill(os.getpid(), signal.SIGKILL)
+        if self.mode == "segfault":
+            import ctypes
+
+            ctypes.string_at(0)
+        sys.exit(3)
+
+
 def branin(noise: float = 1.0, sleep: float = 0.0) -> Branin:
     return Branin(noise, sleep)
 
@@ -212,3 +264,60 @@ def gan_landscape(noise: float = 1.0, sleep: float = 0.0, info: bool = False) ->
 
 def failing(fail_rate: float = 0.2, nan_rate: float = 0.0, noise: float = 1.0, sleep: float = 0.0) -> Failing:
     return Failing(fail_rate, nan_rate, noise, sleep)
+
+
+def fault(mode: str = "raise", rate: float = 0.3, hang_s: float = 3600.0, noise: float = 1.0,
+          sleep: float = 0.0) -> Fault:
+    return Fault(mode, rate, hang_s, noise, sleep)
+
+
+class LearningCurve:
+    """An analytic landscape trained epoch by epoch (for multi-fidelity tests and benchmarks).
+
+    After epoch ``e`` (1-based) a trial scores ``f(x) + gap(x) * e^-0.7 + spread(x) * z``:
+    it converges to the landscape ``f`` of ``base`` (branin, hartmann6, rastrigin,
+    gan_landscape) at a speed that depends on the parameters (``gap`` is between 1x and 3x
+    ``gap_scale`` and not aligned with f, so early rankings are informative but imperfect),
+    with the trial's seed-driven spread. It trains ``params['epochs']`` epochs (or
+    ``epochs``), reports each through ``fidelity.report`` and stops when told; it returns the
+    best epoch's score with ``best_epoch`` and ``epoch_scores``. ``sleep`` is seconds per epoch.
+    """
+
+    def __init__(self, base: str = "branin", epochs: int = 27, gap_scale: float | None = None, noise: float = 1.0,
+                 sleep: float = 0.0, **base_options):
+        from hyppo_hep.objectives.registry import resolve
+
+        self.base = resolve(base, {"noise": 0.0, **base_options})
+        self.epochs, self.noise, self.sleep = int(epochs), float(noise), float(sleep)
+        self.gap_scale = gap_scale
+
+    def true_value(self, params: dict) -> float:
+        return self.base.true_value(params)
+
+    def _gap(self, params: dict, x: np.ndarray) -> float:
+        scale = self.gap_scale if self.gap_scale is not None else 1.0 + abs(self.base.true_value(params))
+        return float(scale * (2.0 + math.sin(3.0 * float(np.sum(x * np.arange(1, len(x) + 1))))))
+
+    def __call__(self, params: dict, trial: int, seed: int, device: str = "cpu") -> dict:
+        from hyppo_hep import fidelity
+
+        x = self.base._x(params)
+        f, gap = self.base.mean(x), self._gap(params, x)
+        spread = self.noise * self.base.spread(x) if self.noise else 0.0
+        rng = np.random.default_rng(seed)
+        z = rng.standard_normal()
+        scores = []
+        for epoch in range(fidelity.epochs(int(params.get("epochs", self.epochs)))):
+            if self.sleep:
+                time.sleep(self.sleep)
+            score = float(f + gap * (epoch + 1) ** -0.7 + spread * (z + 0.1 * rng.standard_normal()))
+            scores.append(score)
+            if fidelity.report(epoch, score):
+                break
+        best = int(np.argmin(scores))
+        return {"score": scores[best], "best_epoch": best, "epoch_scores": scores}
+
+
+def curve(base: str = "branin", epochs: int = 27, gap_scale: float | None = None, noise: float = 1.0,
+          sleep: float = 0.0, **base_options) -> LearningCurve:
+    return LearningCurve(base, epochs, gap_scale, noise, sleep, **base_options)

@@ -95,6 +95,7 @@ def train_classifier(p: dict, X, y, w, val_fraction: float, score: str, data_see
     import torch.nn.functional as F
 
     from hyppo_hep.metrics.classification import weighted_auc_torch
+    from hyppo_hep.fidelity import report as report_epoch
     from hyppo_hep.models.classifier import DNN
     from hyppo_hep.models.common import count_parameters, optimizer
 
@@ -143,6 +144,8 @@ def train_classifier(p: dict, X, y, w, val_fraction: float, score: str, data_see
         metric_time += time.perf_counter() - t1
         losses.append(val_loss if np.isfinite(val_loss) else float("inf"))
         aucs.append(auc)
+        if report_epoch(len(losses) - 1, losses[-1] if score == "loss" else 1.0 - auc):
+            break  # multi-fidelity budget or median rule
         if losses[-1] < best:
             best, since = losses[-1], 0
         else:

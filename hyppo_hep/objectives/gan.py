@@ -94,6 +94,7 @@ def train_gan(p: dict, feats: np.ndarray, cond: np.ndarray | None, weights: np.n
 
     from hyppo_hep.metrics.wasserstein import minmax_range, to_unit, w1_torch
     from hyppo_hep.models.common import count_parameters, optimizer
+    from hyppo_hep.fidelity import report as report_epoch
     from hyppo_hep.models.gan import Discriminator, Generator
 
     train_idx, test_idx = split(len(feats), test_fraction, data_seed)
@@ -163,6 +164,8 @@ def train_gan(p: dict, feats: np.ndarray, cond: np.ndarray | None, weights: np.n
         sync(device)
         train_time += t1 - t0
         metric_time += time.perf_counter() - t1
+        if report_epoch(len(scores) - 1, score):  # multi-fidelity budget or median rule: stop here
+            break
     best = int(np.argmin(scores))
     finite = np.isfinite(scores[best])
     t0 = time.perf_counter()
@@ -178,7 +181,7 @@ def train_gan(p: dict, feats: np.ndarray, cond: np.ndarray | None, weights: np.n
         "n_params": count_parameters(G, D),
         "wall_time_train": train_time,
         "wall_time_metric": metric_time,
-        "events_per_second": (n // bs) * bs * p["epochs"] / max(train_time, 1e-9),
+        "events_per_second": (n // bs) * bs * len(scores) / max(train_time, 1e-9),
     }
 
 

@@ -35,10 +35,13 @@ _REGISTRY: dict[str, str] = {
     "rastrigin": "hyppo_hep.objectives.analytic:rastrigin",
     "gan_landscape": "hyppo_hep.objectives.analytic:gan_landscape",
     "failing": "hyppo_hep.objectives.analytic:failing",
+    "fault": "hyppo_hep.objectives.analytic:fault",
     "gan_hadronization": "hyppo_hep.objectives.gan:gan_hadronization",
     "gan_dimuon": "hyppo_hep.objectives.gan:gan_dimuon",
     "vae_shower": "hyppo_hep.objectives.vae:vae_shower",
     "classifier": "hyppo_hep.objectives.classifier:classifier",
+    "curve": "hyppo_hep.objectives.analytic:curve",
+    "define_by_run": "hyppo_hep.tuner:define_by_run",
 }
 
 
@@ -61,6 +64,11 @@ class ObjectiveRef:
     def build(self) -> Objective:
         return resolve(self.name, self.options)
 
+    def check(self) -> None:
+        """Raise UserError if the name does not resolve or the options do not fit the
+        factory, without building the objective (no data is loaded, no torch needed)."""
+        check(self.name, self.options)
+
     def __hash__(self) -> int:  # options is a dict; identity by name and sorted items
         return hash((self.name, tuple(sorted((k, repr(v)) for k, v in self.options.items()))))
 
@@ -73,29 +81,45 @@ def _import_target(target: str, what: str) -> Any:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise UserError(f"{what} '{target}': cannot import module '{module_name}' ({exc})") from None
+    except Exception as exc:  # noqa: BLE001 — a relative name, or the module itself failed at import
+        raise UserError(f"{what} '{target}': cannot import module '{module_name}' "
+                        f"({type(exc).__name__}: {exc})".replace("\n", " ")) from None
     try:
         return getattr(module, attr)
     except AttributeError:
         raise UserError(f"{what} '{target}': module '{module_name}' has no attribute '{attr}'") from None
 
 
+def _factory(name: str, options: dict) -> Callable:
+    factory = _REGISTRY[name]
+    if isinstance(factory, str):
+        factory = _import_target(factory, "objective")
+    try:
+        inspect.signature(factory).bind(**options)
+    except TypeError as exc:
+        raise UserError(f"objective '{name}': bad options {sorted(options)} ({exc})") from None
+    return factory
+
+
+def check(name: str, options: dict | None = None) -> None:
+    """What ``resolve`` checks before it builds anything (see ObjectiveRef.check)."""
+    options = dict(options or {})
+    if name in _REGISTRY:
+        _factory(name, options)
+        return
+    if ":" not in name:
+        raise UserError(f"objective '{name}' is not registered (known: {', '.join(available())}; user code is 'module:function')")
+    if not callable(_import_target(name, "objective")):
+        raise UserError(f"objective '{name}' is not callable")
+
+
 def resolve(name: str, options: dict | None = None) -> Objective:
     """Build the objective callable for ``name`` with ``options`` (raises UserError)."""
     options = dict(options or {})
+    check(name, options)
     if name in _REGISTRY:
-        factory = _REGISTRY[name]
-        if isinstance(factory, str):
-            factory = _import_target(factory, "objective")
-        try:
-            inspect.signature(factory).bind(**options)
-        except TypeError as exc:
-            raise UserError(f"objective '{name}': bad options {sorted(options)} ({exc})") from None
-        return factory(**options)
-    if ":" not in name:
-        raise UserError(f"objective '{name}' is not registered (known: {', '.join(available())}; user code is 'module:function')")
+        return _factory(name, options)(**options)
     func = _import_target(name, "objective")
-    if not callable(func):
-        raise UserError(f"objective '{name}' is not callable")
     if options:
         return _WithOptions(func, options)
     return func
@@ -128,3 +152,7 @@ class CallableRef:
 
     def build(self) -> Objective:
         return self.func
+
+    def check(self) -> None:
+        if not callable(self.func):
+            raise UserError(f"objective {self.func!r} is not callable")

@@ -110,6 +110,7 @@ def train_vae(p: dict, s: np.ndarray, e: np.ndarray, val_events: int, data_seed:
     from hyppo_hep.metrics.ssim import log_images
     from hyppo_hep.metrics.vae_score import combined_score
     from hyppo_hep.models.common import count_parameters, optimizer
+    from hyppo_hep.fidelity import report as report_epoch
     from hyppo_hep.models.vae import ShowerVAE
 
     order = np.random.default_rng(data_seed).permutation(len(s))
@@ -169,6 +170,8 @@ def train_vae(p: dict, s: np.ndarray, e: np.ndarray, val_events: int, data_seed:
         history.append(evaluate())
         train_time += t1 - t0
         metric_time += time.perf_counter() - t1
+        if report_epoch(len(history) - 1, history[-1]["score"]):  # multi-fidelity budget or median rule
+            break
     scores = [h["score"] if np.isfinite(h["score"]) else float("inf") for h in history]
     best = int(np.argmin(scores))
     return {
@@ -176,7 +179,7 @@ def train_vae(p: dict, s: np.ndarray, e: np.ndarray, val_events: int, data_seed:
         "components": {k: v for k, v in history[best].items() if k != "score"},
         "untrained_score": untrained["score"], "n_params": count_parameters(model),
         "wall_time_train": train_time, "wall_time_metric": metric_time,
-        "events_per_second": len(train) * p["epochs"] / max(train_time, 1e-9),
+        "events_per_second": len(train) * len(history) / max(train_time, 1e-9),
     }
 
 

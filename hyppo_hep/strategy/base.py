@@ -23,6 +23,10 @@ STRATEGIES: dict[str, str] = {
     "grid": "hyppo_hep.strategy.grid:GridSearch",
     "rbf": "hyppo_hep.strategy.surrogate:RBFStrategy",
     "gp": "hyppo_hep.strategy.surrogate:GPStrategy",
+    # multi-fidelity: sets evaluated at an epoch budget, the best promoted to larger ones
+    "hyperband": "hyppo_hep.strategy.hyperband:HyperbandSearch",
+    "bohb": "hyppo_hep.strategy.hyperband:BOHB",
+    "asha": "hyppo_hep.strategy.asha:ASHASearch",
 }
 
 

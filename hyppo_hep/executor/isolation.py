@@ -1,0 +1,394 @@
+"""Running one trial so that nothing it does can take the run down with it.
+
+Every executor runs its trials through this module (the serial executor and MPI worker
+ranks through :class:`TrialRunner`, the pool through :class:`IsolatedWorker` directly), so
+a failure is handled, and described, the same everywhere:
+
+- an exception, ``sys.exit`` or a non-finite score: a failed trial with the traceback or
+  the value (``run_trial``);
+- the per-trial wall-time limit ``trial_timeout``: a failed trial "timed out after N s";
+- with isolation, a segfault, ``abort()``, the kernel's OOM killer or any signal that kills
+  the trial's process: a failed trial "killed by signal SIGKILL ...", and the process is
+  replaced before the next trial.
+
+Isolation modes (config ``isolation``):
+
+``none``
+    The trial runs in the worker's own process. The time limit is enforced with SIGALRM,
+    which interrupts Python code (a ``time.sleep``, a training loop between two batches)
+    but not a single C call that never returns; a trial that ran over without being
+    interrupted (alarm unavailable off the main thread) is still recorded as timed out.
+    A segfault kills the worker.
+``process``
+    One persistent child process per worker runs the trials one after the other. It is
+    spawned once and builds the objective once (imports, data loading, the CUDA context),
+    which a training of minutes amortises, and it is replaced only when it dies or is
+    killed at the time limit. GPU memory is returned with ``torch.cuda.empty_cache()``
+    after every trial.
+``fresh``
+    A new child process for every trial: the strongest isolation (everything the trial
+    leaked, host or GPU memory, goes with the process) at the cost of a process start and
+    an objective build per trial (about 1-2 s with torch).
+
+Children are started with 'spawn' (safe with torch, CUDA and threads), each in its own
+process group (a Ctrl-C reaches only the master, which decides when the run stops and
+kills them with what they started), and exit by themselves when their parent disappears
+(a SIGKILLed master leaves no orphan training on a GPU).
+"""
+
+from __future__ import annotations
+
+import atexit
+import gc
+import multiprocessing as mp
+import multiprocessing.connection as mpc
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+import weakref
+from contextlib import contextmanager
+
+from hyppo_hep.device import pick_device
+from hyppo_hep.errors import UserError
+from hyppo_hep.executor.base import TrialResult, run_trial, worker_name
+
+ISOLATION_MODES = ("none", "process", "fresh")
+STARTED = "started"
+# Starting a child and building the objective (imports, data loading) is not the trial's
+# time; it gets this much on top of the trial's limit before the child is declared hung.
+STARTUP_GRACE_S = 120.0
+
+
+class TrialTimeout(BaseException):
+    """Raised in the trial's thread by SIGALRM. A BaseException, so that the user's own
+    ``except Exception`` around a training step does not swallow it."""
+
+
+def release_memory() -> None:
+    """Give freed GPU memory back after a trial (so the next trial, or another process on
+    the GPU, can have it). Only if torch is already loaded and CUDA in use: never import it
+    for this, and skip the collection (16-90 ms) for trials that never touched a GPU."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        try:
+            if torch.cuda.is_available() and torch.cuda.is_initialized():
+                gc.collect()  # tensors held only by reference cycles (a dead trainer) first
+                torch.cuda.empty_cache()
+        except Exception:  # noqa: BLE001 — a broken CUDA state is the next trial's problem
+            pass
+
+
+def timeout_message(seconds: float) -> str:
+    return f"timed out after {seconds:g} s (trial_timeout)"
+
+
+def death_message(exitcode: int | None) -> str:
+    """Why a trial's process ended without a result, from its exit code."""
+    if exitcode is not None and exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"signal {-exitcode}"
+        hint = {"SIGKILL": " (out of memory: the kernel's OOM killer? or an external kill)",
+                "SIGSEGV": " (segmentation fault in native code)",
+                "SIGABRT": " (abort: a failed assertion in native code?)",
+                "SIGBUS": " (bus error in native code)"}.get(name, "")
+        return f"trial process killed by signal {name}{hint}"
+    return f"trial process exited with status {exitcode} without a result"
+
+
+@contextmanager
+def _alarm(seconds: float | None):
+    """Raise TrialTimeout in this thread after ``seconds``; yields whether it is armed
+    (only the main thread of a process can receive SIGALRM)."""
+    if not seconds or not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        yield False
+        return
+
+    def on_alarm(signum, frame):
+        raise TrialTimeout()
+
+    old = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield True
+    finally:
+        try:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+        finally:
+            signal.signal(signal.SIGALRM, old)
+
+
+def run_trial_in_process(objective, params: dict, set_id: int, trial: int, seed: int, device: str, worker,
+                         timeout: float | None = None, fidelity=None) -> TrialResult:
+    """``run_trial`` with the time limit enforced by SIGALRM where possible, checked after
+    the fact otherwise, and GPU memory released afterwards."""
+    started = time.time()
+    result = None
+    try:
+        with _alarm(timeout):
+            result = run_trial(objective, params, set_id, trial, seed, device, worker, fidelity=fidelity)
+    except TrialTimeout:
+        pass  # the alarm may also fire just after the result was in: keep the result then
+    finally:
+        release_memory()
+    if result is None:
+        return TrialResult(set_id, trial, seed, None, timeout_message(timeout), worker, device, started, time.time())
+    if timeout and result.ok and result.wall_time > timeout:
+        return TrialResult(set_id, trial, seed, None, timeout_message(timeout) + " (detected when it returned)",
+                           worker, device, result.started, result.finished, result.info)
+    return result
+
+
+# --- the child process -------------------------------------------------------------------------
+
+def _watch_parent(parent_pid: int) -> None:
+    while True:
+        time.sleep(1.0)
+        if os.getppid() != parent_pid:
+            os._exit(1)
+
+
+def _child_main(conn, objective_ref, env: dict, name: str, parent_pid: int) -> None:
+    """Loop of an isolated child: receive (params, set_id, trial, seed), send a TrialResult."""
+    # Its own session and process group: a time-out or close kills the trial together with
+    # any process it started (a DataLoader's workers, a simulation binary), and a Ctrl-C or a
+    # signal to the run's process group reaches the master only, which decides. (Not
+    # SIG_IGN for SIGTERM here: that is inherited, and multiprocessing.Pool.terminate, run
+    # by a trial's own pool, would then wait forever for its workers.)
+    try:
+        os.setsid()
+    except OSError:
+        pass
+    threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
+    os.environ.update(env)
+    objective, device = None, "cpu"
+    worker = worker_name(name)
+    while True:
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):
+            return
+        if msg is None:
+            return
+        params, set_id, trial, seed, fidelity = msg
+        if objective is None:
+            started = time.time()
+            try:
+                objective = objective_ref.build()
+                device = pick_device()
+                _limit_torch_threads()
+            except UserError as exc:
+                conn.send(TrialResult(set_id, trial, seed, None, str(exc), worker, device, started, time.time(),
+                                      fatal=True))
+                continue
+            except (Exception, SystemExit):  # noqa: BLE001
+                conn.send(TrialResult(set_id, trial, seed, None, "building the objective failed:\n"
+                                      + traceback.format_exc(limit=20), worker, device, started, time.time()))
+                continue
+        conn.send(STARTED)  # the time limit runs from here: process start and build excluded
+        result = run_trial(objective, params, set_id, trial, seed, device, worker, fidelity=fidelity)
+        release_memory()
+        conn.send(result)
+
+
+def _limit_torch_threads() -> None:
+    # torch reads OMP_NUM_THREADS only at import; say it again if the build imported it
+    torch = sys.modules.get("torch")
+    if torch is not None and os.environ.get("OMP_NUM_THREADS", "").isdigit():
+        torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+
+
+def _kill_group(proc) -> None:
+    """SIGKILL the child's process group (the child and everything it started)."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (OSError, AttributeError):  # already gone, or no process groups here
+        if proc.is_alive():
+            proc.kill()
+
+
+class IsolatedWorker:
+    """A child process that runs one trial at a time, replaced when it dies or times out.
+
+    Non-blocking, so that one thread can drive many (the pool): ``start`` a trial, wait on
+    ``handles`` (``multiprocessing.connection.wait``) until ``deadline``, then ``collect``.
+    """
+
+    def __init__(self, objective_ref, *, name: str = "0", timeout: float | None = None, fresh: bool = False,
+                 env: dict | None = None):
+        self.objective_ref, self.name, self.timeout, self.fresh = objective_ref, name, timeout, fresh
+        self.env = dict(env or {})
+        self._ctx = mp.get_context("spawn")
+        self._proc = None
+        self._conn = None
+        self._task = None  # (params, set_id, trial, seed, started)
+        self.deadline: float | None = None
+
+    @property
+    def busy(self) -> bool:
+        return self._task is not None
+
+    @property
+    def handles(self) -> list:
+        return [self._conn, self._proc.sentinel] if self.busy else []
+
+    def _spawn(self) -> None:
+        _at_exit_kill(self)
+        parent, child = self._ctx.Pipe()
+        # not a daemon: a trial may start processes of its own (a DataLoader's workers), which
+        # a daemonic process may not; close() and the parent watchdog end it instead
+        self._proc = self._ctx.Process(target=_child_main, name=f"hyppo-trial-{self.name}", daemon=False,
+                                       args=(child, self.objective_ref, self.env, self.name, os.getpid()))
+        self._proc.start()
+        child.close()
+        self._conn = parent
+
+    def _stop(self, kill: bool) -> None:
+        proc, conn = self._proc, self._conn
+        self._proc = self._conn = None
+        if proc is None:
+            return
+        if kill:
+            _kill_group(proc)
+        else:
+            try:
+                conn.send(None)
+            except OSError:
+                proc.kill()
+        proc.join(timeout=5)
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
+        _kill_group(proc)  # what the trial started and left running
+        conn.close()
+
+    def start(self, params: dict, set_id: int, trial: int, seed: int, fidelity=None) -> None:
+        assert not self.busy, "one trial at a time"
+        if self._proc is None or not self._proc.is_alive():
+            if self._proc is not None:
+                self._stop(kill=True)
+            self._spawn()
+        self._task = (params, set_id, trial, seed, time.time())
+        self.deadline = self._task[-1] + self.timeout + STARTUP_GRACE_S if self.timeout else None
+        self._conn.send((params, set_id, trial, seed, fidelity))
+
+    def collect(self, now: float | None = None) -> TrialResult | None:
+        """The trial's result once it finished, died or ran out of time; None while it runs."""
+        if not self.busy:
+            return None
+        params, set_id, trial, seed, started = self._task
+        result = None
+        try:
+            while result is None and self._conn.poll():
+                msg = self._conn.recv()
+                if msg == STARTED:
+                    started = time.time()
+                    self._task = (params, set_id, trial, seed, started)
+                    self.deadline = started + self.timeout if self.timeout else None
+                else:
+                    result = msg
+        except (EOFError, OSError):
+            pass  # the child died: its exit code below says how
+        if result is None:
+            now = time.time() if now is None else now
+            if not self._proc.is_alive():
+                self._proc.join()
+                result = self._failed(death_message(self._proc.exitcode), started)
+                self._stop(kill=True)
+            elif self.deadline is not None and now >= self.deadline:
+                self._stop(kill=True)
+                result = self._failed(timeout_message(self.timeout), started)
+            else:
+                return None
+        self._task, self.deadline = None, None
+        if self.fresh and self._proc is not None:
+            self._stop(kill=False)
+        return result
+
+    def _failed(self, error: str, started: float) -> TrialResult:
+        params, set_id, trial, seed, _ = self._task
+        worker = worker_name(self.name) if self._proc is None else f"{worker_name(self.name)}>{self._proc.pid}"
+        return TrialResult(set_id, trial, seed, None, error, worker, "?", started, time.time())
+
+    def close(self) -> None:
+        """Stop the child: politely when idle, killed when a trial is running."""
+        self._stop(kill=self.busy)
+        self._task, self.deadline = None, None
+
+
+_LIVE: "weakref.WeakSet[IsolatedWorker]" = weakref.WeakSet()
+_EXIT_HOOK = []
+
+
+def _at_exit_kill(worker: IsolatedWorker) -> None:
+    """Children are not daemons (see _spawn), so multiprocessing would wait for them at exit;
+    an executor that was never closed must not hang the interpreter: kill them first. The
+    hook is registered after multiprocessing's own, so it runs before it (atexit is LIFO)."""
+    _LIVE.add(worker)
+    if not _EXIT_HOOK:
+        _EXIT_HOOK.append(atexit.register(lambda: [w.close() for w in list(_LIVE)]))
+
+
+def wait_any(workers: list[IsolatedWorker], timeout: float | None = None) -> list[TrialResult]:
+    """Block until at least one busy worker has a result (or ``timeout`` s pass; None: no
+    limit); return every result that is in. Time limits are enforced while waiting."""
+    end = None if timeout is None else time.monotonic() + timeout
+    while True:
+        busy = [w for w in workers if w.busy]
+        if not busy:
+            return []
+        results = [r for r in (w.collect() for w in busy) if r is not None]
+        if results:
+            return results
+        waits = [w.deadline - time.time() for w in busy if w.deadline is not None]
+        if end is not None:
+            left = end - time.monotonic()
+            if left <= 0:
+                return []
+            waits.append(left)
+        mpc.wait([h for w in busy for h in w.handles], timeout=max(0.0, min(waits)) + 0.01 if waits else None)
+
+
+class TrialRunner:
+    """Runs the trials of one worker one at a time (serial executor, an MPI worker rank),
+    in process or isolated as configured; ``run`` blocks and always returns a TrialResult."""
+
+    def __init__(self, objective_ref, *, isolation: str = "none", timeout: float | None = None,
+                 device: str | None = None, name: str | int = 0, env: dict | None = None):
+        if isolation not in ISOLATION_MODES:
+            raise ValueError(f"isolation must be one of {ISOLATION_MODES}, got {isolation!r}")
+        self.objective_ref, self.isolation, self.timeout = objective_ref, isolation, timeout
+        self.device, self.name = device, str(name)
+        self._objective = None
+        self._child = None if isolation == "none" else IsolatedWorker(
+            objective_ref, name=self.name, timeout=timeout, fresh=isolation == "fresh", env=env)
+
+    def run(self, params: dict, set_id: int, trial: int, seed: int, fidelity=None) -> TrialResult:
+        if self._child is not None:
+            self._child.start(params, set_id, trial, seed, fidelity)
+            while True:
+                results = wait_any([self._child])
+                if results:
+                    return results[0]
+        if self._objective is None:
+            started = time.time()
+            try:
+                self._objective = self.objective_ref.build()
+            except UserError as exc:
+                return TrialResult(set_id, trial, seed, None, str(exc), worker_name(self.name), "cpu", started,
+                                   time.time(), fatal=True)
+            except Exception:  # noqa: BLE001 — retried at the next trial; repeated failures stop the run
+                return TrialResult(set_id, trial, seed, None, "building the objective failed:\n"
+                                   + traceback.format_exc(limit=20), worker_name(self.name), "cpu", started,
+                                   time.time())
+            self.device = self.device or pick_device()
+        return run_trial_in_process(self._objective, params, set_id, trial, seed, self.device,
+                                    worker_name(self.name), self.timeout, fidelity)
+
+    def close(self) -> None:
+        if self._child is not None:
+            self._child.close()

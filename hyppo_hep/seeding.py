@@ -1,0 +1,66 @@
+"""Reproducible trials: seed everything a training draws from, and load checkpoints safely.
+
+Objectives call ``seed_everything(seed)`` at the start of a trial with the seed hyppo_hep
+gives it; with ``deterministic=True`` a training on CPU is then bit-for-bit the same from run
+to run (tests/test_reliability.py checks it). On a GPU, set ``CUBLAS_WORKSPACE_CONFIG``
+before CUDA starts (done here if CUDA is not yet initialised); some CUDA kernels have no
+deterministic version and only warn.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+
+from hyppo_hep.errors import UserError
+
+
+def seed_everything(seed: int, deterministic: bool = True) -> np.random.Generator:
+    """Seed Python's ``random``, NumPy's global state and torch (CPU and every CUDA device);
+    returns a NumPy Generator on the same seed for code that takes one. torch is seeded
+    only if it is installed; importing it here costs nothing for an objective that uses it."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    try:
+        import torch
+    except ImportError:
+        return np.random.default_rng(seed)
+    if deterministic and not torch.cuda.is_initialized():
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.manual_seed(seed)
+    if deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+    return np.random.default_rng(seed)
+
+
+def load_checkpoint(path: str | os.PathLike, map_location="cpu"):
+    """``torch.load`` with ``weights_only=True`` (tensors and plain containers only: a
+    checkpoint cannot run code when loaded); a missing or unreadable file is a UserError."""
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"checkpoint {path} does not exist")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # noqa: BLE001 — unpickling refused, truncated file, wrong format
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"checkpoint {path} cannot be loaded safely: {first}") from None
+
+
+def save_checkpoint(obj, path: str | os.PathLike) -> None:
+    """``torch.save`` to a temporary file renamed into place: a kill never leaves half a
+    checkpoint under the real name."""
+    import torch
+
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+__all__ = ["seed_everything", "load_checkpoint", "save_checkpoint"]
