@@ -302,9 +302,11 @@ def build_report(runs: list[Run], out: Path, *, color_by: str | None = None, thr
         same = [r for r in rs if r.space.to_dict() == rs[0].space.to_dict()]
         title = f"Sobol indices: {_label(key)}"
         try:  # ValueError also when sets lack parameters (conditional, define-by-run): no Sobol then
-            X = np.vstack([r.history.arrays(r.space)[0] for r in same])
-            y = np.concatenate([r.history.arrays(r.space)[1] for r in same])
-            S = surrogate_sobol(X, y, rs[0].space.names, n=sobol_n)
+            arrays = [r.history.arrays(r.space) for r in same]  # X, mean, std, n_ok per run
+            X = np.vstack([a[0] for a in arrays])
+            y = np.concatenate([a[1] for a in arrays])
+            noise_var = np.concatenate([a[2] ** 2 / np.maximum(a[3], 1) for a in arrays])
+            S = surrogate_sobol(X, y, rs[0].space.names, n=sobol_n, noise_var=noise_var)
         except MissingDependency as exc:
             rep.skip(title, f"{exc}: global sensitivity is skipped.")
             break

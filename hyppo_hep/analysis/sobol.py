@@ -41,29 +41,20 @@ def sobol_indices(f: Callable[[np.ndarray], np.ndarray], names: list[str], n: in
     return {"names": list(names), **{k: np.asarray(S[k], dtype=float) for k in ("S1", "S1_conf", "ST", "ST_conf", "S2", "S2_conf")}}
 
 
-def fit_predictor(X: np.ndarray, y: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
-    """A smooth regression of y (``n``) on X (``n x d``, unit cube): the mean of a Gaussian
-    process with an anisotropic Matérn-5/2 kernel and a white-noise term (the trial-to-trial
-    spread), targets standardised. Returns the predictor ``m x d -> m``."""
-    from sklearn.gaussian_process import GaussianProcessRegressor
-    from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
+def fit_predictor(X: np.ndarray, y: np.ndarray, noise_var: np.ndarray | None = None) -> Callable[[np.ndarray], np.ndarray]:
+    """The posterior mean of the search's own GP surrogate (hyppo_hep.surrogate.gp: Matérn-5/2,
+    ARD) fitted to y (``n``) on X (``n x d``, unit cube), with ``noise_var`` (``n``, the
+    sets' std²/n_trials) as known per-point noise. Returns the predictor ``m x d -> m``."""
+    from hyppo_hep.surrogate.gp import GPSurrogate
 
-    X = np.asarray(X, dtype=float)
-    y = np.asarray(y, dtype=float)
-    d = X.shape[1]
-    kernel = ConstantKernel(1.0, (1e-3, 1e3)) * Matern(np.full(d, 0.5), (1e-2, 1e2), nu=2.5) \
-        + WhiteKernel(1e-2, (1e-8, 1.0))
-    gp = GaussianProcessRegressor(kernel, normalize_y=True, n_restarts_optimizer=1, random_state=0)
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # bound warnings on tiny data sets say nothing actionable
-        gp.fit(X, y)
-    return lambda Z: gp.predict(np.asarray(Z, dtype=float))
+    gp = GPSurrogate(seed=0).fit(np.asarray(X, dtype=float), np.asarray(y, dtype=float), noise_var)
+    return lambda Z: gp.predict(np.asarray(Z, dtype=float))[0]
 
 
-def surrogate_sobol(X: np.ndarray, y: np.ndarray, names: list[str], n: int = 512, seed: int = 0) -> dict:
-    """Sobol indices of a surrogate fitted to (X ``n x d`` unit cube, y ``n``)."""
+def surrogate_sobol(X: np.ndarray, y: np.ndarray, names: list[str], n: int = 512, seed: int = 0,
+                    noise_var: np.ndarray | None = None) -> dict:
+    """Sobol indices of a surrogate fitted to (X ``n x d`` unit cube, y ``n``, optional
+    per-set noise variance ``n``)."""
     if len(y) < 2 * len(names) + 2:
         raise ValueError(f"{len(y)} finished sets are too few for a surrogate over {len(names)} hyperparameters")
-    return sobol_indices(fit_predictor(X, y), names, n, seed)
+    return sobol_indices(fit_predictor(X, y, noise_var), names, n, seed)
