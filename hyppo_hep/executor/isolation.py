@@ -60,6 +60,7 @@ STARTED = "started"
 # Starting a child and building the objective (imports, data loading) is not the trial's
 # time; it gets this much on top of the trial's limit before the child is declared hung.
 STARTUP_GRACE_S = 120.0
+STOP_POLL_S = 0.2  # s: how often TrialRunner.run asks its ``stop`` callable during an isolated trial
 
 
 class TrialTimeout(BaseException):
@@ -358,22 +359,35 @@ class TrialRunner:
     in process or isolated as configured; ``run`` blocks and always returns a TrialResult."""
 
     def __init__(self, objective_ref, *, isolation: str = "none", timeout: float | None = None,
-                 device: str | None = None, name: str | int = 0, env: dict | None = None):
+                 device: str | None = None, name: str | int = 0, env: dict | None = None, objective=None):
+        """``objective``: the already built objective for in-process trials (an MPI worker
+        builds it up front to report a broken setup at once), else built at the first trial."""
         if isolation not in ISOLATION_MODES:
             raise ValueError(f"isolation must be one of {ISOLATION_MODES}, got {isolation!r}")
         self.objective_ref, self.isolation, self.timeout = objective_ref, isolation, timeout
         self.device, self.name = device, str(name)
-        self._objective = None
+        self._objective = objective
         self._child = None if isolation == "none" else IsolatedWorker(
             objective_ref, name=self.name, timeout=timeout, fresh=isolation == "fresh", env=env)
 
-    def run(self, params: dict, set_id: int, trial: int, seed: int, fidelity=None) -> TrialResult:
+    def run(self, params: dict, set_id: int, trial: int, seed: int, fidelity=None,
+            stop=None) -> TrialResult | None:
+        """The trial's result. ``stop``: a callable asked every STOP_POLL_S while an isolated
+        trial runs; when it says True the child is killed and None returned (in-process trials
+        cannot be abandoned this way). Any BaseException while waiting kills the child too."""
         if self._child is not None:
             self._child.start(params, set_id, trial, seed, fidelity)
-            while True:
-                results = wait_any([self._child])
-                if results:
-                    return results[0]
+            try:
+                while True:
+                    results = wait_any([self._child], timeout=None if stop is None else STOP_POLL_S)
+                    if results:
+                        return results[0]
+                    if stop is not None and stop():
+                        self._child.close()
+                        return None
+            except BaseException:
+                self._child.close()
+                raise
         if self._objective is None:
             started = time.time()
             try:

@@ -30,18 +30,21 @@ from __future__ import annotations
 import json
 import os
 import resource
+import signal
 import sys
+import threading
 import time
 import traceback
 from collections import deque
 
 from hyppo_hep.errors import UserError
-from hyppo_hep.executor.base import TrialResult, TrialSpec, run_trial, worker_name
+from hyppo_hep.executor.base import TrialResult, TrialSpec
 
-TAG_SET = 11  # master -> group leader: a TrialSpec, or None = stop
-TAG_TRIALS = 12  # leader -> group rank: (set_id, params, [(trial, seed), ...]), or None = stop
+TAG_SET = 11  # master -> group leader: a TrialSpec
+TAG_TRIALS = 12  # leader -> group rank: (set_id, params, [(trial, seed), ...], fidelity)
 TAG_RESULT = 13  # any worker -> master: one TrialResult
 TAG_FATAL = 14  # worker -> master: the objective cannot be built there (message)
+TAG_STOP = 15  # master -> every worker rank: stop now, abandoning a trial in flight (None)
 
 FIRST_SLEEP = 0.0005  # s
 # s: the longest nap of a waiting rank, i.e. the worst latency it adds to a message. Lower
@@ -285,74 +288,179 @@ class MPIExecutor:
         return results
 
     def close(self) -> None:
-        """Tell every group to stop (trials in flight finish first on their ranks)."""
+        """Tell every group to stop. A trial still in flight (the run was interrupted, or
+        stopped after too many failures) is abandoned: an isolated one is killed at once, an
+        in-process one when its rank had a SIGTERM/SIGINT too (srun and mpiexec send it to
+        every rank), else it runs to its end (see _StopWatch)."""
         if self._closed:
             return
         self._closed = True
         for members in self.layout:
-            self._outbox.send(self.comm, None, members[0], TAG_SET)
+            for rank in members:
+                self._outbox.send(self.comm, None, rank, TAG_STOP)
         self._outbox.drain(timeout=60)
         self._stats.write(n_groups=self.n_slots, group_size=self.group_size)
 
 
 # --- worker side ----------------------------------------------------------------------------
 
-def worker_loop(comm, group_size: int, objective_ref) -> int:
+class _StopWorker(BaseException):
+    """Raised in a worker rank's main thread when the master said stop during a trial."""
+
+
+class _StopWatch:
+    """A worker rank's view of the master's stop (TAG_STOP, sent by ``MPIExecutor.close``).
+
+    SIGTERM/SIGINT do not stop a worker rank by themselves: srun and mpiexec forward them to
+    every rank, and the master decides (it journals what it has, then sends TAG_STOP). A
+    rank that dies on the signal could make the launcher tear the master down before its
+    journal is closed. So the rank only notes the signal and, from then on (MPI permitting
+    threads), a watcher thread waits for TAG_STOP and interrupts the main thread with a real
+    signal, which also cuts an in-process trial short (its result would not be journalled
+    any more). Without a signal the stop is seen between trials and, for isolated trials,
+    every STOP_POLL_S while they run. (Python handlers, not SIG_IGN: an ignored signal is
+    inherited by an isolated trial's processes, a handled one is reset at their exec.)
+    """
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self, comm):
+        from mpi4py import MPI
+
+        self.comm = comm
+        self.stopped = False
+        self.signalled = None  # the first signal's name
+        self._threads = MPI.Query_thread() == MPI.THREAD_MULTIPLE
+        self._watcher = None
+        self._looping = True  # False once the worker left its loop: then no _StopWorker
+        self._old = {}
+        if threading.current_thread() is threading.main_thread():
+            self._old = {s: signal.signal(s, self._on_signal) for s in self.SIGNALS}
+
+    def _on_signal(self, signum, frame):
+        if self.stopped and self._looping:
+            raise _StopWorker()
+        self.signalled = self.signalled or signal.Signals(signum).name
+        if self._watcher is None and self._threads:
+            self._watcher = threading.Thread(target=self._watch, name="hyppo-stop-watch", daemon=True)
+            self._watcher.start()
+
+    def _watch(self) -> None:
+        main = threading.main_thread().ident
+        delay = FIRST_SLEEP
+        while not self.stopped:
+            if _try_message(self.comm, 0, TAG_STOP) is not None:
+                self.stopped = True
+                signal.pthread_kill(main, signal.SIGINT)  # -> _on_signal -> _StopWorker
+                return
+            time.sleep(delay)
+            delay = min(2 * delay, MAX_SLEEP)
+
+    def check(self) -> bool:
+        """Has the master said stop? (main thread; never waits)"""
+        if not self.stopped and _try_message(self.comm, 0, TAG_STOP) is not None:
+            self.stopped = True
+        return self.stopped
+
+    def restore(self) -> None:
+        self._looping = False
+        self.stopped = True  # ends the watcher
+        if self._watcher is not None:
+            self._watcher.join()  # its signal, if any, lands on the handler above, now harmless
+        for s, handler in self._old.items():
+            signal.signal(s, handler)
+
+
+def worker_loop(comm, group_size: int, objective_ref, isolation: str = "none",
+                timeout: float | None = None) -> int:
     """Run on every rank but 0 until the master says stop; returns the exit status 0.
 
-    The objective is built once per rank; if that fails the master is told (it stops the
-    run with the error) and this rank's trials come back failed with the same message.
+    Trials run through :class:`TrialRunner`: in this process, or with ``isolation``
+    process/fresh in a child process (a crash of native code, an OOM kill fails the trial,
+    not the rank), with the per-trial wall-time limit ``timeout`` (s) either way. In-process,
+    the objective is built once per rank up front; if that fails the master is told (it
+    stops the run with the error) and this rank's trials come back failed with the same
+    message. Isolated, the child builds it; a user error there is reported the same way.
     """
+    from hyppo_hep.executor.isolation import TrialRunner
+
     rank = comm.Get_rank()
     layout = group_layout(comm.Get_size(), group_size)
     group = next(g for g, members in enumerate(layout) if rank in members)
     gcomm = comm.Split(group, rank)  # group rank 0 = the leader = lowest world rank
     leader, gsize = gcomm.Get_rank() == 0, gcomm.Get_size()
     outbox = _Outbox()
+    watch = _StopWatch(comm)
 
     from hyppo_hep.device import pick_device, threads_per_rank
 
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ.setdefault(var, str(threads_per_rank()))
     device = pick_device()
-    name = worker_name(rank)
-    try:
-        objective = objective_ref.build()
-    except Exception as exc:  # noqa: BLE001 — reported to the master, which stops the run
-        message = str(exc) if isinstance(exc, UserError) else traceback.format_exc(limit=5)
-        outbox.send(comm, message, 0, TAG_FATAL)
+    objective = None
+    if isolation == "none":
+        try:
+            objective = objective_ref.build()
+        except Exception as exc:  # noqa: BLE001 — reported to the master, which stops the run
+            message = str(exc) if isinstance(exc, UserError) else traceback.format_exc(limit=5)
+            outbox.send(comm, message, 0, TAG_FATAL)
 
-        def objective(params, trial, seed, device, _message=message):
-            raise RuntimeError(_message)
+            def objective(params, trial, seed, device, _message=message):
+                raise RuntimeError(_message)
+    runner = TrialRunner(objective_ref, isolation=isolation, timeout=timeout, device=device, name=rank,
+                         objective=objective)
+
+    def wait(source_comm, tag):
+        """The next message on (source_comm, 0, tag), or None once the master said stop."""
+        while not watch.check():
+            got = stats.wait(source_comm, 0, tag, timeout=1.0)
+            if got is not None:
+                return got
+        return None
 
     stats = _RankStats(rank, "leader" if leader else "member")  # counts the loop only
-    while True:
-        if leader:
-            spec = stats.wait(comm, 0, TAG_SET)[0]
-            if spec is None:
+    try:
+        while True:
+            if leader:
+                got = wait(comm, TAG_SET)
+                if got is None:
+                    break
+                spec = got[0]
+                shares: list[list[tuple[int, int]]] = [[] for _ in range(gsize)]
+                for i, (trial, seed) in enumerate(zip(spec.trials, spec.seeds)):
+                    shares[i % gsize].append((trial, seed))
                 for member in range(1, gsize):
-                    outbox.send(gcomm, None, member, TAG_TRIALS)
+                    if shares[member]:
+                        outbox.send(gcomm, (spec.set_id, spec.params, shares[member], spec.fidelity), member,
+                                    TAG_TRIALS)
+                set_id, params, mine, fid = spec.set_id, spec.params, shares[0], spec.fidelity
+            else:
+                got = wait(gcomm, TAG_TRIALS)
+                if got is None:
+                    break
+                set_id, params, mine, fid = got[0]
+            for trial, seed in mine:
+                if watch.check():
+                    break
+                # fid: the epoch budget / median-rule curve decided at submission (fidelity.py)
+                res = runner.run(params, set_id, trial, seed, fid, stop=watch.check)
+                if res is None:  # the master said stop during an isolated trial
+                    break
+                stats.busy += res.wall_time
+                stats.n_trials += 1
+                if res.fatal:  # a user error building the objective in an isolated child
+                    outbox.send(comm, f"{res.error}", 0, TAG_FATAL)
+                else:
+                    outbox.send(comm, res, 0, TAG_RESULT)
+            if watch.stopped:
                 break
-            shares: list[list[tuple[int, int]]] = [[] for _ in range(gsize)]
-            for i, (trial, seed) in enumerate(zip(spec.trials, spec.seeds)):
-                shares[i % gsize].append((trial, seed))
-            for member in range(1, gsize):
-                if shares[member]:
-                    outbox.send(gcomm, (spec.set_id, spec.params, shares[member], spec.fidelity), member, TAG_TRIALS)
-            set_id, params, mine, fid = spec.set_id, spec.params, shares[0], spec.fidelity
-        else:
-            work = stats.wait(gcomm, 0, TAG_TRIALS)[0]
-            if work is None:
-                break
-            set_id, params, mine, fid = work
-        for trial, seed in mine:
-            # fid: the epoch budget / median-rule curve decided at submission (fidelity.py)
-            res = run_trial(objective, params, set_id, trial, seed, device, name, fidelity=fid)
-            stats.busy += res.wall_time
-            stats.n_trials += 1
-            outbox.send(comm, res, 0, TAG_RESULT)
+    except _StopWorker:
+        pass  # the master stopped the run during an in-process trial; it journalled what it had
+    finally:
+        watch.restore()
+        runner.close()
     outbox.drain(timeout=60)
-    stats.write(group=group, device=device)
+    stats.write(group=group, device=device, signal=watch.signalled)
     gcomm.Free()
     return 0
 
@@ -369,7 +477,7 @@ def run(cfg, run_master) -> int:
     group_size = default_group_size(comm.Get_size(), cfg.trials, cfg.executor.group_size)
     if comm.Get_rank() != 0:
         try:
-            return worker_loop(comm, group_size, cfg.objective)
+            return worker_loop(comm, group_size, cfg.objective, cfg.isolation, cfg.trial_timeout)
         except BaseException:  # a bug here would leave the master waiting forever
             traceback.print_exc()
             sys.stderr.flush()
