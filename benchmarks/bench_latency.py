@@ -25,18 +25,11 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hyppo_hep.history import History, SetRecord, TrialRecord  # noqa: E402
-from hyppo_hep.objectives.analytic import GanLandscape, Rastrigin  # noqa: E402
+from hyppo_hep.objectives.analytic import TABLE1_BROAD_SPACE, GanLandscape, Rastrigin  # noqa: E402
 from hyppo_hep.space import Space  # noqa: E402
 from hyppo_hep.strategy import build  # noqa: E402
 
-GAN_SPACE = {
-    "noise_dim": {"lower": 1, "upper": 100, "scaling": 4},
-    "batch_size": {"lower": 8, "upper": 64, "scaling": 32},
-    "lr_gen": {"lower": 1, "upper": 200, "scaling": 5.0e-5},
-    "lr_disc": {"lower": 1, "upper": 200, "scaling": 5.0e-5},
-    "gen_layersize": {"lower": 8, "upper": 128, "scaling": 8},
-    "disc_layersize": {"lower": 8, "upper": 128, "scaling": 8},
-}
+GAN_SPACE = TABLE1_BROAD_SPACE
 
 
 def history_of(space, objective, n, rng, n_pending=4):

@@ -33,7 +33,7 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hyppo_hep.objectives.analytic import GanLandscape, Hartmann6, Rastrigin, Branin  # noqa: E402
+from hyppo_hep.objectives.analytic import TABLE1_BROAD_SPACE, Branin, GanLandscape, Hartmann6, Rastrigin  # noqa: E402
 
 TRIALS = 5
 CHECKPOINTS = (20, 25, 50, 100)
@@ -76,16 +76,8 @@ class Problem:
 
 
 def problems() -> dict[str, Problem]:
-    gan_space = {
-        "noise_dim": {"lower": 1, "upper": 100, "scaling": 4},
-        "batch_size": {"lower": 8, "upper": 64, "scaling": 32},
-        "lr_gen": {"lower": 1, "upper": 200, "scaling": 5.0e-5},
-        "lr_disc": {"lower": 1, "upper": 200, "scaling": 5.0e-5},
-        "gen_layersize": {"lower": 8, "upper": 128, "scaling": 8},
-        "disc_layersize": {"lower": 8, "upper": 128, "scaling": 8},
-    }
     return {
-        "gan6": Problem("gan6", GanLandscape(), gan_space),
+        "gan6": Problem("gan6", GanLandscape(), TABLE1_BROAD_SPACE),
         "hartmann6": Problem("hartmann6", Hartmann6(), {f"x{i}": {"lower": 0, "upper": 100, "scaling": 0.01}
                                                         for i in range(6)}),
         "rastrigin10": Problem("rastrigin10", Rastrigin(10), {f"x{i}": {"lower": -50, "upper": 50, "scaling": 0.1}

@@ -1,15 +1,9 @@
 import pytest
 
+from hyppo_hep.objectives.analytic import TABLE1_BROAD_SPACE
 from hyppo_hep.space import Space
 
-TABLE1_BROAD = {
-    "noise_dim": {"lower": 1, "upper": 100, "scaling": 4},
-    "batch_size": {"lower": 8, "upper": 64, "scaling": 32},
-    "lr_gen": {"lower": 1, "upper": 200, "scaling": 5.0e-5},
-    "lr_disc": {"lower": 1, "upper": 200, "scaling": 5.0e-5},
-    "gen_layersize": {"lower": 8, "upper": 128, "scaling": 8},
-    "disc_layersize": {"lower": 8, "upper": 128, "scaling": 8},
-}
+TABLE1_BROAD = TABLE1_BROAD_SPACE
 
 MIXED = {
     "noise_dim": {"lower": 1, "upper": 100, "scaling": 4},

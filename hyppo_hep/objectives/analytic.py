@@ -19,6 +19,18 @@ import numpy as np
 from hyppo_hep.errors import UserError
 
 
+# The broad-search ranges of the Hyppo study's Table 1 (integer index x scaling), the space
+# that GanLandscape is shaped over; tests and benchmarks use it as the realistic lattice.
+TABLE1_BROAD_SPACE = {
+    "noise_dim": {"lower": 1, "upper": 100, "scaling": 4},
+    "batch_size": {"lower": 8, "upper": 64, "scaling": 32},
+    "lr_gen": {"lower": 1, "upper": 200, "scaling": 5.0e-5},
+    "lr_disc": {"lower": 1, "upper": 200, "scaling": 5.0e-5},
+    "gen_layersize": {"lower": 8, "upper": 128, "scaling": 8},
+    "disc_layersize": {"lower": 8, "upper": 128, "scaling": 8},
+}
+
+
 class AnalyticObjective:
     """Base: subclasses define ``names`` (params read), ``mean(x)`` and ``spread(x)``."""
 
