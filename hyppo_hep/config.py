@@ -210,6 +210,23 @@ TOP_LEVEL_KEYS = ("objective", "space", "trials", "budget", "strategy", "seed", 
                   "trial_timeout", "isolation", "max_consecutive_failures", "early_stopping", "stages", "repeat")
 
 
+# Top-level keys read by one function each (the value in, the typed value out); the
+# objective, space, out, stages and repeat need more than their own value and are read
+# in parse_config itself.
+_SCALAR_READERS = {
+    "trials": lambda v: _int(v, "trials", 1),
+    "budget": lambda v: _int(v, "budget", 1),
+    "strategy": parse_strategy,
+    "seed": lambda v: _int(v, "seed", 0),
+    "executor": parse_executor,
+    "min_ok_trials": lambda v: _int(v, "min_ok_trials", 1),
+    "trial_timeout": lambda v: _seconds(v, "trial_timeout"),
+    "isolation": parse_isolation,
+    "max_consecutive_failures": lambda v: _int(v, "max_consecutive_failures", 0),
+    "early_stopping": parse_early_stopping,
+}
+
+
 def parse_config(raw: Any, source: str | None = None) -> CampaignConfig:
     """Validate a loaded YAML document and build the CampaignConfig."""
     if raw is None:
@@ -222,26 +239,9 @@ def parse_config(raw: Any, source: str | None = None) -> CampaignConfig:
         raise ConfigError("objective", "is missing")
     objective = parse_objective(raw["objective"])
     kw: dict[str, Any] = {"objective": objective, "space": parse_space(raw.get("space"), objective)}
-    if "trials" in raw:
-        kw["trials"] = _int(raw["trials"], "trials", 1)
-    if "budget" in raw:
-        kw["budget"] = _int(raw["budget"], "budget", 1)
-    if "strategy" in raw:
-        kw["strategy"] = parse_strategy(raw["strategy"])
-    if "seed" in raw:
-        kw["seed"] = _int(raw["seed"], "seed", 0)
-    if "executor" in raw:
-        kw["executor"] = parse_executor(raw["executor"])
-    if "min_ok_trials" in raw:
-        kw["min_ok_trials"] = _int(raw["min_ok_trials"], "min_ok_trials", 1)
-    if "trial_timeout" in raw:
-        kw["trial_timeout"] = _seconds(raw["trial_timeout"], "trial_timeout")
-    if "isolation" in raw:
-        kw["isolation"] = parse_isolation(raw["isolation"])
-    if "max_consecutive_failures" in raw:
-        kw["max_consecutive_failures"] = _int(raw["max_consecutive_failures"], "max_consecutive_failures", 0)
-    if "early_stopping" in raw:
-        kw["early_stopping"] = parse_early_stopping(raw["early_stopping"])
+    for key, read in _SCALAR_READERS.items():
+        if key in raw:
+            kw[key] = read(raw[key])
     trials = kw.get("trials", 5)
     if kw.get("min_ok_trials", 1) > trials:
         raise ConfigError("min_ok_trials", f"({kw['min_ok_trials']}) is more than trials ({trials})")

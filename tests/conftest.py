@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 
 from hyppo_hep.objectives.analytic import TABLE1_BROAD_SPACE
@@ -28,3 +29,23 @@ def mixed_space():
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "mpi: launches real mpiexec runs as subprocesses (needs the 'mpi' extra)")
+
+
+def drain(strategy, space, on_proposed, batch: int = 3, seed: int = 3) -> set:
+    """Ask ``strategy`` for ``batch`` sets at a time until it has none left, asserting that
+    no set is ever proposed twice; ``on_proposed(history, params, n_seen)`` records each
+    one (pending, done, ...). Returns the lattice keys of all proposed sets."""
+    from hyppo_hep.history import History
+
+    rng = np.random.default_rng(seed)
+    history = History()
+    seen: set = set()
+    while True:
+        props = strategy.propose(history, batch, rng)
+        if not props:
+            return seen
+        for p in props:
+            key = space.key(p)
+            assert key not in seen
+            seen.add(key)
+            on_proposed(history, p, len(seen))

@@ -13,9 +13,8 @@ import pytest
 import yaml
 
 from hyppo_hep.journal import read_events, replay
-from hyppo_hep.objectives.registry import ObjectiveRef
 from test_mpi import ROOT, config, launch, mpiexec
-from test_reliability import REASONS, check_complete, events
+from test_reliability import check_complete, check_faults, events
 
 pytest.importorskip("mpi4py")
 pytestmark = pytest.mark.mpi
@@ -31,17 +30,10 @@ def test_injected_faults_under_mpi_are_recorded_and_the_budget_completes(tmp_pat
     proc = launch(3, tmp_path, cfg, "--quiet")
     assert proc.returncode == 0, proc.stderr
     history = check_complete(tmp_path / "out", budget, trials)
-    fault = ObjectiveRef("fault", {"mode": mode, "rate": 0.5}).build()
-    n_faulty = 0
-    for rec in history.sets.values():
-        for t, tr in rec.trials.items():
-            if fault.is_faulty(rec.seeds[t]):
-                n_faulty += 1
-                assert not tr.ok and REASONS[mode] in tr.error, tr.error
-            else:  # healthy trials: the score of a direct call, on a worker rank
-                assert tr.ok and tr.score == pytest.approx(fault(rec.params, t, rec.seeds[t]), rel=1e-12)
+    for rec in check_faults(history, mode):
+        for tr in rec.trials.values():
+            if tr.ok:  # healthy trials ran on a worker rank
                 assert tr.worker.split(":")[2].split(">")[0] in ("1", "2")
-    assert n_faulty > 0, "the seed must inject at least one fault"
 
 
 @pytest.mark.parametrize("isolation", ["none", "process"])

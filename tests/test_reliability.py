@@ -95,15 +95,11 @@ REASONS = {"raise": "RuntimeError: injected fault", "nan": "non-finite score: na
            "sigkill": "killed by signal SIGKILL", "segfault": "killed by signal SIGSEGV"}
 
 
-@pytest.mark.parametrize("executor, isolation, mode", FAULTS, ids=["-".join(f) for f in FAULTS])
-def test_injected_faults_are_recorded_and_the_budget_completes(tmp_path, executor, isolation, mode):
-    budget, trials = 4, 2
-    path = write_cfg(tmp_path, objective={"name": "fault", "mode": mode, "rate": 0.5, "hang_s": 30},
-                     budget=budget, trials=trials, trial_timeout=0.5, isolation=isolation,
-                     executor={"kind": executor, "workers": 2} if executor == "pool" else executor)
-    assert main([str(path), "--quiet"]) == 0
-    history = check_complete(tmp_path / "out", budget, trials)
-    fault = ObjectiveRef("fault", {"mode": mode, "rate": 0.5}).build()
+def check_faults(history, mode: str, rate: float = 0.5) -> list:
+    """Every trial the ``fault`` objective made faulty failed with the mode's reason, every
+    healthy one scored what a direct call scores; at least one fault was injected.
+    Returns the set records for further checks."""
+    fault = ObjectiveRef("fault", {"mode": mode, "rate": rate}).build()
     n_faulty = 0
     for rec in history.sets.values():
         for t, tr in rec.trials.items():
@@ -112,8 +108,20 @@ def test_injected_faults_are_recorded_and_the_budget_completes(tmp_path, executo
                 assert not tr.ok and REASONS[mode] in tr.error, tr.error
             else:  # the healthy trials are untouched: the score of a direct call
                 assert tr.ok and tr.score == pytest.approx(fault(rec.params, t, rec.seeds[t]), rel=1e-12)
-        assert rec.state == ("done" if rec.n_ok >= 1 else "failed")
     assert n_faulty > 0, "the seed must inject at least one fault"
+    return list(history.sets.values())
+
+
+@pytest.mark.parametrize("executor, isolation, mode", FAULTS, ids=["-".join(f) for f in FAULTS])
+def test_injected_faults_are_recorded_and_the_budget_completes(tmp_path, executor, isolation, mode):
+    budget, trials = 4, 2
+    path = write_cfg(tmp_path, objective={"name": "fault", "mode": mode, "rate": 0.5, "hang_s": 30},
+                     budget=budget, trials=trials, trial_timeout=0.5, isolation=isolation,
+                     executor={"kind": executor, "workers": 2} if executor == "pool" else executor)
+    assert main([str(path), "--quiet"]) == 0
+    history = check_complete(tmp_path / "out", budget, trials)
+    for rec in check_faults(history, mode):
+        assert rec.state == ("done" if rec.n_ok >= 1 else "failed")
 
 
 def test_min_ok_trials_fails_the_set_and_failed_sets_stay_out_of_the_fit(tmp_path):

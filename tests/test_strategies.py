@@ -7,6 +7,8 @@ from hyppo_hep.history import History, SetRecord
 from hyppo_hep.space import Space
 from hyppo_hep.strategy import build
 
+from conftest import drain
+
 
 def history_with(space, params_list, state="done"):
     h = History()
@@ -39,19 +41,11 @@ def test_designs_are_distinct_and_avoid_excluded():
 def test_never_proposes_evaluated_or_pending(name):
     space = Space.from_dict({"a": {"lower": 0, "upper": 4}, "b": {"lower": 0, "upper": 3}})  # 20 points
     strat = build(name, {}, space, 20)
-    rng = np.random.default_rng(3)
-    h = History()
-    seen = set()
-    while True:
-        props = strat.propose(h, 3, rng)
-        if not props:
-            break
-        for p in props:
-            key = space.key(p)
-            assert key not in seen
-            seen.add(key)
-            # alternate: some stay pending, some are done — both must be avoided
-            h.add_set(SetRecord(h.next_id(), p, [0], state="pending" if len(seen) % 2 else "done"))
+
+    def record(h, p, n_seen):  # alternate: some stay pending, some are done — both must be avoided
+        h.add_set(SetRecord(h.next_id(), p, [0], state="pending" if n_seen % 2 else "done"))
+
+    seen = drain(strat, space, record)
     assert len(seen) == 20
 
 

@@ -13,7 +13,7 @@ from hyppo_hep.space import Space
 from hyppo_hep.strategy import build
 from hyppo_hep.strategy import candidates as cand
 from hyppo_hep.strategy.surrogate import RBFStrategy
-from tests.conftest import MIXED
+from tests.conftest import MIXED, drain
 
 FAST_GP = {"n_candidates": 200, "max_fit_points": 40}
 
@@ -49,22 +49,15 @@ def test_never_proposes_evaluated_or_pending_until_exhausted(name, options):
     space = Space.from_dict({"a": {"lower": 0, "upper": 5}, "b": {"lower": 0, "upper": 3},
                              "c": {"choices": ["x", "y"]}})  # 48 sets
     strat = build(name, {"initial": 6, **options}, space, 48)
-    rng = np.random.default_rng(3)
-    h = History()
-    seen = set()
-    while True:
-        props = strat.propose(h, 3, rng)
-        if not props:
-            break
-        for p in props:
-            key = space.key(p)
-            assert key not in seen
-            seen.add(key)
-            sid = h.next_id()
-            h.add_set(SetRecord(sid, p, [0]))
-            if len(seen) % 3:  # some stay pending for good: they must be avoided as well
-                h.add_trial(sid, TrialRecord(0, 0, float(p["a"] - 2) ** 2 + p["b"] + (p["c"] == "y")))
-                h.complete(sid, finished=float(sid))
+
+    def record(h, p, n_seen):
+        sid = h.next_id()
+        h.add_set(SetRecord(sid, p, [0]))
+        if n_seen % 3:  # some stay pending for good: they must be avoided as well
+            h.add_trial(sid, TrialRecord(0, 0, float(p["a"] - 2) ** 2 + p["b"] + (p["c"] == "y")))
+            h.complete(sid, finished=float(sid))
+
+    seen = drain(strat, space, record)
     assert len(seen) == 48
 
 

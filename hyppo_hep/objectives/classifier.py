@@ -26,7 +26,7 @@ import numpy as np
 
 from hyppo_hep.data import cache, classification, loaders
 from hyppo_hep.errors import UserError
-from hyppo_hep.objectives.common import check_names, require, resolve_params, seeded_generator, split, sync, to_device, user_data
+from hyppo_hep.objectives.common import check_names, require, resolve_params, seeded_generator, shuffled_batches, split, sync, to_device, user_data
 
 DEFAULTS = {"hidden_layers": 2, "width": 64, "activation": "relu", "dropout": 0.1, "lr": 1e-3,
             "l1": 0.0, "l2": 0.0, "batch_size": 256, "epochs": 20, "patience": 3}
@@ -129,9 +129,7 @@ def train_classifier(p: dict, X, y, w, val_fraction: float, score: str, data_see
     for _ in range(p["epochs"]):
         sync(device)
         t0 = time.perf_counter()
-        perm = tr_t[torch.randperm(len(tr_t), device=device, generator=gen)]
-        for start in range(0, len(perm), bs):
-            idx = perm[start:start + bs]
+        for idx in shuffled_batches(tr_t, bs, gen):
             per_event = F.binary_cross_entropy_with_logits(model(Xt[idx]), yt[idx], reduction="none")
             loss = (per_event * wt[idx]).mean() + model.penalty(p["l1"], p["l2"])
             opt.zero_grad(set_to_none=True)

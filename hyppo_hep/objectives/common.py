@@ -99,3 +99,16 @@ def sync(device: str) -> None:
         import torch
 
         torch.cuda.synchronize(device)
+
+
+def shuffled_batches(indices, batch_size: int, generator, full_only: bool = False):
+    """Yield the minibatches of one epoch: ``indices`` (a 1-D tensor on the training device)
+    in a fresh random order drawn from ``generator``, cut into ``batch_size`` slices.
+    ``full_only`` drops a short last batch (BatchNorm needs more than one event)."""
+    import torch
+
+    n = len(indices)
+    perm = indices[torch.randperm(n, device=indices.device, generator=generator)]
+    stop = n - batch_size + 1 if full_only else n
+    for start in range(0, stop, batch_size):
+        yield perm[start:start + batch_size]

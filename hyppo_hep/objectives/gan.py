@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hyppo_hep.data import cache, dimuon, hadronization, loaders
-from hyppo_hep.objectives.common import check_names, require, resolve_params, seeded_generator, split, sync, to_device, user_data
+from hyppo_hep.objectives.common import check_names, require, resolve_params, seeded_generator, shuffled_batches, split, sync, to_device, user_data
 
 DEFAULTS = {
     "noise_dim": 16, "batch_size": 256, "lr_gen": 2e-4, "lr_disc": 2e-4,
@@ -135,14 +135,13 @@ def train_gan(p: dict, feats: np.ndarray, cond: np.ndarray | None, weights: np.n
     untrained, _ = evaluate()
     metric_time = time.perf_counter() - t_metric
     scores, train_time, best_sample = [], 0.0, None
+    all_events = torch.arange(n, device=device)
     for _ in range(p["epochs"]):
         sync(device)
         t0 = time.perf_counter()
-        perm = torch.randperm(n, device=device, generator=gen)
         # Full batches only: BatchNorm needs more than one event, and equal sizes keep the
         # label tensors fixed.
-        for start in range(0, n - bs + 1, bs):
-            idx = perm[start:start + bs]
+        for idx in shuffled_batches(all_events, bs, gen, full_only=True):
             real, c = x_train[idx], (None if c_train is None else c_train[idx])
             w = None if w_train is None else w_train[idx]
             fake = G.unit(torch.randn(bs, p["noise_dim"], device=device, generator=gen), c)

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hyppo_hep.data import cache, loaders, showers
-from hyppo_hep.objectives.common import check_names, require, resolve_params, seeded_generator, sync, to_device, user_data
+from hyppo_hep.objectives.common import check_names, require, resolve_params, seeded_generator, shuffled_batches, sync, to_device, user_data
 
 MAX_LAYERS = 8
 DEFAULTS = {
@@ -157,9 +157,7 @@ def train_vae(p: dict, s: np.ndarray, e: np.ndarray, val_events: int, data_seed:
     for _ in range(p["epochs"]):
         sync(device)
         t0 = time.perf_counter()
-        perm = train_t[torch.randperm(len(train_t), device=device, generator=gen)]
-        for start in range(0, len(perm), bs):
-            idx = perm[start:start + bs]
+        for idx in shuffled_batches(train_t, bs, gen):
             recon, mu, logvar, _ = model(x[idx], c[idx], generator=gen)
             loss = model.loss(x[idx], recon, mu, logvar, p["wkl"])
             opt.zero_grad(set_to_none=True)
