@@ -12,14 +12,13 @@ from typing import Any, Callable
 
 import numpy as np
 
-from hyppo_hep import strategy as strategies
 from hyppo_hep.config import CampaignConfig, ExecutorConfig, StrategyConfig
 from hyppo_hep.driver import Driver
-from hyppo_hep.errors import UserError
-from hyppo_hep.executor.base import TrialResult, TrialSpec
+from hyppo_hep.errors import SearchFailed, UserError
 from hyppo_hep.history import History, SetRecord
 from hyppo_hep.objectives.registry import CallableRef, ObjectiveRef
 from hyppo_hep.space import Space
+from hyppo_hep.trial import TrialResult
 
 
 def _space(space) -> Space:
@@ -97,30 +96,33 @@ def minimize(objective: Callable | str, space: dict | Space | None = None, *, bu
         from hyppo_hep.campaign import run_campaign
 
         summary = run_campaign(cfg, overwrite=overwrite, objective_ref=ref, quiet=quiet)
-        return SearchResult(summary.history, cfg.k_std)
-    from hyppo_hep.campaign import make_executor
+    else:
+        summary = _run_in_memory(cfg, ref)
+    return _checked(SearchResult(summary.history, cfg.k_std))
 
+
+def _run_in_memory(cfg: CampaignConfig, ref):
+    """A search without an output directory: no journal, nothing written."""
+    from hyppo_hep.campaign import build_strategy, make_executor, make_search
+
+    search = make_search(cfg, build_strategy(cfg))
     ex = make_executor(cfg, ref)
-    strat = strategies.build(cfg.strategy.name, cfg.strategy.options, space, budget)
     try:
-        summary = Driver(space, strat, ex, None, budget=budget, trials=trials, seed=seed,
-                         min_ok_trials=min_ok_trials, max_consecutive_failures=max_consecutive_failures,
-                         early_stopping=early).run()
+        return Driver(search, ex).run()
     finally:
         ex.close()
-    return SearchResult(summary.history, cfg.k_std)
 
 
-class _Handout:
-    """The 'executor' of an ask/tell loop: it just keeps what the driver submits."""
-
-    n_slots = 1
-
-    def __init__(self) -> None:
-        self.submitted: list[TrialSpec] = []
-
-    def submit(self, spec: TrialSpec) -> None:
-        self.submitted.append(spec)
+def _checked(result: SearchResult) -> SearchResult:
+    """A search in which every trial failed has no answer: raise, quoting the last error
+    (as the CLI exits with status 3), rather than hand back a result without a best set."""
+    trials = [t for r in result.history.sets.values() for t in r.trials.values()]
+    if trials and not any(t.ok for t in trials):
+        last = max(trials, key=lambda t: t.finished or 0.0)
+        lines = (last.error or "").strip().splitlines()
+        raise SearchFailed(f"every trial failed ({len(trials)} trials); last error: {lines[-1] if lines else '?'}"
+                           + (f"\n{last.error}" if last.error else ""))
+    return result
 
 
 class AskTell:
@@ -133,38 +135,44 @@ class AskTell:
         print(at.best)
 
     ``tell`` takes one score per trial (None or NaN for a failed trial). Several sets may be
-    asked before any is told: each ``ask`` knows the sets still pending.
+    asked before any is told: each ``ask`` knows the sets still pending. With ``out`` the
+    journal is written there as the CLI writes it, and results.csv on :meth:`close`.
     """
 
     def __init__(self, space: dict | Space, *, strategy: Any = "rbf", trials: int = 5, seed: int = 0,
                  budget: int = 100, out: str | None = None, overwrite: bool = False, min_ok_trials: int = 1):
+        from hyppo_hep.campaign import build_strategy, make_search
+
         self.space = _space(space)
         self.trials = trials
-        self._handout = _Handout()
-        journal = None
+        cfg = CampaignConfig(objective=ObjectiveRef("ask-tell"), space=self.space, trials=trials, budget=budget,
+                             strategy=_strategy_config(strategy), seed=seed, out=out or "",
+                             min_ok_trials=min_ok_trials, max_consecutive_failures=0)
+        self.k_std = cfg.k_std
+        self._search = make_search(cfg, build_strategy(cfg))  # the strategy is checked before the disk is touched
+        self._results = None
         if out:
-            from hyppo_hep.campaign import prepare_out_dir
-            from hyppo_hep.journal import Journal
+            from hyppo_hep.campaign import SetAside, prepare_out_dir
+            from hyppo_hep.journal import RESULTS_NAME, Journal, ResultsWriter
 
-            journal = Journal(prepare_out_dir(out, resume=False, overwrite=overwrite))
-            journal.append("campaign", objective={"name": "ask-tell", "options": {}}, space=self.space.to_dict(),
-                           trials=trials, budget=budget, seed=seed)
-        self._journal = journal
-        cfg = _strategy_config(strategy)
-        self.k_std = float(cfg.options.get("k_std", 0.0))
-        strat = strategies.build(cfg.name, cfg.options, self.space, budget)
-        self._driver = Driver(self.space, strat, self._handout, journal, budget=budget, trials=trials, seed=seed,
-                              min_ok_trials=min_ok_trials)
+            journal_path = prepare_out_dir(out, resume=False, overwrite=overwrite)
+            SetAside(journal_path.parent).drop()
+            self._search.journal = Journal(journal_path)
+            self._results = ResultsWriter(journal_path.parent / RESULTS_NAME)
+            self._search.start({"resumed": False, **cfg.header()})
 
     @property
     def history(self) -> History:
-        return self._driver.history
+        return self._search.history
 
     def ask(self) -> dict:
         """A new set (params dict), never one already asked."""
-        if self._driver.propose_and_submit(1) == 0:
+        specs = self._search.ask(1)
+        if not specs:
+            if self._search.budget_left == 0:
+                raise UserError(f"the budget of {self._search.budget} sets is spent")
             raise UserError("the search space is exhausted: every set has been asked")
-        return dict(self._handout.submitted[-1].params)
+        return dict(specs[0].params)
 
     def _pending(self, params: dict) -> SetRecord:
         key = self.space.key(params)
@@ -184,8 +192,10 @@ class AskTell:
             raise ValueError(f"tell needs {rec.n_trials} scores (one per trial), got {len(scores)}")
         for t, s in enumerate(scores):
             ok = s is not None and np.isfinite(float(s))
-            self._driver.record(TrialResult(rec.set_id, t, rec.seeds[t], float(s) if ok else None,
-                                            None if ok else f"told as {s!r}", "user", "user"))
+            self._search.tell(TrialResult(rec.set_id, t, rec.seeds[t], float(s) if ok else None,
+                                          None if ok else f"told as {s!r}", "user", "user"))
+        if self._results is not None:
+            self._results.maybe_write(self.history)
 
     def result(self, k_std: float | None = None) -> SearchResult:
         """The sets so far, ranked by mean + k_std * std (default: the strategy's k_std)."""
@@ -196,5 +206,8 @@ class AskTell:
         return self.result().best
 
     def close(self) -> None:
-        if self._journal is not None:
-            self._journal.close()
+        journal = self._search.journal
+        if journal is not None:
+            journal.close()
+            if self.history.sets:
+                self._results.flush(self.history)

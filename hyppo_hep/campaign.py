@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -19,8 +20,10 @@ from hyppo_hep import strategy as strategies
 from hyppo_hep.config import CampaignConfig
 from hyppo_hep.console import progress_line
 from hyppo_hep.driver import Driver, RunSummary
-from hyppo_hep.errors import RunInterrupted, UserError
-from hyppo_hep.journal import JOURNAL_NAME, RESULTS_NAME, Journal, campaign_header, read_events, replay, write_results_csv
+from hyppo_hep.errors import OutputError, RunInterrupted, UserError
+from hyppo_hep.journal import (JOURNAL_NAME, RESULTS_NAME, Journal, ResultsWriter, campaign_header, iter_lines,
+                               read_events, replay)
+from hyppo_hep.search import FINISHED_REASONS, Search, StopReason
 
 
 def make_executor(cfg: CampaignConfig, objective_ref):
@@ -61,32 +64,59 @@ def stop_on_signals(signums=(signal.SIGTERM, signal.SIGINT)):
             signal.signal(s, handler)
 
 
-def _n_finished_trials(history) -> int:
-    return sum(len(r.trials) for r in history.sets.values())
+def build_strategy(cfg: CampaignConfig):
+    """The strategy of ``cfg``; its options were checked when the config was parsed, and it
+    is built before anything touches the disk (a bad option must not cost a journal)."""
+    return strategies.build(cfg.strategy.name, cfg.strategy.options, cfg.space, cfg.budget)
 
 
 def prepare_out_dir(out: str | os.PathLike, resume: bool, overwrite: bool) -> Path:
-    """Check the output directory before anything is written; the journal path in it."""
+    """Check the output directory before anything is written; the journal path in it.
+    With ``overwrite`` an existing journal and results.csv stay where they are: the caller
+    sets them aside (:class:`SetAside`) and deletes or restores them."""
     out = Path(out)
     journal = out / JOURNAL_NAME
-    if out.exists() and not out.is_dir():
-        raise UserError(f"output directory {out} exists and is not a directory")
-    if resume:
-        if not journal.exists():
-            raise UserError(f"--resume: {journal} does not exist (nothing to resume)")
-    elif journal.exists():
-        if not overwrite:
-            raise UserError(f"{journal} already exists: pass --resume to continue it or --overwrite to start over")
-        journal.unlink()
-        (out / RESULTS_NAME).unlink(missing_ok=True)
     try:
+        if out.exists() and not out.is_dir():
+            raise UserError(f"output directory {out} exists and is not a directory")
+        if resume:
+            if not journal.exists():
+                raise UserError(f"--resume: {journal} does not exist (nothing to resume)")
+        elif journal.exists() and not overwrite:
+            raise UserError(f"{journal} already exists: pass --resume to continue it or --overwrite to start over")
         out.mkdir(parents=True, exist_ok=True)
         probe = out / ".write-test"
         probe.write_text("")
         probe.unlink()
-    except OSError as exc:
-        raise UserError(f"output directory {out} is not writable: {exc.strerror}") from None
+    except OSError as exc:  # also a name longer than the file system allows
+        raise UserError(f"output directory {str(out)[:200]} is not writable: {exc.strerror or exc}") from None
     return journal
+
+
+class SetAside:
+    """``--overwrite``: the old journal and results.csv of ``out`` are renamed aside when the
+    new run starts, and deleted only once it has a finished trial; a run that fails before
+    (a mistake in the objective's options, a missing data file) puts them back."""
+
+    SUFFIX = ".replaced"
+
+    def __init__(self, out: Path, names=(JOURNAL_NAME, RESULTS_NAME)):
+        self.moved: list[Path] = []
+        for name in names:
+            path = out / name
+            if path.exists():
+                os.replace(path, path.with_name(path.name + self.SUFFIX))
+                self.moved.append(path)
+
+    def restore(self) -> None:
+        for path in self.moved:
+            os.replace(path.with_name(path.name + self.SUFFIX), path)
+        self.moved = []
+
+    def drop(self) -> None:
+        for path in self.moved:
+            path.with_name(path.name + self.SUFFIX).unlink(missing_ok=True)
+        self.moved = []
 
 
 def check_resume_header(header: dict | None, cfg: CampaignConfig, force: bool) -> None:
@@ -100,6 +130,18 @@ def check_resume_header(header: dict | None, cfg: CampaignConfig, force: bool) -
                             f"({header.get(key)!r} vs {now[key]!r}); pass --force-resume to continue anyway")
 
 
+def make_search(cfg: CampaignConfig, strategy, stage: str | None = None, journal: Journal | None = None,
+                clock=time.time) -> Search:
+    """The one place a campaign builds its Search (CLI, API, stages and repeats alike)."""
+    return Search(cfg.space, strategy, budget=cfg.budget, trials=cfg.trials, seed=cfg.seed, journal=journal,
+                  min_ok_trials=cfg.min_ok_trials, max_consecutive_failures=cfg.max_consecutive_failures,
+                  early_stopping=cfg.early_stopping, stage=stage, clock=clock)
+
+
+def _n_finished_trials(history) -> int:
+    return sum(len(r.trials) for r in history.sets.values())
+
+
 def run_campaign(cfg: CampaignConfig, *, resume: bool = False, overwrite: bool = False, force_resume: bool = False,
                  objective_ref=None, executor=None, quiet: bool = False,
                  print_fn: Callable[[str], None] = print, stage: str | None = None,
@@ -110,68 +152,96 @@ def run_campaign(cfg: CampaignConfig, *, resume: bool = False, overwrite: bool =
     and ``stage_started`` records the stage's space and how it was derived.
 
     Raises UserError for bad input; a fresh run that fails so before any trial finished
-    leaves no journal behind (nothing a later run could take for results). Raises
-    RunInterrupted on SIGTERM/SIGINT after writing ``run_finished`` (reason "interrupted").
+    leaves no journal behind (nothing a later run could take for results; under
+    ``overwrite`` the old journal is put back). Raises OutputError when the journal or
+    results.csv cannot be written, RunInterrupted on SIGTERM/SIGINT after writing
+    ``run_finished`` (reason "interrupted").
     """
     objective_ref = objective_ref or cfg.objective
     objective_ref.check()  # an unknown objective is refused before anything is written
+    search = make_search(cfg, build_strategy(cfg), stage)
     out_existed = Path(cfg.out).exists()
     journal_path = prepare_out_dir(cfg.out, resume, overwrite)
-    history = None
     if resume:
-        events = list(read_events(journal_path))
-        check_resume_header(campaign_header(events), cfg, force_resume)
-        history = replay(events)
-    strategy = strategies.build(cfg.strategy.name, cfg.strategy.options, cfg.space, cfg.budget)
+        numbered = list(iter_lines(journal_path))
+        check_resume_header(campaign_header(ev for _, ev in numbered), cfg, force_resume)
+        search.replay(numbered, f"journal {journal_path} line")
+    aside = SetAside(Path(cfg.out)) if not resume else None
+    results = ResultsWriter(Path(cfg.out) / RESULTS_NAME)
+    try:
+        search.journal = Journal(journal_path)
+        summary = _run_search(search, cfg, executor, objective_ref, resume, quiet, print_fn, results,
+                              dict(header_extra or {}), stage_event)
+    except BaseException as exc:
+        _close(search.journal)
+        if isinstance(exc, UserError) and not resume and _n_finished_trials(search.history) == 0:
+            _remove_fresh_run(journal_path, results.path, Path(cfg.out), out_existed)
+            if aside is not None:
+                aside.restore()
+        else:
+            _finish_files(search, results, aside, quiet_errors=True)
+        raise
+    _close(search.journal)
+    _finish_files(search, results, aside)
+    return summary
+
+
+def _close(journal: Journal | None) -> None:
+    if journal is not None:
+        journal.close()
+
+
+def _finish_files(search: Search, results: ResultsWriter, aside: SetAside | None, quiet_errors: bool = False) -> None:
+    """The run has results: the replaced journal goes, results.csv is written a last time."""
+    if aside is not None:
+        aside.drop()
+    if search.history.sets:
+        try:
+            results.flush(search.history)
+        except OutputError:
+            if not quiet_errors:
+                raise  # else the error in flight already says what went wrong
+
+
+def _remove_fresh_run(journal_path: Path, results_csv: Path, out: Path, out_existed: bool) -> None:
+    for path in (journal_path, results_csv):
+        try:
+            path.unlink(missing_ok=True)
+        except OSError:
+            pass
+    if not out_existed:
+        try:
+            out.rmdir()  # only if empty
+        except OSError:
+            pass
+
+
+def _run_search(search: Search, cfg: CampaignConfig, executor, objective_ref, resume: bool, quiet: bool,
+                print_fn, results: ResultsWriter, header_extra: dict, stage_event: dict | None) -> RunSummary:
+    """Pump ``search`` on the executor (the given one, or one made here and closed after)."""
     own_executor = executor is None
-    results_csv = Path(cfg.out) / RESULTS_NAME
-    journal = Journal(journal_path)
-    driver = None
     try:
         with stop_on_signals():
             executor = executor or make_executor(cfg, objective_ref)
-            journal.append("campaign", resumed=resume, argv=sys.argv[1:], **cfg.header(), **(header_extra or {}))
-            if stage_event is not None:
-                journal.append("stage_started", **stage_event)
+            search.start({"resumed": resume, "argv": sys.argv[1:], **cfg.header(), **header_extra}, stage_event)
 
             def on_set_finished(rec, hist):
-                write_results_csv(hist, results_csv)
+                results.maybe_write(hist)
                 if not quiet:
                     print_fn(progress_line(rec, hist, cfg.budget, cfg.k_std))
 
-            driver = Driver(cfg.space, strategy, executor, journal, budget=cfg.budget, trials=cfg.trials,
-                            seed=cfg.seed, min_ok_trials=cfg.min_ok_trials,
-                            max_consecutive_failures=cfg.max_consecutive_failures, history=history,
-                            on_set_finished=on_set_finished, stage=stage, early_stopping=cfg.early_stopping)
             try:
-                summary = driver.run()
+                summary = Driver(search, executor, on_set_finished=on_set_finished).run()
             except RunInterrupted as exc:
                 # further signals are ignored now: stop the workers, then say so in the journal
                 executor.close()
-                n_done = sum(1 for r in driver.history.sets.values() if r.state != "pending")
-                journal.append("run_finished", reason="interrupted", signal=exc.signame, n_finished=n_done)
+                search.end(StopReason.INTERRUPTED, signal=exc.signame)
                 raise
-            journal.append("run_finished", reason=summary.reason, n_finished=summary.n_finished,
-                           message=summary.message)
-    except UserError:
-        if not resume and (driver is None or _n_finished_trials(driver.history) == 0):
-            journal.close()
-            journal_path.unlink(missing_ok=True)
-            results_csv.unlink(missing_ok=True)
-            driver = None
-            if not out_existed:
-                try:
-                    Path(cfg.out).rmdir()  # only if empty
-                except OSError:
-                    pass
-        raise
+            search.end(summary.reason, message=summary.message)
+            return summary
     finally:
         if own_executor and executor is not None:
             executor.close()
-        journal.close()
-        if driver is not None and driver.history.sets:
-            write_results_csv(driver.history, results_csv)
-    return summary
 
 
 # --- staged and repeated campaigns -------------------------------------------------------------
@@ -186,8 +256,6 @@ def stage_dir(out, index: int, name: str) -> Path:
 def repeat_dir(out, index: int) -> Path:
     return Path(out) / f"repeat_{index:03d}"
 
-
-FINISHED_REASONS = ("budget", "space exhausted")
 
 
 def _journal_finished(events: list[dict]) -> bool:
@@ -224,12 +292,25 @@ def run_config(cfg: CampaignConfig, *, resume: bool = False, overwrite: bool = F
     existing = [p for p in planned if p.exists()]
     if resume and not existing:
         raise UserError(f"--resume: no journal of this campaign under {cfg.out} (nothing to resume)")
-    if not resume and existing:
-        if not overwrite:
-            raise UserError(f"{existing[0]} already exists: pass --resume to continue it or --overwrite to start over")
-        for p in existing:
-            p.unlink()
-            (p.parent / RESULTS_NAME).unlink(missing_ok=True)
+    if not resume and existing and not overwrite:
+        raise UserError(f"{existing[0]} already exists: pass --resume to continue it or --overwrite to start over")
+    asides = [SetAside(p.parent) for p in existing] if not resume else []
+    try:
+        out = _run_all(cfg, resume, force_resume, quiet, print_fn, executor)
+    except UserError:
+        if not any(p.exists() for p in planned):  # nothing of the new campaign was kept
+            for aside in asides:
+                aside.restore()
+        raise
+    finally:
+        for aside in asides:
+            aside.drop()
+    return out
+
+
+def _run_all(cfg: CampaignConfig, resume: bool, force_resume: bool, quiet: bool, print_fn,
+             executor) -> list[tuple[str, CampaignConfig, RunSummary]]:
+    """The searches of run_config, one after another on one executor."""
     own_executor = executor is None
     out: list[tuple[str, CampaignConfig, RunSummary]] = []
     try:
@@ -246,7 +327,7 @@ def run_config(cfg: CampaignConfig, *, resume: bool = False, overwrite: bool = F
                 extra = {"repeat": r} if cfg.repeat > 1 else {}
                 if not rcfg.stages:
                     out.append((label, rcfg, _run_one(rcfg, resume, force_resume, executor, quiet, print_fn, None, extra, None)))
-                    if out[-1][2].reason not in FINISHED_REASONS + ("finished earlier",):
+                    if out[-1][2].reason not in FINISHED_REASONS + (StopReason.FINISHED_EARLIER,):
                         return out  # stopped after too many failures: no later search starts
                     continue
                 prev = None
@@ -262,7 +343,7 @@ def run_config(cfg: CampaignConfig, *, resume: bool = False, overwrite: bool = F
                     summary = _run_one(scfg, resume, force_resume, executor, quiet, print_fn, st.name,
                                        {**extra, "stage": st.name, "stage_index": i}, event)
                     out.append(((label + " " if label else "") + f"stage {st.name}", scfg, summary))
-                    if summary.reason not in FINISHED_REASONS + ("finished earlier",):
+                    if summary.reason not in FINISHED_REASONS + (StopReason.FINISHED_EARLIER,):
                         return out  # stopped after too many failures: no later stage starts
                     prev = (scfg.space, summary.history)
     finally:
@@ -277,10 +358,10 @@ def _run_one(cfg, resume, force_resume, executor, quiet, print_fn, stage, extra,
         events = list(read_events(journal))
         if _journal_finished(events):
             check_resume_header(campaign_header(events), cfg, force_resume)
-            history = replay(events)
+            history = replay(journal)
             if not quiet:
                 print_fn(f"    (finished earlier: {len(history.sets)} sets replayed from {journal})")
-            return RunSummary(history, sum(1 for r in history.sets.values() if r.state != "pending"), "finished earlier", 0.0)
+            return RunSummary(history, history.n_finished, StopReason.FINISHED_EARLIER, 0.0)
         return run_campaign(cfg, resume=True, force_resume=force_resume, executor=executor, quiet=quiet,
                             print_fn=print_fn, stage=stage, header_extra=extra)
     return run_campaign(cfg, executor=executor, quiet=quiet, print_fn=print_fn, stage=stage, header_extra=extra,

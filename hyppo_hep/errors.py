@@ -26,6 +26,19 @@ class ConfigError(UserError):
         # picklable with both arguments, so the error crosses process boundaries (pools, MPI)
         return (type(self), (self.path, self.message))
 
+
+
+class OutputError(UserError):
+    """The output cannot be written (full disk, the output directory deleted during the run):
+    exit status 4, one line; the journal keeps every event written before."""
+
+    exit_status = 4
+
+
+class SearchFailed(RuntimeError):
+    """Every trial of a search failed (``minimize``): the message quotes the last error."""
+
+
 class RunInterrupted(KeyboardInterrupt):
     """SIGTERM (Slurm's warning before the time limit) or SIGINT reached the master: the run
     stopped cleanly and its journal is resumable. Exit status 128 + signal number."""

@@ -1,19 +1,46 @@
 """What the search knows: every set, its trials, their scores, and which sets are in flight.
 
 A set's score is the mean over its successful trials and its variability their standard
-deviation (``ddof=1``: the unbiased trial-to-trial spread; 0 for a single trial). The
-History is rebuilt from the journal (``journal.replay``), never pickled.
+deviation (``ddof=1``: the unbiased trial-to-trial spread; 0 for a single trial); this
+module is the one home of those statistics (:func:`set_stats`). The History is rebuilt
+from the journal (``journal.replay``), never pickled.
+
+Words: a *set* is one hyperparameter configuration trained ``n_trials`` times; a campaign's
+``budget`` counts sets. The *resource* of a multi-fidelity evaluation is the epochs it
+trains; ``config_id`` is the set id of a configuration's rung-0 evaluation.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from enum import Enum
+from typing import Any, Sequence
 
 import numpy as np
 
-PENDING, DONE, FAILED = "pending", "done", "failed"
+
+class SetState(str, Enum):
+    """A set's state; a str, so that it compares equal to (and is journalled as) its value."""
+
+    PENDING = "pending"
+    DONE = "done"
+    FAILED = "failed"
+
+    __str__ = str.__str__  # "done", not "SetState.DONE", in f-strings and tables
+    __format__ = str.__format__
+
+
+PENDING, DONE, FAILED = SetState.PENDING, SetState.DONE, SetState.FAILED
+
+
+def set_stats(scores: Sequence[float]) -> tuple[float, float]:
+    """Mean and standard deviation (ddof=1; 0 for one score) of a set's trial scores;
+    NaN and 0 for none."""
+    if not len(scores):
+        return math.nan, 0.0
+    mean = float(np.mean(scores))
+    return mean, float(np.std(scores, ddof=1)) if len(scores) > 1 else 0.0
 
 
 @dataclass
@@ -40,20 +67,31 @@ class SetRecord:
     seeds: list[int]  # one per trial index 0..n_trials-1
     submitted: float | None = None
     finished: float | None = None
-    state: str = PENDING
+    state: SetState = PENDING
     trials: dict[int, TrialRecord] = field(default_factory=dict)
     stage: str | None = None
-    # Multi-fidelity (strategy/hyperband.py, asha.py): the epochs this evaluation trained,
-    # its rung and bracket, and ``config``, the set_id of the configuration's first (rung 0)
-    # evaluation, shared by all its promotions. None for ordinary strategies.
-    budget: int | None = None
+    # Multi-fidelity (strategy/hyperband.py, asha.py): the epochs this evaluation trains
+    # (``resource``), its rung and bracket, and ``config_id``, the set_id of the
+    # configuration's first (rung 0) evaluation, shared by all its promotions. None for
+    # ordinary strategies.
+    resource: int | None = None
     rung: int | None = None
     bracket: int | None = None
-    config: int | None = None
+    config_id: int | None = None
+
+    # Names before the Search core: ``budget`` (epochs) and ``config`` (rung-0 set id).
+    @property
+    def budget(self) -> int | None:
+        return self.resource
 
     @property
-    def config_id(self) -> int:
-        return self.set_id if self.config is None else self.config
+    def config(self) -> int | None:
+        return self.config_id
+
+    @property
+    def lineage(self) -> int:
+        """The configuration this set evaluates: ``config_id``, or its own id."""
+        return self.set_id if self.config_id is None else self.config_id
 
     @property
     def n_trials(self) -> int:
@@ -69,13 +107,11 @@ class SetRecord:
 
     @property
     def mean(self) -> float:
-        s = self.scores
-        return float(np.mean(s)) if s else math.nan
+        return set_stats(self.scores)[0]
 
     @property
     def std(self) -> float:
-        s = self.scores
-        return float(np.std(s, ddof=1)) if len(s) > 1 else 0.0
+        return set_stats(self.scores)[1]
 
     @property
     def missing_trials(self) -> list[int]:
@@ -101,12 +137,15 @@ class History:
         self._key_space = None
         self._key_set: set = set()
         self._max_id = -1  # next_id() in O(1): max() over all sets per proposal was O(n^2)
+        self._n_pending = 0  # n_finished in O(1): it is asked after every set
 
     # --- updates (the driver and journal replay call these) --------------------------------
     def add_set(self, rec: SetRecord) -> None:
         if rec.set_id in self.sets:
             self._key_space = None  # a replaced set: rebuild the key cache on next use
+            self._n_pending -= self.sets[rec.set_id].state == PENDING
         self.sets[rec.set_id] = rec
+        self._n_pending += rec.state == PENDING
         self._max_id = max(self._max_id, rec.set_id)
         if self._key_space is not None:
             self._key_set.add(self._key_space.key(rec.params))
@@ -117,9 +156,14 @@ class History:
 
     def complete(self, set_id: int, min_ok: int = 1, finished: float | None = None) -> SetRecord:
         rec = self.sets[set_id]
-        rec.state = DONE if rec.n_ok >= min_ok else FAILED
+        self.set_state(rec, DONE if rec.n_ok >= min_ok else FAILED)
         rec.finished = finished
         return rec
+
+    def set_state(self, rec: SetRecord, state: SetState) -> None:
+        """Change a set's state (pending again when trials are added to it)."""
+        self._n_pending += (state == PENDING) - (rec.state == PENDING)
+        rec.state = SetState(state)
 
     # --- queries ----------------------------------------------------------------------------
     def next_id(self) -> int:
@@ -139,6 +183,11 @@ class History:
     @property
     def failed(self) -> list[SetRecord]:
         return self.by_state(FAILED)
+
+    @property
+    def n_finished(self) -> int:
+        """Sets no longer pending (done or failed): the one count of finished sets."""
+        return len(self.sets) - self._n_pending
 
     def __len__(self) -> int:
         return len(self.sets)
@@ -171,10 +220,10 @@ class History:
     def ranked(self, k_std: float = 0.0) -> list[SetRecord]:
         """Finished sets, best first by mean + k·std (ties by set id).
 
-        Multi-fidelity searches (sets with a ``budget``): the sets trained with the most
+        Multi-fidelity searches (sets with a ``resource``): the sets trained with the most
         epochs come first, a 1-epoch score is not a model one would keep; within a budget,
         by mean + k·std."""
-        return sorted(self.done, key=lambda r: (-(r.budget or 0), r.objective_value(k_std), r.set_id))
+        return sorted(self.done, key=lambda r: (-(r.resource or 0), r.objective_value(k_std), r.set_id))
 
     def best(self, k_std: float = 0.0) -> SetRecord | None:
         ranked = self.ranked(k_std)

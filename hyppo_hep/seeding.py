@@ -1,4 +1,8 @@
-"""Reproducible trials: seed everything a training draws from, and load checkpoints safely.
+"""Seeds: the one home of every seed hyppo_hep decides, and seeding what a training draws from.
+
+The search's seeds are pure functions of the campaign seed (:func:`trial_seeds`,
+:func:`strategy_rng`), so a resumed or re-run search trains and proposes exactly what the
+uninterrupted one did. Objectives call :func:`seed_everything` with their trial's seed.
 
 Objectives call ``seed_everything(seed)`` at the start of a trial with the seed hyppo_hep
 gives it; with ``deterministic=True`` a training on CPU is then bit-for-bit the same from run
@@ -16,6 +20,25 @@ from pathlib import Path
 import numpy as np
 
 from hyppo_hep.errors import UserError
+
+
+def trial_seed(seed: int, set_id: int, trial: int) -> int:
+    """The seed of trial ``trial`` of set ``set_id`` (for a promotion, of its rung-0 set):
+    a pure function of (campaign seed, set id, trial index), a 32-bit integer."""
+    return int(np.random.SeedSequence([seed, set_id, trial]).generate_state(1)[0])
+
+
+def trial_seeds(seed: int, set_id: int, n_trials: int, first: int = 0) -> list[int]:
+    """Seeds of trials ``first .. first + n_trials - 1`` of a set (see :func:`trial_seed`):
+    a set's extra trials, asked later, continue the same sequence."""
+    return [trial_seed(seed, set_id, t) for t in range(first, first + n_trials)]
+
+
+def strategy_rng(seed: int, set_id: int = 0) -> np.random.Generator:
+    """The random stream of the proposal that starts at ``set_id``: a pure function of the
+    campaign seed and the set id, so a resumed serial run proposes exactly what the
+    uninterrupted run proposed (for strategies whose state is rebuilt from the history)."""
+    return np.random.default_rng(np.random.SeedSequence([seed, 0x5EA2C4, set_id]))
 
 
 def seed_everything(seed: int, deterministic: bool = True) -> np.random.Generator:
@@ -63,4 +86,4 @@ def save_checkpoint(obj, path: str | os.PathLike) -> None:
     os.replace(tmp, path)
 
 
-__all__ = ["seed_everything", "load_checkpoint", "save_checkpoint"]
+__all__ = ["trial_seed", "trial_seeds", "strategy_rng", "seed_everything", "load_checkpoint", "save_checkpoint"]

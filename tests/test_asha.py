@@ -2,7 +2,9 @@
 
 import numpy as np
 
-from hyppo_hep.driver import Driver, Proposal
+from hyppo_hep.driver import Driver
+from hyppo_hep.search import Search
+from hyppo_hep.trial import Proposal
 from hyppo_hep.executor.pool import PoolExecutor
 from hyppo_hep.history import DONE, FAILED, PENDING, History, SetRecord, TrialRecord
 from hyppo_hep.journal import read_events
@@ -23,8 +25,8 @@ def test_rung_budgets():
 
 
 def _rung0(h: History, set_id: int) -> SetRecord:
-    rec = SetRecord(set_id, {"x1": float(set_id), "x2": 0.0, "epochs": 1}, [set_id], budget=1, rung=0,
-                    config=set_id)
+    rec = SetRecord(set_id, {"x1": float(set_id), "x2": 0.0, "epochs": 1}, [set_id], resource=1, rung=0,
+                    config_id=set_id)
     h.add_set(rec)
     return rec
 
@@ -51,7 +53,7 @@ def test_promotions_follow_out_of_order_completions():
     _finish(recs[4], 1.0)
     rec, to = asha_promotion(_rungs(h), 3, eta=3)  # 3 finished: the best one goes up
     assert (rec.set_id, to) == (4, 1)
-    h.add_set(SetRecord(7, {**rec.params, "epochs": 3}, rec.seeds, budget=3, rung=1, config=4))
+    h.add_set(SetRecord(7, {**rec.params, "epochs": 3}, rec.seeds, resource=3, rung=1, config_id=4))
     assert asha_promotion(_rungs(h), 3, eta=3) is None  # 4 is promoted (still running above)
     _finish(recs[6], None)  # a failed set counts as finished but is never promoted
     assert asha_promotion(_rungs(h), 3, eta=3) is None  # 4 finished: top 1 = {4}, up already
@@ -64,7 +66,7 @@ def test_promotions_follow_out_of_order_completions():
     assert isinstance(props[0], Proposal) and (props[0].config, props[0].rung, props[0].budget) == (0, 1, 3)
     assert props[0].params == {"x1": 0.0, "x2": 0.0, "epochs": 3}
     assert all(p.rung == 0 and p.budget == 1 and p.config is None and p.params["epochs"] == 1 for p in props[1:])
-    h.add_set(SetRecord(8, props[0].params, rec.seeds, budget=3, rung=1, config=0))
+    h.add_set(SetRecord(8, props[0].params, rec.seeds, resource=3, rung=1, config_id=0))
     _finish(recs[2], 3.0)  # 6 finished: top 2 = {0, 4}, both up; recs[5] still pending
     assert asha_promotion(_rungs(h), 3, eta=3) is None
     assert recs[5].state == PENDING
@@ -75,7 +77,7 @@ def test_higher_rungs_promote_first():
     for i in range(3):
         _finish(_rung0(h, i), float(i))
     for j, (cfg, score) in enumerate([(0, 0.1), (1, 0.2), (2, 0.3)]):
-        rec = SetRecord(10 + j, {"x1": float(cfg), "x2": 0.0, "epochs": 3}, [cfg], budget=3, rung=1, config=cfg)
+        rec = SetRecord(10 + j, {"x1": float(cfg), "x2": 0.0, "epochs": 3}, [cfg], resource=3, rung=1, config_id=cfg)
         h.add_set(rec)
         _finish(rec, score)
     rec, to = asha_promotion(_rungs(h), 3, eta=3)
@@ -93,7 +95,7 @@ def test_asynchronous_pool_run_promotes_only_the_top_of_what_had_finished(tmp_pa
     journal = Journal(tmp_path / "j.jsonl")
     ex = PoolExecutor(ObjectiveRef("curve", {"sleep": 0.01}), workers=2)
     try:
-        Driver(space, strat, ex, journal, budget=40, trials=1, seed=4).run()
+        Driver(Search(space, strat, budget=40, trials=1, seed=4, journal=journal), ex).run()
     finally:
         ex.close()
         journal.close()
@@ -109,14 +111,14 @@ def test_asynchronous_pool_run_promotes_only_the_top_of_what_had_finished(tmp_pa
                 n_promotions += 1
                 below = sorted(finished.get(ev["rung"] - 1, []), key=lambda cm: cm[1])
                 top = {c for c, _ in below[:len(below) // 3]}
-                assert ev["config"] in top
-                assert ev["budget"] == [1, 3, 9][ev["rung"]] == ev["params"]["epochs"]
+                assert ev["config_id"] in top
+                assert ev["resource"] == [1, 3, 9][ev["rung"]] == ev["params"]["epochs"]
         elif ev["event"] == "set_finished":
             order_finished.append(ev["set_id"])
             s = sub[ev["set_id"]]
             if ev["state"] == "done":
-                finished.setdefault(s["rung"], []).append((s["config"], ev["mean"]))
+                finished.setdefault(s["rung"], []).append((s["config_id"], ev["mean"]))
         elif ev["event"] == "trial_finished":
-            assert ev["info"]["epochs_run"] == sub[ev["set_id"]]["budget"]  # the budget crossed the process
+            assert ev["info"]["epochs_run"] == sub[ev["set_id"]]["resource"]  # the budget crossed the process
     assert n_promotions >= 5
     assert order_finished != sorted(order_finished)  # completions really were out of order

@@ -179,7 +179,7 @@ def test_define_by_run_campaign_from_yaml(tmp_path, user_module):
     for e in subs:
         p = e["params"]
         assert set(p) == {"n_layers", "lr", "epochs"} | {f"units_{i}" for i in range(p["n_layers"])}
-        assert p["epochs"] == e["budget"]
+        assert p["epochs"] == e["resource"]
     trials = [e for e in events if e["event"] == "trial_finished"]
     assert all(e["error"] is None and e["info"]["epochs_run"] == e["info"].get("epochs_run") for e in trials)
     assert all(e["info"]["n_params"] > 0 for e in trials)

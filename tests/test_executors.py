@@ -3,6 +3,7 @@
 import pytest
 
 from hyppo_hep.driver import Driver
+from hyppo_hep.search import Search
 from hyppo_hep.executor.base import TrialSpec, run_trial
 from hyppo_hep.executor.pool import PoolExecutor
 from hyppo_hep.executor.serial import SerialExecutor
@@ -17,7 +18,7 @@ def run_search(executor, budget=8, trials=3):
     space = Space.from_dict(SPACE)
     strat = build("lhs", {}, space, budget)
     try:
-        return Driver(space, strat, executor, None, budget=budget, trials=trials, seed=5).run().history
+        return Driver(Search(space, strat, budget=budget, trials=trials, seed=5), executor).run().history
     finally:
         executor.close()
 
@@ -26,7 +27,7 @@ def run_search(executor, budget=8, trials=3):
 def make_executor(request):
     def make(ref):
         if request.param == "simulated":  # the scaling studies' executor obeys the same contract
-            from hyppo_hep.executor.simulated import DurationModel, SimulatedExecutor
+            from hyppo_hep.simulate import DurationModel, SimulatedExecutor
 
             return SimulatedExecutor(ref, 2, 2, DurationModel(base=1.0))
         return SerialExecutor(ref) if request.param == "serial" else PoolExecutor(ref, workers=2)

@@ -171,7 +171,7 @@ def test_budgets_and_median_rule_cross_mpi(tmp_path):
     proc = launch(3, tmp_path, cfg, "--quiet")
     assert proc.returncode == 0, proc.stderr
     events = list(read_events(tmp_path / "out" / "journal.jsonl"))
-    budget = {e["set_id"]: e["budget"] for e in events if e["event"] == "set_submitted"}
+    budget = {e["set_id"]: e["resource"] for e in events if e["event"] == "set_submitted"}
     trials = [e for e in events if e["event"] == "trial_finished"]
     assert len(trials) == 16 and any(budget[e["set_id"]] > 1 for e in trials)
     for e in trials:

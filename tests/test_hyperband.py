@@ -9,6 +9,7 @@ import pytest
 from hyppo_hep.config import parse_config
 from hyppo_hep.campaign import run_campaign
 from hyppo_hep.driver import Driver
+from hyppo_hep.search import Search
 from hyppo_hep.errors import ConfigError
 from hyppo_hep.executor.serial import SerialExecutor
 from hyppo_hep.history import DONE, SetRecord, TrialRecord
@@ -47,11 +48,10 @@ def test_brackets_other_factor_and_min_budget():
     assert len(hyperband_brackets(243, 3)) == 6  # log_3(243) = 5 exactly
 
 
-def run_hb(budget, options=None, trials=2, history=None):
+def run_hb(budget, options=None, trials=2):
     space = Space.from_dict(SPACE)
     strat = build("hyperband", {"iterations": 1, **(options or {})}, space, budget)
-    return Driver(space, strat, SerialExecutor(ObjectiveRef("curve")), None, budget=budget, trials=trials, seed=3,
-                  history=history).run()
+    return Driver(Search(space, strat, budget=budget, trials=trials, seed=3), SerialExecutor(ObjectiveRef("curve"))).run()
 
 
 def test_one_iteration_runs_the_schedule_and_promotes_the_best():
@@ -96,12 +96,12 @@ def test_journal_records_rungs_and_resume_continues_the_brackets(tmp_path):
             assert r.config in {p.config_id for p in prev[:n_here]}
     assert [resumed.sets[i].params for i in range(10)] == [whole.sets[i].params for i in range(10)]
     events = [e for e in read_events(tmp_path / "hb" / "journal.jsonl") if e["event"] == "set_submitted"]
-    assert all({"budget", "rung", "bracket", "config"} <= set(e) for e in events)
+    assert all({"resource", "rung", "bracket", "config_id"} <= set(e) for e in events)
     assert key(replay(tmp_path / "hb" / "journal.jsonl")) == key(resumed)
 
 
 def _rec(set_id, scores):
-    rec = SetRecord(set_id, {"x": set_id}, list(range(len(scores))), state=DONE, rung=0, budget=1)
+    rec = SetRecord(set_id, {"x": set_id}, list(range(len(scores))), state=DONE, rung=0, resource=1)
     for t, s in enumerate(scores):
         rec.trials[t] = TrialRecord(t, t, s)
     return rec
@@ -152,8 +152,8 @@ def test_ranking_and_results_csv_put_full_budget_first(tmp_path):
     assert all(r.budget == 9 for r in ranked[:n_full])
     assert [r.mean for r in ranked[:n_full]] == sorted(r.mean for r in ranked[:n_full])
     rows = list(csv.DictReader(open(tmp_path / "o" / "results.csv")))
-    assert len(rows) == 22 and {"budget", "rung", "config"} <= set(rows[0])
-    assert all(int(row["budget"]) == int(row["epochs"]) for row in rows)
+    assert len(rows) == 22 and {"resource", "rung", "config_id"} <= set(rows[0])
+    assert all(int(row["resource"]) == int(row["epochs"]) for row in rows)
 
 
 def test_surrogate_source_sees_one_budget_level_and_every_other_config_as_pending():
@@ -182,7 +182,7 @@ def test_bohb_proposes_through_the_rbf_strategy():
     space = Space.from_dict(SPACE)
     strat = build("bohb", {"iterations": 1}, space, 100)
     assert type(strat.source.inner).__name__ == "RBFStrategy" and strat.promote_k == 1.0
-    h = Driver(space, strat, SerialExecutor(ObjectiveRef("curve")), None, budget=100, trials=2, seed=3).run().history
+    h = Driver(Search(space, strat, budget=100, trials=2, seed=3), SerialExecutor(ObjectiveRef("curve"))).run().history
     assert Counter((r.bracket, r.rung) for r in h.sets.values()) == \
         {(b, i): n for b, rungs in enumerate(hyperband_brackets(9, 3)) for i, (n, _) in enumerate(rungs)}
     assert len({space.key(r.params) for r in h.sets.values() if r.rung == 0}) == 9 + 5 + 3

@@ -5,8 +5,9 @@ import math
 import pytest
 
 from hyppo_hep.driver import Driver
-from hyppo_hep.executor.base import TrialSpec
-from hyppo_hep.executor.simulated import DurationModel, SimulatedExecutor, simulate
+from hyppo_hep.search import Search
+from hyppo_hep.simulate import DurationModel, SimulatedExecutor, simulate
+from hyppo_hep.trial import TrialSpec
 from hyppo_hep.history import History, SetRecord
 from hyppo_hep.journal import Journal, read_events
 from hyppo_hep.objectives.registry import ObjectiveRef
@@ -95,7 +96,7 @@ def test_proposal_time_is_charged_to_the_virtual_clock(burn_cpu):
     space = Space.from_dict(SPACE)
     clock = time.process_time if burn_cpu else time.perf_counter  # sleeping costs wall time, not CPU
     ex = SimulatedExecutor(ObjectiveRef("branin"), 1, 1, CONST, proposal_scale=100.0, proposal_clock=clock)
-    summary = Driver(space, SlowRandom(space, burn_cpu), ex, None, budget=5, trials=1, seed=0, clock=ex.clock).run()
+    summary = Driver(Search(space, SlowRandom(space, burn_cpu), budget=5, trials=1, seed=0, clock=ex.clock), ex).run()
     # 5 proposals x >= 20 ms real x 100 = >= 10 virtual s on top of 5 x 10 s of trials
     assert ex.proposal_time >= 5 * 0.02 * 100
     # (proposal_time also holds the few microseconds before the driver's start)

@@ -1,9 +1,10 @@
-"""What crosses executor (and MPI) boundaries, and the one function that runs a trial.
+"""The executor protocol and the one function that runs a trial.
 
-The unit of work is a set: a :class:`TrialSpec` names the trials of ONE set that one worker
-group must run (all of them, or the missing ones after a resume). Results come back one
-:class:`TrialResult` per trial, in completion order. A slot is one worker group; it is free
-again once every trial of its set has come back.
+The unit of work is a :class:`~hyppo_hep.trial.TrialSpec`: trials of ONE set that one worker
+group must run. Results come back one :class:`~hyppo_hep.trial.TrialResult` per trial, in
+completion order. A slot is one worker group; it is free again once every trial of its
+spec has come back. (TrialSpec and TrialResult live in trial.py; they are re-exported here
+for code written before the move.)
 """
 
 from __future__ import annotations
@@ -13,50 +14,13 @@ import os
 import socket
 import time
 import traceback
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from hyppo_hep.errors import UserError
 from hyppo_hep.fidelity import Fidelity, StopTrial, trial_context
+from hyppo_hep.trial import TrialResult, TrialSpec
 
-
-@dataclass(frozen=True)
-class TrialSpec:
-    """The trials ``trials`` (with their ``seeds``) of set ``set_id`` with ``params``."""
-
-    set_id: int
-    params: dict
-    trials: tuple[int, ...]
-    seeds: tuple[int, ...]
-    # Epoch budget and median-rule curve of these trials (multi-fidelity / early stopping);
-    # None: the objective trains as it likes. Decided at submission, so workers need no
-    # further message to stop a trial.
-    fidelity: Fidelity | None = None
-
-
-@dataclass(frozen=True)
-class TrialResult:
-    set_id: int
-    trial: int
-    seed: int
-    score: float | None  # None when the trial failed; then ``error`` says why
-    error: str | None = None
-    worker: Any = None
-    device: str = "cpu"
-    started: float = 0.0
-    finished: float = 0.0
-    info: dict = field(default_factory=dict)
-    # A user error (objective that cannot be built, missing data file): it would fail every
-    # trial alike, so the driver stops the run with exit status 2 instead of recording it.
-    fatal: bool = False
-
-    @property
-    def ok(self) -> bool:
-        return self.score is not None
-
-    @property
-    def wall_time(self) -> float:
-        return self.finished - self.started
+__all__ = ["Executor", "TrialResult", "TrialSpec", "run_trial", "worker_name"]
 
 
 class Executor(Protocol):

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from hyppo_hep.driver import Proposal
 from hyppo_hep.history import PENDING
+from hyppo_hep.trial import Proposal
 from hyppo_hep.strategy.multifidelity import ConfigSource, at_budget, check_common, resolve_max_budget, top_k
 
 
@@ -39,9 +39,9 @@ def asha_promotion(rungs: dict[int, list], n_rungs: int, eta: int, promote_k: fl
     for k in range(n_rungs - 2, -1, -1):
         recs = rungs.get(k, [])
         finished = [r for r in recs if r.state != PENDING]
-        above = {r.config_id for r in rungs.get(k + 1, [])}
+        above = {r.lineage for r in rungs.get(k + 1, [])}
         for r in top_k(finished, len(finished) // eta, promote_k):
-            if r.config_id not in above and r.config_id not in skip:
+            if r.lineage not in above and r.lineage not in skip:
                 return r, k + 1
     return None
 
@@ -69,9 +69,9 @@ class ASHASearch:
             if found is None:
                 break
             rec, k = found
-            promoted.add(rec.config_id)
+            promoted.add(rec.lineage)
             out.append(Proposal(at_budget(rec.params, self.resource, self.rungs[k]), self.rungs[k], k, None,
-                                rec.config_id))
+                                rec.lineage))
         r0 = self.rungs[0]
         out += [Proposal(at_budget(p, self.resource, r0), r0, 0, None, None)
                 for p in self.source.propose(history, n - len(out), rng)]

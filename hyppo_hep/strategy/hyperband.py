@@ -23,8 +23,8 @@ import math
 
 import numpy as np
 
-from hyppo_hep.driver import Proposal
 from hyppo_hep.history import PENDING
+from hyppo_hep.trial import Proposal
 from hyppo_hep.strategy.multifidelity import ConfigSource, at_budget, check_common, resolve_max_budget, top_k
 
 
@@ -93,11 +93,11 @@ class HyperbandSearch:
                 prev, here = recs.get(i - 1, []), recs.get(i, [])
                 if len(prev) < rungs[i - 1][0] or any(r.state == PENDING for r in prev):
                     break  # rung i-1 still running: synchronous successive halving waits
-                have = {r.config_id for r in here}
+                have = {r.lineage for r in here}
                 for r in top_k(prev, rungs[i][0], self.promote_k):
-                    if r.config_id not in have and len(promotions) + len(new_for) < n:
+                    if r.lineage not in have and len(promotions) + len(new_for) < n:
                         promotions.append(Proposal(at_budget(r.params, self.resource, rungs[i][1]), rungs[i][1], i, b,
-                                                   r.config_id))
+                                                   r.lineage))
             missing = rungs[0][0] - len(recs.get(0, []))
             new_for += [b] * max(0, min(missing, n - len(promotions) - len(new_for)))
             b += 1

@@ -2,8 +2,9 @@
 
 A multi-fidelity strategy evaluates a configuration at a small epoch budget first and
 promotes the best ones to larger budgets. Each evaluation is one set of the journal (with
-``budget``, ``rung``, ``bracket`` and ``config`` fields, see driver.Proposal); promotions
-re-train from scratch at the larger budget with the same trial seeds.
+``resource`` (its epochs), ``rung``, ``bracket`` and ``config_id`` fields, see
+trial.Proposal); promotions re-train from scratch at the larger budget with the same trial
+seeds.
 
 New configurations come from a *source*: uniform random (plain Hyperband / ASHA) or any
 registered strategy (``lhs``, and the surrogate strategies ``rbf``/``gp``: the BOHB idea).
@@ -89,16 +90,16 @@ class ConfigSource:
         """The history a surrogate source is shown: one budget level done, the rest pending."""
         counts: dict = {}
         for r in history.sets.values():
-            if r.state == DONE and r.budget is not None:
-                counts[r.budget] = counts.get(r.budget, 0) + 1
+            if r.state == DONE and r.resource is not None:
+                counts[r.resource] = counts.get(r.resource, 0) + 1
         enough = [b for b, c in counts.items() if c >= self.min_points]
         level = max(enough) if enough else (max(counts) if counts else None)
         by_config: dict[int, list[SetRecord]] = {}
         for r in history.sets.values():
-            by_config.setdefault(r.config_id, []).append(r)
+            by_config.setdefault(r.lineage, []).append(r)
         view = History()
         for recs in by_config.values():
-            at_level = [r for r in recs if r.budget == level and r.state in (DONE, FAILED)]
+            at_level = [r for r in recs if r.resource == level and r.state in (DONE, FAILED)]
             view.add_set(at_level[0] if at_level else replace(recs[-1], state=PENDING))
         return view
 

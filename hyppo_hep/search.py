@@ -1,0 +1,229 @@
+"""The ask/tell core: one search over one History.
+
+A :class:`Search` decides everything about a search that is not running trials: which sets
+to train (asking its strategy, with every pending set known), the seeds of their trials, the
+failure policy, early stopping, and every journal event. State changes only through
+:meth:`Search.apply`, the same function for the events it writes now and for the events it
+reads back from a journal (Optuna's journal storage pattern: the live state is the replay),
+so a resumed search is the search that was interrupted.
+
+    search = Search(space, strategy, budget=40, trials=5, journal=journal)
+    specs = search.ask(n_free)         # TrialSpecs: new sets, or more trials of a set
+    rec = search.tell(trial_result)    # the set, when this result finished it
+
+Whoever runs the trials (the driver's pump and an executor, AskTell's user, the simulator)
+only moves TrialSpecs out and TrialResults back.
+"""
+
+from __future__ import annotations
+
+import time
+from enum import Enum
+from typing import Callable, Iterable
+
+import numpy as np
+
+from hyppo_hep import journal as J
+from hyppo_hep.errors import UserError
+from hyppo_hep.fidelity import EarlyStopping, Fidelity
+from hyppo_hep.history import DONE, FAILED, PENDING, History, SetRecord
+from hyppo_hep.seeding import strategy_rng, trial_seeds
+from hyppo_hep.trial import Proposal, TrialResult, TrialSpec
+
+
+class StopReason(str, Enum):
+    """Why a search ended (the ``reason`` of ``run_finished``)."""
+
+    BUDGET = "budget"
+    SPACE_EXHAUSTED = "space exhausted"
+    TOO_MANY_FAILURES = "too many failures"
+    STOP_CONDITION = "stop condition"
+    INTERRUPTED = "interrupted"
+    FINISHED_EARLIER = "finished earlier"
+
+    __str__ = str.__str__
+    __format__ = str.__format__
+
+
+# A search that ended so is complete: a resumed campaign replays it instead of re-running it.
+FINISHED_REASONS = (StopReason.BUDGET, StopReason.SPACE_EXHAUSTED)
+
+
+class Search:
+    """``budget`` sets of ``trials`` trials each over ``space``, proposed by ``strategy``.
+
+    Failures: a failed trial is recorded and the search goes on; after
+    ``max_consecutive_failures`` failed trials in a row (0: never) :attr:`stop_reason` is
+    TOO_MANY_FAILURES and :attr:`failure_message` quotes the last error. A ``fatal`` result
+    (a user error, e.g. an objective that cannot be built) raises :class:`UserError` at once,
+    unrecorded. ``rng``: one random stream for every proposal (None: a stream per proposal
+    from the seed and the next set id, so a resumed search proposes what the uninterrupted
+    one would have). ``clock`` stamps the events (the simulator's is virtual).
+    """
+
+    def __init__(self, space, strategy, *, budget: int, trials: int, seed: int = 0, journal: J.Journal | None = None,
+                 min_ok_trials: int = 1, max_consecutive_failures: int = 0,
+                 early_stopping: EarlyStopping | None = None, stage: str | None = None,
+                 clock: Callable[[], float] = time.time, rng: np.random.Generator | None = None):
+        self.space, self.strategy, self.journal = space, strategy, journal
+        self.budget, self.trials, self.seed = budget, trials, seed
+        self.min_ok_trials, self.max_consecutive_failures = min_ok_trials, max_consecutive_failures
+        self.stage, self.clock, self.rng = stage, clock, rng
+        self.history = History()
+        self.stopper = early_stopping.stopper() if early_stopping is not None else None
+        self.consecutive_failures = 0
+        self.failure_message = ""
+        self.n_started = 0  # sets of this stage submitted so far (a resumed history's included)
+
+    # --- events: the one way the state changes -------------------------------------------------
+    def _emit(self, kind: str, **fields) -> SetRecord | None:
+        """Write one event to the journal (first: the journal is the truth), then apply it."""
+        event = {"event": kind, "time": self.clock(), **fields}
+        if self.journal is not None:
+            self.journal.write(event)
+        return self.apply(event)
+
+    def apply(self, event: dict) -> SetRecord | None:
+        """Apply one event, live or replayed: the History (journal.apply) and the search's own
+        bookkeeping (sets started, the failure streak, the early-stopping curves)."""
+        kind = event.get("event")
+        if kind == J.CAMPAIGN:  # a (re)start: the failure streak begins again
+            self.consecutive_failures, self.failure_message = 0, ""
+        repeat = kind == J.TRIAL_FINISHED and self._has_trial(event)
+        rec = J.apply(self.history, event)
+        if kind == J.SET_SUBMITTED and rec is not None and (self.stage is None or rec.stage == self.stage):
+            self.n_started += 1
+        elif kind == J.TRIAL_FINISHED and not repeat:
+            self._count_trial(rec.trials[event["trial"]], event.get("error"))
+        return rec
+
+    def _has_trial(self, event: dict) -> bool:
+        rec = self.history.sets.get(event.get("set_id"))
+        return rec is not None and event.get("trial") in rec.trials
+
+    def _count_trial(self, trial, error) -> None:
+        if self.stopper is not None:
+            self.stopper.add(trial.ok, trial.info)
+        self.consecutive_failures = 0 if trial.ok else self.consecutive_failures + 1
+        if self.max_consecutive_failures and self.consecutive_failures >= self.max_consecutive_failures \
+                and not self.failure_message:
+            last = (error or "").strip().splitlines()
+            self.failure_message = (f"stopped after {self.consecutive_failures} failed trials in a row "
+                                    f"(max_consecutive_failures); last error: {last[-1] if last else '?'}")
+
+    def replay(self, numbered: Iterable[tuple[int, dict]], where: str = "journal event") -> None:
+        """Apply the events of a journal (``(line number, event)`` pairs, see
+        journal.iter_lines); a bad event or a set whose params are not a point of the space
+        is a JournalError naming ``where`` and the line."""
+        for n, ev in numbered:
+            try:
+                rec = self.apply(ev)
+            except J.EventError as exc:
+                raise J.JournalError(f"{where} {n}: {exc}") from None
+            if ev.get("event") == J.SET_SUBMITTED and rec is not None:
+                try:
+                    self.space.encode(rec.params)
+                except (ValueError, TypeError) as exc:
+                    raise J.JournalError(f"{where} {n}: set {rec.set_id} is not a point of the space ({exc})") from None
+
+    # --- the run's own events ------------------------------------------------------------------
+    def start(self, header: dict, stage_event: dict | None = None) -> None:
+        """Journal the start (or resume) of a run: ``campaign`` with ``header``, and a
+        staged campaign's ``stage_started``."""
+        self._emit(J.CAMPAIGN, **header)
+        if stage_event is not None:
+            self._emit(J.STAGE_STARTED, **stage_event)
+
+    def end(self, reason: StopReason, **fields) -> None:
+        self._emit(J.RUN_FINISHED, reason=StopReason(reason), n_finished=self.history.n_finished, **fields)
+
+    # --- ask ------------------------------------------------------------------------------------
+    @property
+    def budget_left(self) -> int:
+        return max(0, self.budget - self.n_started)
+
+    @property
+    def stop_reason(self) -> StopReason | None:
+        """TOO_MANY_FAILURES once the failure policy says stop; None while the search may go on."""
+        return StopReason.TOO_MANY_FAILURES if self.failure_message else None
+
+    def ask(self, n: int) -> list[TrialSpec]:
+        """Up to ``n`` TrialSpecs, one per proposal of the strategy: a new set with all its
+        trials (at most the budget left), or more trials of an earlier set (a Proposal with
+        ``set_id``). Fewer, or none, when the strategy has nothing to propose now."""
+        n = min(n, self.budget_left)
+        if n <= 0:
+            return []
+        rng = self.rng if self.rng is not None else strategy_rng(self.seed, self.history.next_id())
+        specs = []
+        for prop in self.strategy.propose(self.history, n, rng)[:n]:
+            if not isinstance(prop, Proposal):
+                prop = Proposal(prop)
+            specs.append(self.extend(prop.set_id, prop.n_trials) if prop.extends else self._new_set(prop))
+        return specs
+
+    def _new_set(self, prop: Proposal) -> TrialSpec:
+        set_id = self.history.next_id()
+        # a multi-fidelity evaluation belongs to a configuration; its rung-0 set id names it
+        config_id = prop.config_id if prop.config_id is not None else (set_id if prop.resource is not None else None)
+        seeds = trial_seeds(self.seed, set_id if config_id is None else config_id, self.trials)
+        mf = {"resource": prop.resource, "rung": prop.rung, "bracket": prop.bracket, "config_id": config_id}
+        trials = list(range(self.trials))
+        rec = self._emit(J.SET_SUBMITTED, set_id=set_id, params=dict(prop.params), seeds=seeds, trials=trials,
+                         stage=self.stage, **{k: v for k, v in mf.items() if v is not None})
+        return self._spec(rec, trials)
+
+    def extend(self, set_id: int, n_trials: int) -> TrialSpec:
+        """Ask for ``n_trials`` more trials of set ``set_id`` (adaptive repeats, confirmation
+        trials): they take the next trial indices and continue the set's seed sequence; the
+        set is pending until they are back. Does not count against the budget of sets."""
+        if set_id not in self.history.sets:
+            raise ValueError(f"set {set_id} does not exist")
+        if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1:
+            raise ValueError(f"n_trials must be an integer >= 1, got {n_trials!r}")
+        rec = self.history.sets[set_id]
+        first = rec.n_trials
+        seeds = trial_seeds(self.seed, rec.lineage, n_trials, first)
+        trials = list(range(first, first + n_trials))
+        self._emit(J.TRIALS_ADDED, set_id=set_id, seeds=seeds, trials=trials)
+        return self._spec(rec, trials)
+
+    def _spec(self, rec: SetRecord, trials: list[int]) -> TrialSpec:
+        if self.stopper is not None:
+            fidelity = self.stopper.fidelity(rec.resource)
+        else:
+            fidelity = Fidelity(rec.resource) if rec.resource is not None else None
+        return TrialSpec(rec.set_id, rec.params, tuple(trials), tuple(rec.seeds[t] for t in trials), fidelity)
+
+    def resume(self) -> list[TrialSpec]:
+        """After a replay: the missing trials of every pending set, with the seeds they had
+        (a pending set whose trials are all back is finished now)."""
+        specs = []
+        for rec in self.history.pending:
+            missing = rec.missing_trials
+            if missing:
+                mf = {k: getattr(rec, k) for k in ("resource", "rung", "bracket", "config_id") if getattr(rec, k) is not None}
+                self._emit(J.SET_SUBMITTED, set_id=rec.set_id, params=rec.params, seeds=rec.seeds, trials=missing,
+                           stage=rec.stage, **mf)
+                specs.append(self._spec(rec, missing))
+            else:
+                self._finish(rec)
+        return specs
+
+    # --- tell -----------------------------------------------------------------------------------
+    def tell(self, res: TrialResult) -> SetRecord | None:
+        """Record one trial's result; returns its set if this result finished it."""
+        if res.fatal:
+            raise UserError(res.error.removeprefix("error: ") if res.error else "the objective failed")
+        rec = self._emit(J.TRIAL_FINISHED, set_id=res.set_id, trial=res.trial, seed=res.seed, score=res.score,
+                         error=res.error, worker=res.worker, device=res.device, started=res.started,
+                         finished=res.finished, wall_time=res.wall_time, info=res.info)
+        if rec.state == PENDING and not rec.missing_trials:
+            self._finish(rec)
+            return rec
+        return None
+
+    def _finish(self, rec: SetRecord) -> None:
+        state = DONE if rec.n_ok >= self.min_ok_trials else FAILED
+        self._emit(J.SET_FINISHED, set_id=rec.set_id, state=state, mean=rec.mean if rec.n_ok else None,
+                   std=rec.std if rec.n_ok else None, n_ok=rec.n_ok)
