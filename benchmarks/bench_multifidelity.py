@@ -70,6 +70,7 @@ def run_one(workload: str, strategy: dict, seed: int) -> list[tuple[float, float
     from hyppo_hep import strategy as strategies
     from hyppo_hep.driver import Driver
     from hyppo_hep.executor.serial import SerialExecutor
+    from hyppo_hep.search import Search
     from hyppo_hep.objectives.registry import ObjectiveRef
     from hyppo_hep.space import Space
 
@@ -94,7 +95,7 @@ def run_one(workload: str, strategy: dict, seed: int) -> list[tuple[float, float
 
     executor = SerialExecutor(ref, device="cpu")
     try:
-        Driver(space, strat, executor, None, budget=10_000, trials=trials, seed=seed,
+        Driver(Search(space, strat, budget=10_000, trials=trials, seed=seed), executor,
                on_set_finished=on_set_finished, stop_when=lambda h: used["epochs"] >= epoch_budget).run()
     finally:
         executor.close()

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hyppo_hep.config import load_config  # noqa: E402
 from hyppo_hep.config import DEFAULT_CONFIG  # noqa: E402
-from hyppo_hep.executor.simulated import DurationModel, simulate  # noqa: E402
+from hyppo_hep.simulate import DurationModel, simulate  # noqa: E402
 from hyppo_hep.strategy import build  # noqa: E402
 
 TRIALS, GROUP = 5, 5

@@ -15,7 +15,10 @@ from typing import Any
 from hyppo_hep.errors import ConfigError
 from hyppo_hep.fidelity import EarlyStopping
 from hyppo_hep.objectives.registry import ObjectiveRef
+from hyppo_hep.parsing import (StrategyConfig, check_strategy, parse_strategy, read_int, read_mapping, read_named,
+                               read_seconds, read_str)
 from hyppo_hep.space import Space
+from hyppo_hep.stages import parse_stages, validation_space
 
 EXECUTOR_KINDS = ("auto", "serial", "pool", "mpi")
 
@@ -29,12 +32,6 @@ class ExecutorConfig:
     kind: str = "auto"
     workers: int | None = None
     group_size: int | None = None
-
-
-@dataclass(frozen=True)
-class StrategyConfig:
-    name: str = "random"
-    options: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -78,28 +75,14 @@ class CampaignConfig:
         return float(self.strategy.options.get("k_std", 0.0))
 
     def with_overrides(self, **kw) -> "CampaignConfig":
+        if kw.get("out") is not None:
+            check_out(kw["out"], "--out")
         return replace(self, **{k: v for k, v in kw.items() if v is not None})
 
 
-# --- small typed readers ---------------------------------------------------------------------
+# --- readers (shared with stages.py: parsing.py) ---------------------------------------------
 
-def _int(value: Any, path: str, minimum: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(path, f"must be an integer, got {value!r}")
-    if minimum is not None and value < minimum:
-        raise ConfigError(path, f"({value}) must be >= {minimum}")
-    return value
-
-
-def _seconds(value: Any, path: str) -> float | None:
-    """A positive number of seconds, or null for no limit."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(path, f"must be a number of seconds (or null), got {value!r}")
-    if not math.isfinite(value) or value <= 0:
-        raise ConfigError(path, f"({value}) must be > 0 seconds")
-    return float(value)
+_int, _seconds, _str, _mapping, _named = read_int, read_seconds, read_str, read_mapping, read_named
 
 
 def parse_isolation(value: Any, path: str = "isolation") -> str:
@@ -164,14 +147,6 @@ def parse_space(value: Any, objective: ObjectiveRef, path: str = "space") -> Spa
     return Space.from_dict(value, path)
 
 
-def parse_strategy(value: Any, path: str = "strategy") -> StrategyConfig:
-    from hyppo_hep.strategy.base import check_options
-
-    name, options = _named(value, path)
-    check_options(name, options, path)
-    return StrategyConfig(name, options)
-
-
 def parse_executor(value: Any, path: str = "executor") -> ExecutorConfig:
     """``serial`` or ``{kind: pool, workers: 2}`` or ``{kind: mpi, group_size: 5}``."""
     options = {"kind": value} if isinstance(value, str) else dict(_mapping(value, path))
@@ -231,6 +206,7 @@ def parse_config(raw: Any, source: str | None = None) -> CampaignConfig:
     """Validate a loaded YAML document and build the CampaignConfig."""
     if raw is None:
         raise ConfigError("", "the config is empty")
+    check_size(raw, "the config")
     raw = _mapping(raw, "(top level)")
     for key in raw:
         if key not in TOP_LEVEL_KEYS:
@@ -246,8 +222,6 @@ def parse_config(raw: Any, source: str | None = None) -> CampaignConfig:
     if kw.get("min_ok_trials", 1) > trials:
         raise ConfigError("min_ok_trials", f"({kw['min_ok_trials']}) is more than trials ({trials})")
     if "stages" in raw:
-        from hyppo_hep.stages import parse_stages
-
         if not type(kw["space"]) is Space:  # narrowing ranges would drop the conditional structure
             raise ConfigError("stages", "are not supported with a define-by-run space (run each stage as its own "
                               "campaign, narrowing the ranges in build)")
@@ -256,31 +230,90 @@ def parse_config(raw: Any, source: str | None = None) -> CampaignConfig:
         for i, st in enumerate(kw["stages"]):
             if kw.get("min_ok_trials", 1) > (st.trials or trials):
                 raise ConfigError(f"stages[{i}].trials", f"({st.trials}) is below min_ok_trials ({kw['min_ok_trials']})")
+    _check_strategies(kw)
     if "repeat" in raw:
         kw["repeat"] = _int(raw["repeat"], "repeat", 1)
     if "out" in raw:
-        kw["out"] = _str(raw["out"], "out")
+        kw["out"] = check_out(_str(raw["out"], "out"))
     elif source:
         kw["out"] = os.path.join("runs", Path(source).stem)
     return CampaignConfig(**kw)
 
 
+def _check_strategies(kw: dict) -> None:
+    """Every option value of every strategy the campaign will build, checked now with the
+    space and budget it will run with (the key path names the stage)."""
+    strategy, budget = kw.get("strategy", StrategyConfig()), kw.get("budget", 50)
+    if not kw.get("stages"):
+        check_strategy(strategy, kw["space"], budget, "strategy")
+        return
+    for i, st in enumerate(kw["stages"]):
+        space = validation_space(kw["space"], st)
+        if space is not None:
+            path = f"stages[{i}].strategy" if st.strategy is not None else "strategy"
+            check_strategy(st.strategy or strategy, space, st.budget or budget, path)
+
+
+MAX_CONFIG_BYTES = 1 << 20  # a campaign config is a page or two; 1 MiB is far beyond any real one
+MAX_CONFIG_VALUES = 100_000  # values of the config with YAML aliases expanded
+
+
 def load_yaml(path: str | os.PathLike) -> Any:
+    """Read a YAML file with ``yaml.safe_load``: at most MAX_CONFIG_BYTES, and at most
+    MAX_CONFIG_VALUES values once aliases are expanded (an alias bomb is refused before
+    anything walks it)."""
     import yaml
 
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError("", f"config file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError("", f"cannot read config file {path}: {exc}") from None
+    except OSError as exc:
+        raise ConfigError("", f"cannot read config file {path}: {exc.strerror or exc}") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError("", f"config file {path} is larger than {MAX_CONFIG_BYTES >> 20} MiB: not a campaign config")
     try:
-        return yaml.safe_load(text)
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError("", f"cannot read config file {path}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    try:
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
         raise ConfigError("", f"{path} is not valid YAML{where}: {problem}") from None
+    check_size(raw, str(path))
+    return raw
+
+
+def check_size(raw: Any, what: str, limit: int = MAX_CONFIG_VALUES) -> None:
+    """Count the values of a loaded document as if its aliases were expanded (a shared list
+    counts once per reference), stopping at ``limit``: YAML aliases let a few lines stand
+    for billions of values, which json, repr and every later walk would expand."""
+    count, stack = 0, [raw]
+    while stack:
+        value = stack.pop()
+        count += 1
+        if count > limit:
+            raise ConfigError("", f"{what} expands to more than {limit:,} values (YAML aliases?): not a campaign config")
+        if isinstance(value, dict):
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+
+
+def check_out(out: str, path: str = "out") -> str:
+    """An output directory name the file system can hold (one line, not an OSError later)."""
+    parts = [p for p in str(out).split(os.sep) if p]
+    too_long = next((p for p in parts if len(p.encode("utf-8", "surrogateescape")) > 255), None)
+    if too_long is not None:
+        raise ConfigError(path, f"has a path component of {len(too_long.encode('utf-8', 'surrogateescape'))} bytes "
+                          f"({too_long[:40]}...); file systems allow 255")
+    if len(str(out).encode("utf-8", "surrogateescape")) > 4000:
+        raise ConfigError(path, "is longer than 4000 bytes")
+    return out
 
 
 def load_config(path: str | os.PathLike) -> CampaignConfig:

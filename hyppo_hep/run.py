@@ -14,8 +14,9 @@ import sys
 from hyppo_hep.errors import RunInterrupted, UserError
 
 # Exit statuses: 0 done; 2 bad input (one line, no traceback); 3 stopped after
-# max_consecutive_failures failed trials in a row; 128+N stopped by signal N (143 SIGTERM,
-# 130 SIGINT) with a resumable journal.
+# max_consecutive_failures failed trials in a row; 4 the output cannot be written (full
+# disk, output directory deleted; the journal keeps what was written); 128+N stopped by
+# signal N (143 SIGTERM, 130 SIGINT) with a resumable journal.
 EXIT_TOO_MANY_FAILURES = 3
 
 
@@ -43,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         # Under MPI every rank parses the same config and fails the same way: one line will do.
         if rank_from_env() == 0:
             print(str(exc), file=sys.stderr)
-        return 2
+        return getattr(exc, "exit_status", 2)
     except RunInterrupted as exc:
         print(f"interrupted by {exc.signame}: the journal holds every finished trial; continue with: "
               f"{_resume_command(args)}", file=sys.stderr)

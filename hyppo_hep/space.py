@@ -81,7 +81,9 @@ FREE_KINDS = (IntParam, FloatParam, CategoricalParam)
 
 
 def _is_number(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool)
+    """A finite int or float: a bound or scaling of .nan or .inf would pass every check and
+    then break the search."""
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
 def _is_int(x: Any) -> bool:
@@ -112,13 +114,13 @@ def parse_param(name: str, spec: Any, path: str) -> Param:
             raise ConfigError(f"{path}.upper", f"({upper}) is below lower ({lower})")
         scaling = spec.get("scaling", 1)
         if not _is_number(scaling):
-            raise ConfigError(f"{path}.scaling", f"must be a number, got {scaling!r}")
+            raise ConfigError(f"{path}.scaling", f"must be a number (finite), got {scaling!r}")
         if scaling <= 0:
             raise ConfigError(f"{path}.scaling", f"({scaling}) must be > 0")
         return IntParam(name, lower, upper, scaling)
     if "low" in keys or "high" in keys:
         _no_extra(keys, {"low", "high", "log"}, path)
-        low, high = map(float, _required(spec, ("low", "high"), _is_number, "a number", path))
+        low, high = map(float, _required(spec, ("low", "high"), _is_number, "a number (finite)", path))
         log = spec.get("log", False)
         if not isinstance(log, bool):
             raise ConfigError(f"{path}.log", f"must be true or false, got {log!r}")

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from hyppo_hep.errors import ConfigError
+from hyppo_hep.parsing import parse_strategy, read_int as _int, read_mapping as _mapping, read_number, read_str as _str
 from hyppo_hep.space import CategoricalParam, FixedParam, FloatParam, IntParam, Space, parse_param
 
 STAGE_KEYS = ("name", "budget", "trials", "strategy", "fixed", "ranges", "quantile", "threshold", "margin",
@@ -63,15 +64,10 @@ class StageConfig:
     at: Any = "best"  # "best" | {name: value}
 
 
-def _number(value: Any, path: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ConfigError(path, f"must be a number, got {value!r}")
-    return float(value)
+_number = read_number
 
 
 def parse_scan(raw: Any, path: str) -> ScanConfig:
-    from hyppo_hep.config import _int, _mapping, _str
-
     raw = _mapping(raw, path)
     for key in raw:
         if key not in SCAN_KEYS:
@@ -98,8 +94,6 @@ def parse_scan(raw: Any, path: str) -> ScanConfig:
 
 
 def parse_stages(raw: Any, space: Space, path: str = "stages") -> tuple[StageConfig, ...]:
-    from hyppo_hep.config import _int, _mapping, _str, parse_strategy
-
     if not isinstance(raw, list) or not raw:
         raise ConfigError(path, "must be a non-empty list of stages")
     stages, names = [], set()
@@ -324,3 +318,17 @@ def stage_space(base: Space, stage: StageConfig, prev: tuple[Space, Any] | None)
         space = Space([parse_param(p.name, stage.ranges[p.name], f"ranges.{p.name}") if p.name in stage.ranges else p
                        for p in base.params])
     return with_fixed(space, stage.fixed), note
+
+
+def validation_space(base: Space, stage: StageConfig) -> Space | None:
+    """The space stage ``stage``'s strategy will search, as far as the config alone says
+    (``ranges: auto`` narrows the ranges of ``base`` later, keeping their kinds): what its
+    strategy options are checked against when the config is parsed. None for a scan stage,
+    whose grid the campaign builds itself."""
+    if stage.scan is not None:
+        return None
+    space = base
+    if isinstance(stage.ranges, dict):
+        space = Space([parse_param(p.name, stage.ranges[p.name], f"ranges.{p.name}") if p.name in stage.ranges else p
+                       for p in base.params])
+    return with_fixed(space, stage.fixed)

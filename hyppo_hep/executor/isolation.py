@@ -53,7 +53,8 @@ from contextlib import contextmanager
 
 from hyppo_hep.device import pick_device
 from hyppo_hep.errors import UserError
-from hyppo_hep.executor.base import TrialResult, run_trial, worker_name
+from hyppo_hep.executor.base import run_trial, worker_name
+from hyppo_hep.trial import TrialResult
 
 ISOLATION_MODES = ("none", "process", "fresh")
 STARTED = "started"

@@ -38,7 +38,7 @@ import traceback
 from collections import deque
 
 from hyppo_hep.errors import UserError
-from hyppo_hep.executor.base import TrialResult, TrialSpec
+from hyppo_hep.trial import TrialResult, TrialSpec
 
 TAG_SET = 11  # master -> group leader: a TrialSpec
 TAG_TRIALS = 12  # leader -> group rank: (set_id, params, [(trial, seed), ...], fidelity)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from collections import deque
 
-from hyppo_hep.executor.base import TrialResult, TrialSpec
+from hyppo_hep.trial import TrialResult, TrialSpec
 from hyppo_hep.executor.isolation import IsolatedWorker, wait_any
 
 

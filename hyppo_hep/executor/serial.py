@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from hyppo_hep.executor.base import TrialResult, TrialSpec
+from hyppo_hep.trial import TrialResult, TrialSpec
 from hyppo_hep.executor.isolation import TrialRunner
 
 

@@ -1,0 +1,105 @@
+"""Typed readers of config values, shared by config.py and stages.py.
+
+Each takes the raw YAML value and the key path it came from (``stages[1].strategy.k_std``)
+and returns the typed value or raises :class:`ConfigError` naming that path.
+:func:`parse_strategy` validates every option of a strategy, values included, by building
+it for the space and budget it will run with: nothing may be found wrong later, after the
+output directory has been touched.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from hyppo_hep.errors import ConfigError
+
+DEFAULT_STRATEGY = "rbf"
+
+
+@dataclass(frozen=True)
+class StrategyConfig:
+    name: str = DEFAULT_STRATEGY
+    options: dict = field(default_factory=dict)
+
+
+def read_int(value: Any, path: str, minimum: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(path, f"must be an integer, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ConfigError(path, f"({value}) must be >= {minimum}")
+    return value
+
+
+def read_number(value: Any, path: str) -> float:
+    """A finite number (``.nan`` and ``.inf`` are refused)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ConfigError(path, f"must be a finite number, got {value!r}")
+    return float(value)
+
+
+def read_seconds(value: Any, path: str) -> float | None:
+    """A positive number of seconds, or null for no limit."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(path, f"must be a number of seconds (or null), got {value!r}")
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigError(path, f"({value}) must be > 0 seconds")
+    return float(value)
+
+
+def read_str(value: Any, path: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(path, f"must be a non-empty string, got {value!r}")
+    return value
+
+
+def read_mapping(value: Any, path: str) -> dict:
+    if not isinstance(value, dict):
+        raise ConfigError(path, f"must be a mapping, got {type(value).__name__}")
+    for key in value:
+        if not isinstance(key, str):
+            raise ConfigError(f"{path}.{key}", "keys must be strings")
+    return value
+
+
+def read_named(value: Any, path: str) -> tuple[str, dict]:
+    """``name`` or ``{name: ..., option: ...}`` -> (name, options)."""
+    if isinstance(value, str):
+        return read_str(value, path), {}
+    value = dict(read_mapping(value, path))
+    if "name" not in value:
+        raise ConfigError(f"{path}.name", "is missing")
+    name = read_str(value.pop("name"), f"{path}.name")
+    return name, value
+
+
+def parse_strategy(value: Any, path: str = "strategy", space=None, budget: int | None = None) -> StrategyConfig:
+    """``name`` or ``{name: rbf, k_std: 1}``. With ``space`` and ``budget`` every option's
+    value is checked too, by building the strategy (constructors are cheap: designs and
+    surrogates are made at the first proposal)."""
+    from hyppo_hep.strategy.base import check_options
+
+    name, options = read_named(value, path)
+    check_options(name, options, path)
+    cfg = StrategyConfig(name, options)
+    if space is not None and budget is not None:
+        check_strategy(cfg, space, budget, path)
+    return cfg
+
+
+def check_strategy(cfg: StrategyConfig, space, budget: int, path: str = "strategy") -> None:
+    """Build the strategy once; its errors are re-addressed to ``path``."""
+    from hyppo_hep.strategy.base import build
+
+    try:
+        build(cfg.name, cfg.options, space, budget)
+    except ConfigError as exc:
+        where = exc.path
+        if where == "strategy" or where.startswith("strategy."):
+            where = path + where[len("strategy"):]
+        raise ConfigError(where, exc.message) from None
+    except (TypeError, ValueError, ArithmeticError) as exc:
+        raise ConfigError(path, f"has an option of the wrong kind for strategy '{cfg.name}' ({exc})") from None
