@@ -1,0 +1,179 @@
+"""The Search core: ask/tell, trial-level asks, one apply for live and replayed events, and
+journals written before the core (tests/fixtures/pre_core) still resume and analyse."""
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hyppo_hep.driver import Driver
+from hyppo_hep.executor.serial import SerialExecutor
+from hyppo_hep.history import DONE, PENDING, SetState
+from hyppo_hep.journal import Journal, iter_lines, read_events, replay
+from hyppo_hep.objectives.registry import CallableRef
+from hyppo_hep.run import main
+from hyppo_hep.search import Search, StopReason
+from hyppo_hep.seeding import trial_seeds
+from hyppo_hep.space import Space
+from hyppo_hep.strategy import build
+from hyppo_hep.trial import Proposal, TrialResult
+
+SPACE = {"x1": {"low": -5.0, "high": 10.0}, "x2": {"low": 0.0, "high": 15.0}}
+PRE = Path(__file__).parent / "fixtures" / "pre_core"
+
+
+def quad(params, trial, seed, device):
+    return (params["x1"] - 1.0) ** 2 + params["x2"] + 0.1 * trial
+
+
+def result(spec, i, score):
+    return TrialResult(spec.set_id, spec.trials[i], spec.seeds[i], score)
+
+
+def test_ask_tell_by_hand_journals_what_the_history_holds(tmp_path):
+    space = Space.from_dict(SPACE)
+    journal = Journal(tmp_path / "j.jsonl")
+    search = Search(space, build("random", {}, space, 4), budget=4, trials=2, seed=7, journal=journal)
+    specs = search.ask(3)
+    assert [s.set_id for s in specs] == [0, 1, 2] and all(s.trials == (0, 1) for s in specs)
+    assert list(specs[1].seeds) == trial_seeds(7, 1, 2)
+    assert search.budget_left == 1 and len(search.history.pending) == 3
+    assert search.tell(result(specs[1], 0, 1.0)) is None  # one trial of two: still pending
+    rec = search.tell(result(specs[1], 1, 3.0))
+    assert rec.set_id == 1 and rec.state == DONE and (rec.mean, rec.std) == (2.0, pytest.approx(np.sqrt(2)))
+    assert len(search.ask(5)) == 1 and search.ask(5) == []  # the budget counts sets
+    journal.close()
+    assert_replay_equals(search, tmp_path / "j.jsonl")
+
+
+def assert_replay_equals(search, path):
+    again = replay(path)
+    assert list(again.sets) == list(search.history.sets)
+    for sid, rec in search.history.sets.items():
+        other = again.sets[sid]
+        assert (other.params, other.seeds, other.state, sorted(other.trials)) == \
+               (rec.params, rec.seeds, rec.state, sorted(rec.trials))
+        assert other.mean == pytest.approx(rec.mean, nan_ok=True)
+
+
+def test_extra_trials_of_a_finished_set_continue_its_seeds_and_replay(tmp_path):
+    space = Space.from_dict(SPACE)
+    journal = Journal(tmp_path / "j.jsonl")
+    search = Search(space, build("random", {}, space, 2), budget=2, trials=2, seed=3, journal=journal)
+    spec = search.ask(1)[0]
+    for i in range(2):
+        search.tell(result(spec, i, float(i)))
+    assert search.history.sets[0].state == DONE and search.history.n_finished == 1
+    more = search.extend(0, 3)
+    assert more.trials == (2, 3, 4) and list(more.seeds) == trial_seeds(3, 0, 5)[2:]
+    assert search.history.sets[0].state == PENDING and search.history.n_finished == 0
+    assert search.budget_left == 1  # extra trials are not a new set
+    for i in range(3):
+        rec = search.tell(result(more, i, 10.0))
+    assert rec.state == DONE and rec.n_ok == 5 and rec.mean == pytest.approx(6.2)
+    journal.close()
+    assert_replay_equals(search, tmp_path / "j.jsonl")
+    kinds = [e["event"] for e in read_events(tmp_path / "j.jsonl")]
+    assert kinds.count("trials_added") == 1 and kinds.count("set_finished") == 2
+
+
+class RepeatTheBest:
+    """A strategy that proposes new sets, then asks for 2 more trials of the best one."""
+
+    def __init__(self, space):
+        self.inner = build("random", {}, space, 100)
+        self.extended = False
+
+    def propose(self, history, n, rng):
+        if len(history.done) >= 3 and not self.extended:
+            self.extended = True
+            return [Proposal.more_trials(history.best().set_id, 2)]
+        return self.inner.propose(history, n, rng)
+
+
+def test_a_strategy_can_ask_for_more_trials_of_a_set_through_the_pump():
+    space = Space.from_dict(SPACE)
+    search = Search(space, RepeatTheBest(space), budget=5, trials=2, seed=1)
+    summary = Driver(search, SerialExecutor(CallableRef(quad))).run()
+    assert summary.reason == StopReason.BUDGET and len(summary.history.sets) == 5
+    counts = sorted(r.n_trials for r in summary.history.sets.values())
+    assert counts == [2, 2, 2, 2, 4] and all(r.state == DONE for r in summary.history.sets.values())
+
+
+def test_replayed_search_has_the_live_failure_streak_and_counts():
+    space = Space.from_dict(SPACE)
+    events = []
+
+    class Capture:
+        def write(self, ev):
+            events.append(json.loads(json.dumps(ev)))
+
+    live = Search(space, build("random", {}, space, 3), budget=3, trials=2, journal=Capture(),
+                  max_consecutive_failures=3)
+    for spec in live.ask(2):
+        for i in range(2):
+            live.tell(TrialResult(spec.set_id, spec.trials[i], spec.seeds[i], None, "boom"))
+    assert live.stop_reason == StopReason.TOO_MANY_FAILURES and "boom" in live.failure_message
+    again = Search(space, build("random", {}, space, 3), budget=3, trials=2, max_consecutive_failures=3)
+    again.replay(enumerate(events, 1))
+    assert (again.consecutive_failures, again.n_started, again.history.n_finished) == (4, 2, 2)
+    assert again.stop_reason == live.stop_reason
+    again.start({"resumed": True})  # a new run: the streak starts again
+    assert again.stop_reason is None
+
+
+def test_set_state_and_stop_reason_are_enums_that_journal_as_words(tmp_path):
+    assert SetState("done") is DONE and f"{DONE}" == "done" and f"{StopReason.BUDGET}" == "budget"
+    space = Space.from_dict(SPACE)
+    journal = Journal(tmp_path / "j.jsonl")
+    search = Search(space, build("random", {}, space, 1), budget=1, trials=1, journal=journal)
+    Driver(search, SerialExecutor(CallableRef(quad))).run()
+    search.end(StopReason.BUDGET)
+    journal.close()
+    evs = list(read_events(tmp_path / "j.jsonl"))
+    assert evs[-2]["state"] == "done" and evs[-1]["reason"] == "budget" and evs[-1]["n_finished"] == 1
+
+
+# --- journals written before the Search core ------------------------------------------------
+
+def test_pre_core_hyperband_journal_reads_old_names():
+    h = replay(PRE / "hyperband" / "journal.jsonl")
+    mf = [r for r in h.sets.values()]
+    assert len(mf) == 9 + 3 + 1 + 5 + 1 + 3 and all(r.resource == r.params["epochs"] for r in mf)
+    promoted = [r for r in mf if r.rung]
+    assert promoted and all(r.config_id in h.sets and h.sets[r.config_id].rung == 0 for r in promoted)
+    assert all(r.budget == r.resource and r.config == r.config_id for r in mf)  # the old names still read
+
+
+@pytest.mark.parametrize("name,cut", [("hyperband", 40), ("plain", 20)])
+def test_pre_core_journal_resumes_to_the_same_sets(tmp_path, name, cut):
+    """A journal of the old code, cut mid-run, resumes with today's code: the sets it had are
+    kept, the missing trials run with their seeds, and the run completes its budget."""
+    out = tmp_path / name
+    out.mkdir()
+    lines = (PRE / name / "journal.jsonl").read_text().splitlines(keepends=True)
+    (out / "journal.jsonl").write_text("".join(lines[:cut]))
+    before = replay(out / "journal.jsonl")
+    assert main([str(PRE / f"{name}.yaml"), "--out", str(out), "--resume", "--quiet"]) == 0
+    after = replay(out / "journal.jsonl")
+    whole = replay(PRE / name / "journal.jsonl")
+    assert len(after.sets) == len(whole.sets) and after.n_finished == len(whole.sets)
+    for sid, rec in before.sets.items():
+        assert after.sets[sid].params == rec.params and after.sets[sid].seeds == rec.seeds
+        if rec.state != PENDING:
+            assert after.sets[sid].mean == pytest.approx(rec.mean)
+    pending = [sid for sid, r in before.sets.items() if r.state == PENDING]
+    for sid in pending:  # the same seeds give the same scores as the uninterrupted old run
+        assert after.sets[sid].mean == pytest.approx(whole.sets[sid].mean)
+
+
+@pytest.mark.slow
+def test_pre_core_journals_analyse(tmp_path, capsys):
+    from hyppo_hep.analyze import main as analyze
+
+    for name in ("plain", "hyperband", "asktell"):
+        shutil.copytree(PRE / name, tmp_path / name)
+        assert analyze([str(tmp_path / name), "--out", str(tmp_path / f"report_{name}")]) == 0, name
+        assert (tmp_path / f"report_{name}" / "report.html").exists()
