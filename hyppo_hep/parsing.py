@@ -91,9 +91,12 @@ def parse_strategy(value: Any, path: str = "strategy", space=None, budget: int |
 
 
 def check_strategy(cfg: StrategyConfig, space, budget: int, path: str = "strategy") -> None:
-    """Build the strategy once; its errors are re-addressed to ``path``."""
+    """Build the strategy once; its errors are re-addressed to ``path``. No option of any
+    strategy takes .nan or .inf (a NaN passes every ``x < 0`` check), so they are refused
+    here for all of them."""
     from hyppo_hep.strategy.base import build
 
+    _refuse_non_finite(cfg.options, path)
     try:
         build(cfg.name, cfg.options, space, budget)
     except ConfigError as exc:
@@ -103,3 +106,14 @@ def check_strategy(cfg: StrategyConfig, space, budget: int, path: str = "strateg
         raise ConfigError(where, exc.message) from None
     except (TypeError, ValueError, ArithmeticError) as exc:
         raise ConfigError(path, f"has an option of the wrong kind for strategy '{cfg.name}' ({exc})") from None
+
+
+def _refuse_non_finite(value: Any, path: str) -> None:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(path, f"must be a finite number, got {value!r}")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _refuse_non_finite(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _refuse_non_finite(item, f"{path}[{i}]")

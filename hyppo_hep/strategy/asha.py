@@ -52,7 +52,7 @@ class ASHASearch:
                  promote_k: float = 0.0):
         self.space, self.resource = space, resource
         self.max_epochs = resolve_max_budget(space, resource, max_epochs)
-        check_common(eta, min_epochs, self.max_epochs, promote_k)
+        check_common(eta, min_epochs, self.max_epochs, promote_k, sampler_options=sampler_options)
         self.eta, self.promote_k = eta, float(promote_k)
         self.rungs = asha_rungs(self.max_epochs, eta, min_epochs)
         self.source = ConfigSource(space, budget, sampler, sampler_options)

@@ -15,6 +15,10 @@ MAX_GRID_POINTS = 2_000_000
 
 class GridSearch:
     def __init__(self, space, budget: int, points_per_float: int = 5, shuffle: bool | None = None):
+        if isinstance(points_per_float, bool) or not isinstance(points_per_float, int) or points_per_float < 1:
+            raise ConfigError("strategy.points_per_float", f"must be an integer >= 1, got {points_per_float!r}")
+        if shuffle is not None and not isinstance(shuffle, bool):
+            raise ConfigError("strategy.shuffle", f"must be true, false or null, got {shuffle!r}")
         size = int(np.prod([getattr(p, "n_levels", points_per_float) for p in space.free]))
         if size > MAX_GRID_POINTS:
             raise ConfigError("strategy", f"grid search over {size:.3g} points is more than {MAX_GRID_POINTS:,}: narrow the space or use random/lhs")

@@ -71,7 +71,7 @@ class HyperbandSearch:
                  sampler_options: dict | None = None, promote_k: float = 0.0):
         self.space, self.resource = space, resource
         self.max_epochs = resolve_max_budget(space, resource, max_epochs)
-        check_common(eta, min_epochs, self.max_epochs, promote_k)
+        check_common(eta, min_epochs, self.max_epochs, promote_k, sampler_options=sampler_options, iterations=iterations)
         self.eta, self.promote_k, self.iterations = eta, float(promote_k), iterations
         self.brackets = hyperband_brackets(self.max_epochs, eta, min_epochs)
         self.source = ConfigSource(space, budget, sampler, sampler_options)

@@ -46,6 +46,8 @@ def top_k(recs: list[SetRecord], k: int, promote_k: float = 0.0) -> list[SetReco
 
 def resolve_max_budget(space, resource: str, max_epochs: int | None, path: str = "strategy") -> int:
     """The maximum epochs: the option, else the fixed value of ``resource`` in the space."""
+    if not isinstance(resource, str) or not resource:
+        raise ConfigError(f"{path}.resource", f"must be a parameter name, got {resource!r}")
     param = next((p for p in space.params if p.name == resource), None)
     if param is not None and isinstance(param, FREE_KINDS):
         raise ConfigError(f"space.{resource}", "is the fidelity of a multi-fidelity strategy: give it a fixed value "
@@ -60,7 +62,12 @@ def resolve_max_budget(space, resource: str, max_epochs: int | None, path: str =
     return max_epochs
 
 
-def check_common(eta, min_epochs, max_epochs, promote_k, path: str = "strategy") -> None:
+def check_common(eta, min_epochs, max_epochs, promote_k, path: str = "strategy", sampler_options=None,
+                 iterations=None) -> None:
+    if sampler_options is not None and not isinstance(sampler_options, dict):
+        raise ConfigError(f"{path}.sampler_options", f"must be a mapping, got {sampler_options!r}")
+    if iterations is not None and (isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1):
+        raise ConfigError(f"{path}.iterations", f"must be an integer >= 1 (or null), got {iterations!r}")
     if not isinstance(eta, int) or isinstance(eta, bool) or eta < 2:
         raise ConfigError(f"{path}.eta", f"must be an integer >= 2, got {eta!r}")
     if not isinstance(min_epochs, int) or isinstance(min_epochs, bool) or not 1 <= min_epochs <= max_epochs:
@@ -77,7 +84,7 @@ class ConfigSource:
         from hyppo_hep.strategy.base import STRATEGIES, build
         from hyppo_hep.strategy.random import RandomSearch
 
-        if sampler not in STRATEGIES or sampler in ("hyperband", "bohb", "asha"):
+        if not isinstance(sampler, str) or sampler not in STRATEGIES or sampler in ("hyperband", "bohb", "asha"):
             known = sorted(set(STRATEGIES) - {"hyperband", "bohb", "asha"})
             raise ConfigError("strategy.sampler", f"({sampler!r}) is not a strategy that proposes new sets "
                               f"(known: {', '.join(known)})")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from hyppo_hep.design import latin_hypercube, random_design
+from hyppo_hep.errors import ConfigError
 from hyppo_hep.strategy.base import new_points
 
 
@@ -24,6 +25,10 @@ class LatinHypercubeSearch:
     random points after it is used up."""
 
     def __init__(self, space, budget: int, size: int | None = None):
+        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
+            raise ConfigError("strategy.size", f"must be an integer >= 1, got {size!r}")
+        # latin_hypercube caps the design by the lattice and MAX_DESIGN: a budget of 1e9
+        # sets does not allocate 1e9 points
         self.space, self.size = space, size or budget
         self._design: np.ndarray | None = None
 
