@@ -177,3 +177,22 @@ def test_pre_core_journals_analyse(tmp_path, capsys):
         shutil.copytree(PRE / name, tmp_path / name)
         assert analyze([str(tmp_path / name), "--out", str(tmp_path / f"report_{name}")]) == 0, name
         assert (tmp_path / f"report_{name}" / "report.html").exists()
+
+
+def test_results_csv_is_rewritten_at_most_every_interval_and_on_flush(tmp_path):
+    from hyppo_hep.history import History, SetRecord
+    from hyppo_hep.journal import ResultsWriter
+
+    now = [100.0]
+    writer = ResultsWriter(tmp_path / "results.csv", interval=5.0, clock=lambda: now[0])
+    h = History()
+    h.add_set(SetRecord(0, {"x": 1}, [1]))
+    assert writer.maybe_write(h)  # the first set: written at once
+    h.add_set(SetRecord(1, {"x": 2}, [2]))
+    now[0] += 4.9
+    assert not writer.maybe_write(h) and len((tmp_path / "results.csv").read_text().splitlines()) == 2
+    now[0] += 0.2
+    assert writer.maybe_write(h) and len((tmp_path / "results.csv").read_text().splitlines()) == 3
+    h.add_set(SetRecord(2, {"x": 3}, [3]))
+    writer.flush(h)  # the end of a run
+    assert len((tmp_path / "results.csv").read_text().splitlines()) == 4
