@@ -216,6 +216,13 @@ def _remove_fresh_run(journal_path: Path, results_csv: Path, out: Path, out_exis
             pass
 
 
+def _design_note(strategy) -> dict:
+    """The size of the strategy's initial design, for the analysis to mark (it reads the
+    journal and never rebuilds a strategy)."""
+    initial = getattr(strategy, "initial", None)
+    return {"initial_design": initial} if isinstance(initial, int) and not isinstance(initial, bool) else {}
+
+
 def _run_search(search: Search, cfg: CampaignConfig, executor, objective_ref, resume: bool, quiet: bool,
                 print_fn, results: ResultsWriter, header_extra: dict, stage_event: dict | None) -> RunSummary:
     """Pump ``search`` on the executor (the given one, or one made here and closed after)."""
@@ -223,7 +230,8 @@ def _run_search(search: Search, cfg: CampaignConfig, executor, objective_ref, re
     try:
         with stop_on_signals():
             executor = executor or make_executor(cfg, objective_ref)
-            search.start({"resumed": resume, "argv": sys.argv[1:], **cfg.header(), **header_extra}, stage_event)
+            search.start({"resumed": resume, "argv": sys.argv[1:], **cfg.header(), **_design_note(search.strategy),
+                          **header_extra}, stage_event)
 
             def on_set_finished(rec, hist):
                 results.maybe_write(hist)

@@ -18,7 +18,7 @@ def fmt(x: float | None) -> str:
 
 def progress_line(rec, history, n_total: int, k_std: float = 0.0) -> str:
     """``Set 7/40 complete [00h 00m 03s]  score 0.0453 ± 0.0121 (5/5 trials)  best so far 0.0312 (set 2)``"""
-    n_finished = sum(1 for r in history.sets.values() if r.state != "pending")
+    n_finished = history.n_finished
     if rec.state == "failed":
         what = f"FAILED ({rec.n_ok}/{rec.n_trials} trials ok)"
     else:

@@ -196,3 +196,14 @@ def test_results_csv_is_rewritten_at_most_every_interval_and_on_flush(tmp_path):
     h.add_set(SetRecord(2, {"x": 3}, [3]))
     writer.flush(h)  # the end of a run
     assert len((tmp_path / "results.csv").read_text().splitlines()) == 4
+
+
+def test_the_campaign_event_records_the_initial_design_size(tmp_path):
+    from hyppo_hep.campaign import run_campaign
+    from hyppo_hep.config import parse_config
+
+    raw = {"objective": "branin", "space": SPACE, "trials": 1, "budget": 3, "strategy": {"name": "rbf", "initial": 2},
+           "out": str(tmp_path / "o")}
+    run_campaign(parse_config(raw), quiet=True)
+    header = next(read_events(tmp_path / "o" / "journal.jsonl"))
+    assert header["event"] == "campaign" and header["initial_design"] == 2

@@ -18,18 +18,18 @@ a live callable: every worker builds its own objective once and reuses it.
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from hyppo_hep.errors import UserError
+from hyppo_hep.registry import Registry, import_target
 
 Objective = Callable[..., Any]
 
 # name -> "module:factory". Built-ins are listed here, not registered at import time of
 # their modules, so that looking a name up never imports torch.
-_REGISTRY: dict[str, str] = {
+_REGISTRY = Registry("objective", {
     "branin": "hyppo_hep.objectives.analytic:branin",
     "hartmann6": "hyppo_hep.objectives.analytic:hartmann6",
     "rastrigin": "hyppo_hep.objectives.analytic:rastrigin",
@@ -42,16 +42,16 @@ _REGISTRY: dict[str, str] = {
     "classifier": "hyppo_hep.objectives.classifier:classifier",
     "curve": "hyppo_hep.objectives.analytic:curve",
     "define_by_run": "hyppo_hep.tuner:define_by_run",
-}
+})
 
 
 def register(name: str, target: str | Callable) -> None:
     """Register ``name`` as a factory: a ``"module:factory"`` string or a factory callable."""
-    _REGISTRY[name] = target
+    _REGISTRY.register(name, target)
 
 
 def available() -> list[str]:
-    return sorted(_REGISTRY)
+    return _REGISTRY.names()
 
 
 @dataclass(frozen=True)
@@ -74,26 +74,11 @@ class ObjectiveRef:
 
 
 def _import_target(target: str, what: str) -> Any:
-    module_name, _, attr = target.partition(":")
-    if not module_name or not attr:
-        raise UserError(f"{what} '{target}' is neither a registered objective ({', '.join(available())}) nor 'module:function'")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise UserError(f"{what} '{target}': cannot import module '{module_name}' ({exc})") from None
-    except Exception as exc:  # noqa: BLE001 — a relative name, or the module itself failed at import
-        raise UserError(f"{what} '{target}': cannot import module '{module_name}' "
-                        f"({type(exc).__name__}: {exc})".replace("\n", " ")) from None
-    try:
-        return getattr(module, attr)
-    except AttributeError:
-        raise UserError(f"{what} '{target}': module '{module_name}' has no attribute '{attr}'") from None
+    return import_target(target, what, available())
 
 
 def _factory(name: str, options: dict) -> Callable:
-    factory = _REGISTRY[name]
-    if isinstance(factory, str):
-        factory = _import_target(factory, "objective")
+    factory = _REGISTRY.load(name)
     try:
         inspect.signature(factory).bind(**options)
     except TypeError as exc:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from typing import Protocol
 
 import numpy as np
 
 from hyppo_hep.errors import ConfigError
+from hyppo_hep.registry import Registry
 
 
 class Strategy(Protocol):
@@ -17,7 +17,7 @@ class Strategy(Protocol):
 
 
 # name -> "module:class"; the class is built as cls(space, budget, **options).
-STRATEGIES: dict[str, str] = {
+STRATEGIES = Registry("strategy", {
     "random": "hyppo_hep.strategy.random:RandomSearch",
     "lhs": "hyppo_hep.strategy.random:LatinHypercubeSearch",
     "grid": "hyppo_hep.strategy.grid:GridSearch",
@@ -27,21 +27,17 @@ STRATEGIES: dict[str, str] = {
     "hyperband": "hyppo_hep.strategy.hyperband:HyperbandSearch",
     "bohb": "hyppo_hep.strategy.hyperband:BOHB",
     "asha": "hyppo_hep.strategy.asha:ASHASearch",
-}
+})
 
 
 def register(name: str, target: str | type) -> None:
-    STRATEGIES[name] = target
+    STRATEGIES.register(name, target)
 
 
 def strategy_class(name: str, path: str = "strategy") -> type:
     if name not in STRATEGIES:
-        raise ConfigError(path, f"'{name}' is not a known strategy (known: {', '.join(sorted(STRATEGIES))})")
-    target = STRATEGIES[name]
-    if isinstance(target, str):
-        module, _, attr = target.partition(":")
-        target = getattr(importlib.import_module(module), attr)
-    return target
+        raise ConfigError(path, f"'{name}' is not a known strategy (known: {', '.join(STRATEGIES.names())})")
+    return STRATEGIES.load(name)
 
 
 def check_options(name: str, options: dict, path: str = "strategy") -> None:
