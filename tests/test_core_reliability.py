@@ -365,3 +365,33 @@ def test_minimize_with_some_failures_returns_the_best_set():
 
     res = hyppo_hep.minimize(half, {"x": {"low": 0.0, "high": 1.0}}, budget=4, trials=2, strategy="random")
     assert res.best is not None and res.best["n_ok"] == 1
+
+
+def test_staged_overwrite_that_fails_at_once_restores_every_stage(tmp_path, capsys):
+    out = tmp_path / "out"
+    staged = {**GOOD, "out": str(out), "stages": [{"name": "a"}, {"name": "b", "budget": 2}]}
+    assert main([str(write(tmp_path, staged)), "--quiet"]) == 0
+    journals = sorted(out.rglob("journal.jsonl"))
+    saved = {p: p.read_bytes() for p in journals}
+    assert len(journals) == 2
+    (tmp_path / "badmod2.py").write_text("raise ImportError('no such data')\n")
+    sys.path.insert(0, str(tmp_path))
+    try:
+        status, err = run([write(tmp_path, {**staged, "objective": "badmod2:f"}, "bad.yaml"), "--overwrite", "--quiet"],
+                          capsys)
+    finally:
+        sys.path.remove(str(tmp_path))
+    one_line(status, err)
+    assert {p: p.read_bytes() for p in journals} == saved and not list(out.rglob("*.replaced"))
+
+
+def test_ask_tell_with_out_writes_results_csv(tmp_path):
+    at = hyppo_hep.AskTell(GOOD["space"], strategy="random", trials=2, budget=3, out=str(tmp_path / "o"))
+    for _ in range(3):
+        params = at.ask()
+        at.tell(params, [params["x1"], params["x2"]])
+    at.close()
+    rows = (tmp_path / "o" / "results.csv").read_text().splitlines()
+    assert len(rows) == 4 and rows[0].startswith("set_id,x1,x2,mean")
+    header = next(read_events(tmp_path / "o" / "journal.jsonl"))
+    assert header["objective"]["name"] == "ask-tell" and header["strategy"]["name"] == "random"
