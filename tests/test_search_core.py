@@ -207,3 +207,24 @@ def test_the_campaign_event_records_the_initial_design_size(tmp_path):
     run_campaign(parse_config(raw), quiet=True)
     header = next(read_events(tmp_path / "o" / "journal.jsonl"))
     assert header["event"] == "campaign" and header["initial_design"] == 2
+
+
+def test_best_is_kept_up_to_date_as_sets_finish_and_reopen():
+    """History.best is incremental (it is asked after every set); it must always be the head
+    of the full ranking, also when a finished set gets more trials and its mean changes."""
+    space = Space.from_dict(SPACE)
+    search = Search(space, build("random", {}, space, 30), budget=30, trials=2, seed=2)
+    rng = np.random.default_rng(0)
+    for step in range(60):
+        if rng.random() < 0.2 and search.history.done:
+            spec = search.extend(int(rng.choice([r.set_id for r in search.history.done])), 1)
+        else:
+            specs = search.ask(1)
+            if not specs:
+                break
+            spec = specs[0]
+        for i in range(len(spec.trials)):
+            search.tell(result(spec, i, float(rng.normal())))
+        for k in (0.0, 1.0):
+            ranked = search.history.ranked(k)
+            assert search.history.best(k) is (ranked[0] if ranked else None)
