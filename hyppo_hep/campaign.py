@@ -387,8 +387,8 @@ def _stage_config(cfg: CampaignConfig, index: int, st, prev, resume: bool) -> tu
     if resume and journal.exists():
         # The space this stage was started with is the one it continues with.
         header = campaign_header(read_events(journal))
-        if header is None:
-            raise UserError(f"--resume: {journal} has no campaign event")
+        if header is None or not isinstance(header.get("space"), dict):
+            raise UserError(f"--resume: {journal} has no campaign event with a space")
         space, note = Space.from_dict(header["space"], f"{journal}: space"), None
     else:
         try:

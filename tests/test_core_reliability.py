@@ -395,3 +395,18 @@ def test_ask_tell_with_out_writes_results_csv(tmp_path):
     assert len(rows) == 4 and rows[0].startswith("set_id,x1,x2,mean")
     header = next(read_events(tmp_path / "o" / "journal.jsonl"))
     assert header["objective"]["name"] == "ask-tell" and header["strategy"]["name"] == "random"
+
+
+def test_staged_resume_of_a_stage_journal_without_a_space_exit_2(tmp_path, capsys):
+    out = tmp_path / "out"
+    staged = {**GOOD, "out": str(out), "stages": [{"name": "a"}, {"name": "b", "budget": 2}]}
+    cfg = write(tmp_path, staged)
+    assert main([str(cfg), "--quiet"]) == 0
+    path = out / "1_b" / "journal.jsonl"
+    lines = path.read_text().splitlines()
+    header = json.loads(lines[0])
+    del header["space"]
+    path.write_text("\n".join([json.dumps(header)] + lines[1:4]) + "\n")
+    status, err = run([cfg, "--resume", "--quiet"], capsys)
+    one_line(status, err)
+    assert "has no campaign event with a space" in err
