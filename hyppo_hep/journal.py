@@ -235,14 +235,19 @@ def _trial_finished(history: History, ev: dict) -> SetRecord:
     trial = _int(ev, "trial")
     if trial >= rec.n_trials:
         raise EventError(f"trial_finished names trial {trial} of set {rec.set_id}, which has {rec.n_trials} trials")
-    score = ev.get("score")
-    ok = isinstance(score, (int, float)) and not isinstance(score, bool) and math.isfinite(score)
-    info = ev.get("info")
+    score, error, info = _number(ev.get("score")), ev.get("error"), ev.get("info")
     history.add_trial(rec.set_id, TrialRecord(
-        trial=trial, seed=ev.get("seed"), score=float(score) if ok else None, error=ev.get("error"),
-        worker=ev.get("worker"), device=ev.get("device"), started=ev.get("started"), finished=ev.get("finished"),
-        info=info if isinstance(info, dict) else {}))
+        trial=trial, seed=ev.get("seed"), score=score, error=None if error is None else str(error),
+        worker=ev.get("worker"), device=ev.get("device"), started=_number(ev.get("started")),
+        finished=_number(ev.get("finished")), info=info if isinstance(info, dict) else {}))
     return rec
+
+
+def _number(value) -> float | None:
+    """A finite number as float, else None (a failed trial's score is null; a hand-edited
+    journal may hold anything, which must not break the sums done with it later)."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return float(value) if ok else None
 
 
 def _set_finished(history: History, ev: dict) -> SetRecord:

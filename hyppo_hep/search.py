@@ -94,20 +94,23 @@ class Search:
         if kind == J.SET_SUBMITTED and rec is not None and (self.stage is None or rec.stage == self.stage):
             self.n_started += 1
         elif kind == J.TRIAL_FINISHED and not repeat:
-            self._count_trial(rec.trials[event["trial"]], event.get("error"))
+            self._count_trial(rec.trials[event["trial"]])
         return rec
 
     def _has_trial(self, event: dict) -> bool:
-        rec = self.history.sets.get(event.get("set_id"))
-        return rec is not None and event.get("trial") in rec.trials
+        set_id, trial = event.get("set_id"), event.get("trial")
+        if not isinstance(set_id, int) or not isinstance(trial, int):
+            return False  # journal.apply says what is wrong with it
+        rec = self.history.sets.get(set_id)
+        return rec is not None and trial in rec.trials
 
-    def _count_trial(self, trial, error) -> None:
+    def _count_trial(self, trial) -> None:
         if self.stopper is not None:
             self.stopper.add(trial.ok, trial.info)
         self.consecutive_failures = 0 if trial.ok else self.consecutive_failures + 1
         if self.max_consecutive_failures and self.consecutive_failures >= self.max_consecutive_failures \
                 and not self.failure_message:
-            last = (error or "").strip().splitlines()
+            last = (trial.error or "").strip().splitlines()
             self.failure_message = (f"stopped after {self.consecutive_failures} failed trials in a row "
                                     f"(max_consecutive_failures); last error: {last[-1] if last else '?'}")
 

@@ -410,3 +410,33 @@ def test_staged_resume_of_a_stage_journal_without_a_space_exit_2(tmp_path, capsy
     status, err = run([cfg, "--resume", "--quiet"], capsys)
     one_line(status, err)
     assert "has no campaign event with a space" in err
+
+
+junk = st.recursive(st.none() | st.booleans() | st.integers(-3, 10**12) | st.floats(allow_nan=True)
+                    | st.text(max_size=6), lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=4), c,
+                                                                                               max_size=3),
+                    max_leaves=5)
+
+
+@settings(max_examples=int(os.environ.get("HYPPO_FUZZ_EXAMPLES", "60")), deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(data=st.data())
+def test_fuzz_hand_edited_journals_resume_or_exit_2_one_line(tmp_path_factory, capsys, data):
+    """Any field of any event of a good journal replaced by junk: --resume either carries on
+    (exit 0) or refuses with exit 2 and one line; never a traceback."""
+    tmp = tmp_path_factory.mktemp("jfuzz")
+    out = tmp / "out"
+    cfg = write(tmp, {**GOOD, "out": str(out)})
+    assert main([str(cfg), "--quiet"]) == 0
+    capsys.readouterr()
+    path = out / "journal.jsonl"
+    events = [json.loads(l) for l in path.read_text().splitlines()]
+    for _ in range(data.draw(st.integers(1, 3))):
+        i = data.draw(st.integers(0, len(events) - 1))
+        key = data.draw(st.sampled_from(sorted(events[i])))
+        events[i][key] = data.draw(junk)
+    path.write_text("".join(json.dumps(e) + "\n" for e in events))
+    status, err = run([write(tmp, {**GOOD, "budget": 4, "out": str(out)}, "more.yaml"), "--resume", "--quiet",
+                       "--force-resume"], capsys)
+    if status != 0:
+        one_line(status, err, what=events)
