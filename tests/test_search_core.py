@@ -228,3 +228,35 @@ def test_best_is_kept_up_to_date_as_sets_finish_and_reopen():
         for k in (0.0, 1.0):
             ranked = search.history.ranked(k)
             assert search.history.best(k) is (ranked[0] if ranked else None)
+
+
+@pytest.mark.parametrize("name", sorted(__import__("hyppo_hep.strategy.base", fromlist=["STRATEGIES"]).STRATEGIES))
+def test_every_strategy_live_equals_replay_and_a_cut_journal_resumes(tmp_path, name):
+    """The contract of the core for each registered strategy: the History a run leaves is
+    the replay of its journal, and the journal cut after half its events resumes to the
+    budget with the sets it had."""
+    space = Space.from_dict({**SPACE, "epochs": 9})
+
+    def curve(params, trial, seed, device):
+        return (params["x1"] - 1.0) ** 2 + params["x2"] + 10.0 / params["epochs"] + 0.01 * seed % 1
+
+    def search(journal):
+        return Search(space, build(name, {}, space, 10), budget=10, trials=2, seed=4, journal=journal)
+
+    journal = Journal(tmp_path / "j.jsonl")
+    live = search(journal)
+    Driver(live, SerialExecutor(CallableRef(curve))).run()
+    journal.close()
+    assert len(live.history.sets) == 10 and live.history.n_finished == 10
+    assert_replay_equals(live, tmp_path / "j.jsonl")
+    lines = (tmp_path / "j.jsonl").read_text().splitlines(keepends=True)
+    (tmp_path / "cut.jsonl").write_text("".join(lines[:len(lines) // 2]))
+    resumed = search(None)
+    resumed.replay(iter_lines(tmp_path / "cut.jsonl"))
+    kept = {sid: (r.params, r.seeds) for sid, r in resumed.history.sets.items()}
+    resumed.journal = Journal(tmp_path / "cut.jsonl")
+    Driver(resumed, SerialExecutor(CallableRef(curve))).run()
+    resumed.journal.close()
+    assert resumed.history.n_finished == 10
+    assert all((resumed.history.sets[sid].params, resumed.history.sets[sid].seeds) == v for sid, v in kept.items())
+    assert_replay_equals(resumed, tmp_path / "cut.jsonl")
