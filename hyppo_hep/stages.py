@@ -98,71 +98,87 @@ def parse_stages(raw: Any, space: Space, path: str = "stages") -> tuple[StageCon
         raise ConfigError(path, "must be a non-empty list of stages")
     stages, names = [], set()
     for i, item in enumerate(raw):
-        p = f"{path}[{i}]"
-        item = _mapping(item, p)
-        for key in item:
-            if key not in STAGE_KEYS:
-                raise ConfigError(f"{p}.{key}", f"is not a known key (expected {', '.join(STAGE_KEYS)})")
-        name = _str(item.get("name", f"stage{i}"), f"{p}.name")
-        if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
-            raise ConfigError(f"{p}.name", f"({name!r}) may hold only letters, digits, '_', '-' and '.'")
-        if name in names:
-            raise ConfigError(f"{p}.name", f"({name!r}) is used by an earlier stage")
-        names.add(name)
-        kw: dict[str, Any] = {"name": name}
-        for key in ("budget", "trials"):
-            if key in item:
-                kw[key] = _int(item[key], f"{p}.{key}", 1)
-        if "strategy" in item:
-            kw["strategy"] = parse_strategy(item["strategy"], f"{p}.strategy")
-        if "fixed" in item:
-            fixed = _mapping(item["fixed"], f"{p}.fixed")
-            kw["fixed"] = {k: (v["value"] if isinstance(v, dict) and set(v) == {"value"} else v) for k, v in fixed.items()}
-            for k, v in kw["fixed"].items():
-                if isinstance(v, dict):
-                    raise ConfigError(f"{p}.fixed.{k}", "must be a value (a range belongs in ranges)")
-        ranges = item.get("ranges")
-        if ranges == "auto":
-            if i == 0:
-                raise ConfigError(f"{p}.ranges", "auto needs a previous stage to derive the ranges from")
-            kw["ranges"] = "auto"
-        elif ranges is not None:
-            ranges = _mapping(ranges, f"{p}.ranges")
-            for k, spec in ranges.items():
-                if k not in [q.name for q in space.params]:
-                    raise ConfigError(f"{p}.ranges.{k}", "is not a parameter of space")
-                parse_param(k, spec, f"{p}.ranges.{k}")  # validated now, built later
-            kw["ranges"] = dict(ranges)
-        if "quantile" in item:
-            q = _number(item["quantile"], f"{p}.quantile")
-            if not 0 < q <= 1:
-                raise ConfigError(f"{p}.quantile", f"({q:g}) must be in (0, 1]")
-            kw["quantile"] = q
-        if "threshold" in item:
-            kw["threshold"] = _number(item["threshold"], f"{p}.threshold")
-        if ("quantile" in item or "threshold" in item) and kw.get("ranges") != "auto":
-            raise ConfigError(f"{p}.{'quantile' if 'quantile' in item else 'threshold'}", "only applies with ranges: auto")
-        if "margin" in item:
-            m = _number(item["margin"], f"{p}.margin")
-            if not 0 <= m <= 1:
-                raise ConfigError(f"{p}.margin", f"({m:g}) must be in [0, 1] (a fraction of the range)")
-            kw["margin"] = m
-        if "scan" in item:
-            scan = parse_scan(item["scan"], f"{p}.scan")
-            if scan.param not in space.names:
-                raise ConfigError(f"{p}.scan.param", f"({scan.param!r}) is not a free parameter of space")
-            if "strategy" in item or "budget" in item or kw.get("ranges") is not None:
-                raise ConfigError(f"{p}.scan", "a scan stage sets its own grid: drop strategy, budget and ranges")
-            at = item.get("at", "best")
-            if at != "best":
-                at = _mapping(at, f"{p}.at")
-            elif i == 0:
-                raise ConfigError(f"{p}.at", "best needs a previous stage: give the other parameters' values")
-            kw["scan"], kw["at"] = scan, at
-        elif "at" in item:
-            raise ConfigError(f"{p}.at", "only applies to a scan stage")
-        stages.append(StageConfig(**kw))
+        stage = _parse_stage(item, i, space, f"{path}[{i}]")
+        if stage.name in names:
+            raise ConfigError(f"{path}[{i}].name", f"({stage.name!r}) is used by an earlier stage")
+        names.add(stage.name)
+        stages.append(stage)
     return tuple(stages)
+
+
+def _parse_stage(item: Any, i: int, space: Space, p: str) -> StageConfig:
+    """Stage ``i`` (key path ``p``)."""
+    item = _mapping(item, p)
+    for key in item:
+        if key not in STAGE_KEYS:
+            raise ConfigError(f"{p}.{key}", f"is not a known key (expected {', '.join(STAGE_KEYS)})")
+    name = _str(item.get("name", f"stage{i}"), f"{p}.name")
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+        raise ConfigError(f"{p}.name", f"({name!r}) may hold only letters, digits, '_', '-' and '.'")
+    kw: dict[str, Any] = {"name": name}
+    for key in ("budget", "trials"):
+        if key in item:
+            kw[key] = _int(item[key], f"{p}.{key}", 1)
+    if "strategy" in item:
+        kw["strategy"] = parse_strategy(item["strategy"], f"{p}.strategy")
+    if "fixed" in item:
+        fixed = _mapping(item["fixed"], f"{p}.fixed")
+        kw["fixed"] = {k: (v["value"] if isinstance(v, dict) and set(v) == {"value"} else v) for k, v in fixed.items()}
+        for k, v in kw["fixed"].items():
+            if isinstance(v, dict):
+                raise ConfigError(f"{p}.fixed.{k}", "must be a value (a range belongs in ranges)")
+    kw.update(_parse_ranges(item, i, space, p))
+    if "scan" in item:
+        kw.update(_parse_scan_stage(item, i, space, p, kw.get("ranges")))
+    elif "at" in item:
+        raise ConfigError(f"{p}.at", "only applies to a scan stage")
+    return StageConfig(**kw)
+
+
+def _parse_ranges(item: dict, i: int, space: Space, p: str) -> dict:
+    """``ranges`` and the keys of its ``auto`` derivation (quantile, threshold, margin)."""
+    kw: dict[str, Any] = {}
+    ranges = item.get("ranges")
+    if ranges == "auto":
+        if i == 0:
+            raise ConfigError(f"{p}.ranges", "auto needs a previous stage to derive the ranges from")
+        kw["ranges"] = "auto"
+    elif ranges is not None:
+        ranges = _mapping(ranges, f"{p}.ranges")
+        for k, spec in ranges.items():
+            if k not in [q.name for q in space.params]:
+                raise ConfigError(f"{p}.ranges.{k}", "is not a parameter of space")
+            parse_param(k, spec, f"{p}.ranges.{k}")  # validated now, built later
+        kw["ranges"] = dict(ranges)
+    if "quantile" in item:
+        q = _number(item["quantile"], f"{p}.quantile")
+        if not 0 < q <= 1:
+            raise ConfigError(f"{p}.quantile", f"({q:g}) must be in (0, 1]")
+        kw["quantile"] = q
+    if "threshold" in item:
+        kw["threshold"] = _number(item["threshold"], f"{p}.threshold")
+    if ("quantile" in item or "threshold" in item) and kw.get("ranges") != "auto":
+        raise ConfigError(f"{p}.{'quantile' if 'quantile' in item else 'threshold'}", "only applies with ranges: auto")
+    if "margin" in item:
+        m = _number(item["margin"], f"{p}.margin")
+        if not 0 <= m <= 1:
+            raise ConfigError(f"{p}.margin", f"({m:g}) must be in [0, 1] (a fraction of the range)")
+        kw["margin"] = m
+    return kw
+
+
+def _parse_scan_stage(item: dict, i: int, space: Space, p: str, ranges) -> dict:
+    scan = parse_scan(item["scan"], f"{p}.scan")
+    if scan.param not in space.names:
+        raise ConfigError(f"{p}.scan.param", f"({scan.param!r}) is not a free parameter of space")
+    if "strategy" in item or "budget" in item or ranges is not None:
+        raise ConfigError(f"{p}.scan", "a scan stage sets its own grid: drop strategy, budget and ranges")
+    at = item.get("at", "best")
+    if at != "best":
+        at = _mapping(at, f"{p}.at")
+    elif i == 0:
+        raise ConfigError(f"{p}.at", "best needs a previous stage: give the other parameters' values")
+    return {"scan": scan, "at": at}
 
 
 # --- range derivation (pure) ---------------------------------------------------------------
