@@ -5,7 +5,12 @@ ranks through :class:`TrialRunner`, the pool through :class:`IsolatedWorker` dir
 a failure is handled, and described, the same everywhere:
 
 - an exception, ``sys.exit`` or a non-finite score: a failed trial with the traceback or
-  the value (``run_trial``);
+  the value (``run_trial``); so is a KeyboardInterrupt the trial raised itself, while a
+  real Ctrl-C (SIGINT) of the run still stops the run (see :func:`_guarded`);
+- a returned dict whose values the journal (JSON) cannot hold: arrays, tensors and numpy
+  scalars are converted to lists and numbers, anything else (a set, bytes, an object) fails
+  the trial naming the value (:func:`jsonable_info`), so that neither the pipe, MPI nor the
+  journal ever meets a value it cannot write;
 - the per-trial wall-time limit ``trial_timeout``: a failed trial "timed out after N s";
 - with isolation, a segfault, ``abort()``, the kernel's OOM killer or any signal that kills
   the trial's process: a failed trial "killed by signal SIGKILL ...", and the process is
@@ -39,6 +44,7 @@ kills them with what they started), and exit by themselves when their parent dis
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import gc
 import multiprocessing as mp
 import multiprocessing.connection as mpc
@@ -52,7 +58,7 @@ import weakref
 from contextlib import contextmanager
 
 from hyppo_hep.device import pick_device
-from hyppo_hep.errors import UserError
+from hyppo_hep.errors import RunInterrupted, UserError
 from hyppo_hep.executor.base import TrialResult, run_trial, worker_name
 
 ISOLATION_MODES = ("none", "process", "fresh")
@@ -123,6 +129,110 @@ def _alarm(seconds: float | None):
             signal.signal(signal.SIGALRM, old)
 
 
+class _NotJSON(Exception):
+    pass
+
+
+def _to_json(value, where: str, depth: int = 0):
+    """``value`` as plain JSON data (str, int, float, bool, None, list, dict); arrays, tensors
+    and numpy scalars through their ``tolist``. Raises _NotJSON naming ``where`` otherwise."""
+    if depth > 100:
+        raise _NotJSON(f"{where} is nested more than 100 deep (or contains itself)")
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            if k is not None and not isinstance(k, (str, bool, int, float)):
+                raise _NotJSON(f"{where} has a key {k!r} of type {type(k).__name__} (JSON keys are strings)")
+            out[k] = _to_json(v, f"{where}[{k!r}]", depth + 1)
+        return out
+    if isinstance(value, (list, tuple)):
+        return [_to_json(v, f"{where}[{i}]", depth + 1) for i, v in enumerate(value)]
+    tolist = getattr(value, "tolist", None)  # numpy arrays and scalars, torch tensors
+    if callable(tolist) and not isinstance(value, type):
+        try:
+            plain = tolist()
+        except Exception as exc:  # noqa: BLE001 — a foreign tolist; the value is then not writable
+            raise _NotJSON(f"{where} ({type(value).__name__}) failed to convert: {exc}") from None
+        if plain is not value:
+            return _to_json(plain, where, depth + 1)
+    raise _NotJSON(f"{where} is a {type(value).__name__}")
+
+
+def jsonable_info(info: dict) -> tuple[dict, list[str]]:
+    """The entries of a trial's ``info`` the journal can hold (converted), and one line per
+    entry it cannot (``info['blob'] is a set``)."""
+    out, problems = {}, []
+    for key, value in info.items():
+        try:
+            if key is not None and not isinstance(key, (str, bool, int, float)):
+                raise _NotJSON(f"info has a key {key!r} of type {type(key).__name__} (JSON keys are strings)")
+            out[key] = _to_json(value, f"info[{key!r}]")
+        except _NotJSON as exc:
+            problems.append(str(exc))
+    return out, problems
+
+
+def journal_safe(result: TrialResult) -> TrialResult:
+    """``result`` with an ``info`` the journal, a pipe and MPI can carry; a trial whose info
+    holds something JSON cannot write fails with the reason (its writable entries kept)."""
+    if not result.info:
+        return result
+    info, problems = jsonable_info(result.info)
+    if not problems:
+        return dataclasses.replace(result, info=info)
+    error = ("the trial's result cannot be written to the journal (JSON): " + "; ".join(problems)
+             + ". Return numbers, strings, lists and dicts (arrays and tensors are converted)")
+    if result.error:
+        error = result.error + "\n" + error
+    return dataclasses.replace(result, score=None, error=error, info=info)
+
+
+@contextmanager
+def _sigint_noted():
+    """Notes whether a real SIGINT arrived while the block ran (yields a dict with 'got'),
+    passing it on to the handler in place. Only then is a KeyboardInterrupt the user's
+    Ctrl-C; without a signal it is the trial's own. (With SIG_DFL or SIG_IGN in place a real
+    SIGINT never becomes a KeyboardInterrupt here, so there is nothing to note.)"""
+    seen = {"got": False}
+    old = signal.getsignal(signal.SIGINT)
+    if not callable(old) or threading.current_thread() is not threading.main_thread():
+        yield seen
+        return
+
+    def on_sigint(signum, frame):
+        seen["got"] = True
+        old(signum, frame)
+
+    signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield seen
+    finally:
+        if signal.getsignal(signal.SIGINT) is on_sigint:  # the run's handler may have moved on (SIG_IGN)
+            signal.signal(signal.SIGINT, old)
+
+
+def _guarded(objective, params: dict, set_id: int, trial: int, seed: int, device: str, worker,
+             fidelity=None) -> TrialResult:
+    """``run_trial`` plus what it lets through that is still the trial's doing: a
+    KeyboardInterrupt the trial raised itself (failed trial, with its traceback) and an info
+    the journal cannot hold (see journal_safe). The run's own interrupts propagate."""
+    started = time.time()
+    with _sigint_noted() as sigint:
+        try:
+            result = run_trial(objective, params, set_id, trial, seed, device, worker, fidelity=fidelity)
+        except RunInterrupted:
+            raise
+        except KeyboardInterrupt:
+            if sigint["got"]:
+                raise  # a real Ctrl-C of the user: the run stops
+            return TrialResult(set_id, trial, seed, None, "the trial raised KeyboardInterrupt itself (no Ctrl-C "
+                               "reached the run):\n" + traceback.format_exc(limit=20), worker, device, started,
+                               time.time())
+    return journal_safe(result)
+
+
 def run_trial_in_process(objective, params: dict, set_id: int, trial: int, seed: int, device: str, worker,
                          timeout: float | None = None, fidelity=None) -> TrialResult:
     """``run_trial`` with the time limit enforced by SIGALRM where possible, checked after
@@ -131,7 +241,7 @@ def run_trial_in_process(objective, params: dict, set_id: int, trial: int, seed:
     result = None
     try:
         with _alarm(timeout):
-            result = run_trial(objective, params, set_id, trial, seed, device, worker, fidelity=fidelity)
+            result = _guarded(objective, params, set_id, trial, seed, device, worker, fidelity=fidelity)
     except TrialTimeout:
         pass  # the alarm may also fire just after the result was in: keep the result then
     finally:
@@ -191,7 +301,7 @@ def _child_main(conn, objective_ref, env: dict, name: str, parent_pid: int) -> N
                                       + traceback.format_exc(limit=20), worker, device, started, time.time()))
                 continue
         conn.send(STARTED)  # the time limit runs from here: process start and build excluded
-        result = run_trial(objective, params, set_id, trial, seed, device, worker, fidelity=fidelity)
+        result = _guarded(objective, params, set_id, trial, seed, device, worker, fidelity=fidelity)
         release_memory()
         conn.send(result)
 
