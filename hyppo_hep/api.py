@@ -142,10 +142,13 @@ class AskTell:
         self.trials = trials
         self._handout = _Handout()
         journal = None
+        self._lock = None
         if out:
             from hyppo_hep.campaign import prepare_out_dir
             from hyppo_hep.journal import Journal
+            from hyppo_hep.lock import OutDirLock
 
+            self._lock = OutDirLock(out).acquire()  # one search per output directory (issue 13.3)
             journal = Journal(prepare_out_dir(out, resume=False, overwrite=overwrite))
             journal.append("campaign", objective={"name": "ask-tell", "options": {}}, space=self.space.to_dict(),
                            trials=trials, budget=budget, seed=seed)
@@ -198,3 +201,5 @@ class AskTell:
     def close(self) -> None:
         if self._journal is not None:
             self._journal.close()
+        if self._lock is not None:
+            self._lock.release()

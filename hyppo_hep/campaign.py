@@ -20,6 +20,7 @@ from hyppo_hep.config import CampaignConfig
 from hyppo_hep.console import progress_line
 from hyppo_hep.driver import Driver, RunSummary
 from hyppo_hep.errors import RunInterrupted, UserError
+from hyppo_hep.lock import holding_out_dir_lock
 from hyppo_hep.journal import JOURNAL_NAME, RESULTS_NAME, Journal, campaign_header, read_events, replay, write_results_csv
 
 
@@ -100,6 +101,7 @@ def check_resume_header(header: dict | None, cfg: CampaignConfig, force: bool) -
                             f"({header.get(key)!r} vs {now[key]!r}); pass --force-resume to continue anyway")
 
 
+@holding_out_dir_lock  # one run per output directory (issue 13.3)
 def run_campaign(cfg: CampaignConfig, *, resume: bool = False, overwrite: bool = False, force_resume: bool = False,
                  objective_ref=None, executor=None, quiet: bool = False,
                  print_fn: Callable[[str], None] = print, stage: str | None = None,
@@ -205,6 +207,7 @@ def _planned_journals(cfg: CampaignConfig) -> list[Path]:
     return [stage_dir(o, i, st.name) / JOURNAL_NAME for o in outs for i, st in enumerate(cfg.stages)]
 
 
+@holding_out_dir_lock
 def run_config(cfg: CampaignConfig, *, resume: bool = False, overwrite: bool = False, force_resume: bool = False,
                quiet: bool = False, print_fn: Callable[[str], None] = print,
                executor=None) -> list[tuple[str, CampaignConfig, RunSummary]]:
