@@ -16,6 +16,7 @@ import yaml
 
 from hyppo_hep.journal import read_events, replay
 from test_mpi import ROOT, config, mpiexec
+from test_orphans import alive, wait_gone
 
 pytest.importorskip("mpi4py")
 pytestmark = pytest.mark.mpi
@@ -56,3 +57,110 @@ def test_unwritable_values_and_own_interrupts_under_mpi(tmp_path, isolation):
     failed = [e for e in evs if e["event"] == "trial_finished" and e["score"] is None]
     assert [e["trial"] for e in failed] == [1, 1] and all("KeyboardInterrupt: raised by the trial" in e["error"]
                                                           for e in failed)
+
+
+# --- kill -9 of the master leaves nothing a trial started (13.4) --------------------------------
+
+def rank_pids(root_pid, rank):
+    """Pids of the processes below ``root_pid`` whose environment says PMI_RANK=rank."""
+    found, todo = [], [root_pid]
+    while todo:
+        pid = todo.pop()
+        try:
+            kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except OSError:
+            continue
+        for kid in map(int, kids):
+            try:
+                environ = Path(f"/proc/{kid}/environ").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if f"PMI_RANK={rank}".encode() in environ and b"hyppo_hep.run" in Path(f"/proc/{kid}/cmdline").read_bytes():
+                found.append(kid)
+            else:
+                todo.append(kid)
+    return found
+
+
+@pytest.mark.parametrize("isolation", ["none", "process"])
+def test_sigkill_of_the_mpi_master_leaves_no_process_a_trial_started(tmp_path, isolation):
+    piddir = tmp_path / "pids"
+    piddir.mkdir()
+    cfg = config(tmp_path, objective="test_orphans:starts_a_sleeper", trials=2, budget=2, isolation=isolation,
+                 executor={"kind": "mpi", "group_size": 2})
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    job = subprocess.Popen([mpiexec(), "-n", "3", sys.executable, "-m", "hyppo_hep.run", str(path), "--quiet"],
+                           cwd=tmp_path, env=env(HYPPO_TEST_PIDDIR=str(piddir)), stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE, text=True)
+    try:
+        end = time.time() + 60
+        while time.time() < end and len(list(piddir.iterdir())) < 2:
+            time.sleep(0.1)
+        sleepers = [int(p.name) for p in piddir.iterdir()]
+        assert len(sleepers) == 2 and all(alive(p) for p in sleepers)
+        (master,) = rank_pids(job.pid, 0)
+        os.kill(master, signal.SIGKILL)
+        job.communicate(timeout=60)
+        assert not wait_gone(sleepers), "the sleeps the trials started die with the run"
+    finally:
+        if job.poll() is None:
+            job.kill()
+        for p in piddir.iterdir():
+            if alive(int(p.name)):
+                os.kill(int(p.name), signal.SIGKILL)
+
+
+# --- a frozen worker rank does not stall the campaign (13.5) ------------------------------------
+
+def freeze_rank_after_first_result(job, out, rank):
+    """SIGSTOP world rank ``rank`` of ``job`` once the journal has a finished trial; its pid."""
+    end = time.time() + 60
+    while time.time() < end and not ((out / "journal.jsonl").exists()
+                                     and any(e["event"] == "trial_finished" for e in events(out))):
+        time.sleep(0.05)
+    (pid,) = rank_pids(job.pid, rank)
+    os.kill(pid, signal.SIGSTOP)
+    return pid
+
+
+@pytest.mark.parametrize("isolation", ["none", "process"])
+def test_a_frozen_worker_rank_is_given_up_and_its_trials_move(tmp_path, isolation):
+    """-n 3, groups of 1: rank 2 is SIGSTOPped mid-run. The master fails the trial it owed
+    ('worker unresponsive') after trial_timeout + grace, moves its other trials to rank 1,
+    never uses it again, completes the budget and ends the job (MPI_Abort, status 0)."""
+    budget, trials = 4, 3
+    cfg = config(tmp_path, objective={"name": "branin", "sleep": 0.4}, trials=trials, budget=budget,
+                 trial_timeout=1.0, isolation=isolation, executor={"kind": "mpi", "group_size": 1})
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    out = tmp_path / "out"
+    grace = "1" if isolation == "none" else "-119"  # the isolated start-up allowance is 120 s
+    job = subprocess.Popen([mpiexec(), "-n", "3", sys.executable, "-m", "hyppo_hep.run", str(path), "--quiet"],
+                           cwd=tmp_path, env=env(HYPPO_MPI_GRACE=grace), stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    frozen = None
+    try:
+        frozen = freeze_rank_after_first_result(job, out, 2)
+        t0 = time.time()
+        stdout, err = job.communicate(timeout=90)
+    finally:
+        if job.poll() is None:
+            job.kill()
+        if frozen is not None and alive(frozen):
+            os.kill(frozen, signal.SIGKILL)
+    assert job.returncode == 0, err
+    assert time.time() - t0 < 60
+    assert "worker unresponsive: MPI rank 2 (group 1)" in err and "group 1 retired (1 of 2 groups left)" in err, err
+    assert "MPI_Abort (exit status 0)" in err and "Traceback" not in err, err
+    evs = events(out)
+    assert evs[-1]["event"] == "run_finished" and evs[-1]["reason"] == "budget"
+    pairs = [(e["set_id"], e["trial"]) for e in evs if e["event"] == "trial_finished"]
+    assert sorted(pairs) == [(s, t) for s in range(budget) for t in range(trials)], "every trial exactly once"
+    lost = [e for e in evs if e["event"] == "trial_finished" and e["score"] is None]
+    assert len(lost) == 1 and lost[0]["error"].startswith("worker unresponsive: MPI rank 2"), lost
+    after = [e for e in evs if e["event"] == "trial_finished" and e["time"] > lost[0]["time"]]
+    assert after and all(e["worker"].split(":")[2].split(">")[0] == "1" for e in after), \
+        "after the freeze every trial runs on rank 1"
+    history = replay(evs)
+    assert all(r.state == "done" for r in history.sets.values())

@@ -37,8 +37,9 @@ Isolation modes (config ``isolation``):
 
 Children are started with 'spawn' (safe with torch, CUDA and threads), each in its own
 process group (a Ctrl-C reaches only the master, which decides when the run stops and
-kills them with what they started), and exit by themselves when their parent disappears
-(a SIGKILLed master leaves no orphan training on a GPU).
+kills them with what they started), and a watchdog process in that group kills the group
+when the master disappears (a SIGKILLed master leaves no orphan training on a GPU, and no
+process a trial started; see _guard_group).
 """
 
 from __future__ import annotations
@@ -256,11 +257,98 @@ def run_trial_in_process(objective, params: dict, set_id: int, trial: int, seed:
 
 # --- the child process -------------------------------------------------------------------------
 
+def _kill_own_group() -> None:
+    try:
+        os.killpg(os.getpgid(0), signal.SIGKILL)  # this process and everything the trial started
+    finally:
+        os._exit(1)
+
+
 def _watch_parent(parent_pid: int) -> None:
+    """Fallback guard (a thread) where no watchdog process can be forked: poll the parent."""
     while True:
         time.sleep(1.0)
         if os.getppid() != parent_pid:
+            _kill_own_group()
+
+
+def _only_fds(keep: set[int]) -> None:
+    """Close every descriptor but ``keep``, and point 0-2 at /dev/null: a watchdog must not
+    hold the launcher's output pipes open (mpiexec waits for their EOF)."""
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    keep = keep | {0, 1, 2}
+    try:
+        fds = [int(f) for f in os.listdir("/proc/self/fd")]
+    except OSError:
+        fds = list(range(3, 1024))
+    for fd in fds:
+        if fd not in keep:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def _watchdog(parent_pid: int, child_pid: int, pidfds: list[int]) -> None:
+    """Body of the watchdog process: block until the master (``parent_pid``) or the trial's
+    process (``child_pid``) ends, then SIGKILL the process group, itself included."""
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # a trial's killpg(0, SIGTERM) must not end it
+        signal.signal(s, signal.SIG_IGN)
+    _only_fds(set(pidfds))
+    if len(pidfds) == 2:
+        import select
+
+        poller = select.poll()
+        for fd in pidfds:
+            poller.register(fd, select.POLLIN)
+        while not poller.poll():
+            pass
+    else:  # no pidfds (not Linux >= 5.3): poll both pids
+        while True:
+            time.sleep(0.5)
+            try:
+                os.kill(parent_pid, 0)
+            except ProcessLookupError:
+                break
+            except PermissionError:
+                pass
+            if os.getppid() != child_pid:
+                break
+    _kill_own_group()
+
+
+def _guard_group(parent_pid: int) -> None:
+    """Make this child's process group die with its parent (issue 13.4): a kill -9 of the
+    master must not leave the trial, nor what it started (a simulation binary, DataLoader
+    workers), running. PR_SET_PDEATHSIG is not enough: it kills one process, not its group,
+    and fires when the parent's spawning *thread* ends. So a tiny watchdog process is forked
+    into the group (before the objective is built: cheap, single-threaded) that waits on
+    pidfds of the master and of this child and SIGKILLs the whole group when either ends.
+    Where fork is unavailable, a thread polls the parent instead."""
+    pidfds = []
+    if hasattr(os, "pidfd_open"):
+        try:
+            pidfds = [os.pidfd_open(parent_pid), os.pidfd_open(os.getpid())]
+        except OSError:
+            pidfds = []
+    if os.getppid() != parent_pid:  # the master died before we could watch it
+        _kill_own_group()
+    child_pid = os.getpid()
+    try:
+        pid = os.fork() if hasattr(os, "fork") else -1
+    except OSError:
+        pid = -1
+    if pid == 0:
+        try:
+            _watchdog(parent_pid, child_pid, pidfds)
+        finally:
             os._exit(1)
+    for fd in pidfds:
+        os.close(fd)
+    if pid < 0:
+        threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
 
 
 def _child_main(conn, objective_ref, env: dict, name: str, parent_pid: int) -> None:
@@ -274,7 +362,7 @@ def _child_main(conn, objective_ref, env: dict, name: str, parent_pid: int) -> N
         os.setsid()
     except OSError:
         pass
-    threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
+    _guard_group(parent_pid)
     os.environ.update(env)
     objective, device = None, "cpu"
     worker = worker_name(name)
