@@ -164,3 +164,89 @@ def test_a_frozen_worker_rank_is_given_up_and_its_trials_move(tmp_path, isolatio
         "after the freeze every trial runs on rank 1"
     history = replay(evs)
     assert all(r.state == "done" for r in history.sets.values())
+
+
+# --- the output-directory lock under MPI (13.3) -------------------------------------------------
+
+def test_a_second_mpi_job_into_the_same_out_is_refused(tmp_path):
+    import socket
+
+    cfg = config(tmp_path, objective={"name": "branin", "sleep": 0.5}, trials=2, budget=60,
+                 executor={"kind": "mpi", "group_size": 2})
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    out = tmp_path / "out"
+    first = subprocess.Popen([mpiexec(), "-n", "3", sys.executable, "-m", "hyppo_hep.run", str(path), "--quiet"],
+                             cwd=tmp_path, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        end = time.time() + 60
+        while time.time() < end and not ((out / "journal.jsonl").exists()
+                                         and any(e["event"] == "trial_finished" for e in events(out))):
+            time.sleep(0.05)
+        (master,) = rank_pids(first.pid, 0)
+        for extra in ((), ("--resume",), ("--overwrite",)):
+            second = launch(3, tmp_path, cfg, "--quiet", *extra, timeout=90)
+            assert second.returncode == 2, second.stderr
+            assert second.stderr.count("\n") == 1 and "Traceback" not in second.stderr, second.stderr
+            assert f"in use by another run (host {socket.gethostname()}, pid {master}," in second.stderr
+        assert first.poll() is None, "the first job ran on undisturbed"
+        first.send_signal(signal.SIGTERM)  # enough: stop it cleanly instead of waiting 30 s
+        _, err = first.communicate(timeout=90)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert first.returncode == 143, err
+    evs = events(out)
+    assert sum(e["event"] == "campaign" for e in evs) == 1 and evs[-1]["reason"] == "interrupted"
+    pairs = [(e["set_id"], e["trial"]) for e in evs if e["event"] == "trial_finished"]
+    assert len(pairs) == len(set(pairs)) > 0
+
+
+def freezes_on_rank(params, trial, seed, device, rank=1, sleep=0.3):
+    """Stops its own rank (SIGSTOP, as a hung driver would freeze it) at the first trial it
+    runs on world rank ``rank``; a 0.3 s training elsewhere."""
+    marker = Path(os.environ["HYPPO_TEST_PIDDIR"]) / "frozen"
+    if os.environ.get("PMI_RANK") == str(rank) and not marker.exists():
+        marker.write_text(str(os.getpid()))
+        os.kill(os.getpid(), signal.SIGSTOP)
+    time.sleep(sleep)
+    return params["x1"] ** 2
+
+
+def run_with_a_freeze(tmp_path, n, group_size, budget, trials):
+    piddir = tmp_path / "pids"
+    piddir.mkdir()
+    cfg = config(tmp_path, objective="test_mpi_round2:freezes_on_rank", trials=trials, budget=budget,
+                 trial_timeout=1.0, executor={"kind": "mpi", "group_size": group_size})
+    try:
+        proc = launch(n, tmp_path, cfg, "--quiet", timeout=90, HYPPO_MPI_GRACE="1", HYPPO_TEST_PIDDIR=str(piddir))
+    finally:
+        marker = piddir / "frozen"
+        if marker.exists() and alive(int(marker.read_text())):
+            os.kill(int(marker.read_text()), signal.SIGKILL)
+    return proc, events(tmp_path / "out")
+
+
+def test_a_frozen_group_leader_retires_its_group_and_the_other_group_finishes(tmp_path):
+    """-n 4, groups [1, 2] and [3]: leader 1 freezes in its first trial. Its trial fails,
+    group 0 is retired (healthy rank 2 idles from then on), group 1 runs the rest."""
+    proc, evs = run_with_a_freeze(tmp_path, 4, 2, budget=8, trials=2)
+    assert proc.returncode == 0, proc.stderr
+    assert "worker unresponsive: MPI rank 1 (group 0)" in proc.stderr and "(1 of 2 groups left)" in proc.stderr
+    pairs = [(e["set_id"], e["trial"]) for e in evs if e["event"] == "trial_finished"]
+    assert sorted(pairs) == [(s, t) for s in range(8) for t in range(2)], "every trial exactly once"
+    lost = [e for e in evs if e["event"] == "trial_finished" and e["score"] is None]
+    assert len(lost) == 1 and "MPI rank 1" in lost[0]["error"]
+    later = [e for e in evs if e["event"] == "trial_finished" and e["time"] > lost[0]["time"]]
+    assert later and {e["worker"].split(":")[2] for e in later} <= {"2", "3"}
+    assert evs[-1]["event"] == "run_finished" and evs[-1]["reason"] == "budget"
+
+
+def test_when_every_group_is_frozen_the_run_stops_with_one_line_and_keeps_its_journal(tmp_path):
+    proc, evs = run_with_a_freeze(tmp_path, 2, 1, budget=3, trials=2)
+    assert proc.returncode == 2, proc.stderr
+    assert "error: every MPI worker group has an unresponsive rank (ranks 1)" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
+    finished = [e for e in evs if e["event"] == "trial_finished"]
+    assert len(finished) == 1 and finished[0]["error"].startswith("worker unresponsive: MPI rank 1")
+    assert any(e["event"] == "set_submitted" for e in evs), "the journal is kept, to be resumed"
