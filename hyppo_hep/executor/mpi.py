@@ -223,6 +223,9 @@ class _RankStats:
 # s on top of trial_timeout before the master gives up on a rank (see MPIExecutor): covers
 # sending the result, a slow file system, a checkpoint written at the end of a training
 UNRESPONSIVE_GRACE_S = float(os.environ.get("HYPPO_MPI_GRACE", "60"))
+# s more for a rank's first result (it builds the objective: imports, data loading) and, with
+# isolation, for every result (the trial's child may be new); default isolation.STARTUP_GRACE_S
+STARTUP_ALLOWANCE_ENV = "HYPPO_MPI_STARTUP_GRACE"
 
 
 class MPIExecutor:
@@ -236,8 +239,9 @@ class MPIExecutor:
     Unresponsive ranks (a SIGSTOPped process, a hung driver, a node that stopped answering):
     with a ``timeout`` (the config's trial_timeout) the master applies the limit itself. A
     rank runs its trials of a set one after the other, so each of its trials must come back
-    within ``timeout`` + ``grace`` (+ the isolated child's start-up allowance) of the
-    previous one (or of the set's dispatch). When one does not, its trial is returned as
+    within ``timeout`` + ``grace`` of the previous one (or of the set's dispatch), plus a
+    start-up allowance for the rank's first result and for every isolated trial (a new
+    child builds the objective). When one does not, its trial is returned as
     failed ("worker unresponsive ..."), the rank's other trials of the set go back to the
     queue for another group, its group is retired (never sent a set again), and anything
     the rank sends later is dropped, so no trial is ever recorded twice. If the frozen rank
@@ -261,7 +265,10 @@ class MPIExecutor:
         comm.Split(MPI.UNDEFINED, 0)  # the master belongs to no group
         self.grace = UNRESPONSIVE_GRACE_S if grace is None else grace
         # s a rank may stay silent while it owes a result; None: no limit (no trial_timeout)
-        self.limit = None if not timeout else timeout + self.grace + (STARTUP_GRACE_S if isolation != "none" else 0)
+        self.limit = None if not timeout else timeout + self.grace
+        self.startup = float(os.environ.get(STARTUP_ALLOWANCE_ENV, STARTUP_GRACE_S))
+        self.isolated = isolation != "none"
+        self._ever_answered: set[int] = set()
         self.lost_ranks: list[int] = []  # declared unresponsive, in that order
         self._retired: set[int] = set()  # groups never sent a set again
         self._free: deque[int] = deque(range(self._n_groups))
@@ -324,12 +331,17 @@ class MPIExecutor:
         self._todo[rank].remove(key)
         self._since[rank] = time.monotonic()
         self._answered.add(rank)
+        self._ever_answered.add(rank)
         self._group_done(group)
         return obj
 
     # --- ranks that stopped answering -----------------------------------------------------
     def _owing(self) -> list[int]:
         return [r for r, todo in self._todo.items() if todo]
+
+    def _limit(self, rank: int) -> float:
+        new = self.isolated or rank not in self._ever_answered
+        return self.limit + (self.startup if new else 0.0)
 
     def _until_overdue(self) -> float | None:
         """Seconds until the next rank that owes a result is overdue (None: no limit)."""
@@ -338,7 +350,7 @@ class MPIExecutor:
         owing = self._owing()
         if not owing:
             return None
-        return max(0.0, min(self._since[r] for r in owing) + self.limit - time.monotonic()) + 0.01
+        return max(0.0, min(self._since[r] + self._limit(r) for r in owing) - time.monotonic()) + 0.01
 
     def _give_up_overdue(self) -> list[TrialResult]:
         if self.limit is None:
@@ -346,7 +358,7 @@ class MPIExecutor:
         now = time.monotonic()
         failed = []
         for rank in self._owing():
-            if rank in self._todo and self._todo[rank] and now - self._since[rank] > self.limit:
+            if self._todo.get(rank) and now - self._since[rank] > self._limit(rank):
                 failed.append(self._give_up(rank, now))
         return failed
 
@@ -372,7 +384,8 @@ class MPIExecutor:
             self._free.remove(group)
         live = self._n_groups - len(self._retired)
         why = (f"worker unresponsive: MPI rank {rank} (group {group}) sent nothing for {silent:.0f} s, more than "
-               f"trial_timeout + {self.grace:g} s grace: trial failed, {len(moved)} trial(s) of its set moved "
+               f"trial_timeout + {self.grace:g} s grace{' + start-up' if self._limit(rank) > self.limit else ''}: "
+               f"trial failed, {len(moved)} trial(s) of its set moved "
                f"to another group, group {group} retired ({live} of {self._n_groups} groups left)")
         print(f"hyppo_hep: {why}", file=sys.stderr, flush=True)
         wall = time.time()
