@@ -257,19 +257,22 @@ def run_trial_in_process(objective, params: dict, set_id: int, trial: int, seed:
 
 # --- the child process -------------------------------------------------------------------------
 
-def _kill_own_group() -> None:
+def _kill_group_and_exit(pgid: int | None) -> None:
+    """SIGKILL process group ``pgid`` (the trial's child, what it started, the watchdog),
+    or, without a group of its own (None), end just this process."""
     try:
-        os.killpg(os.getpgid(0), signal.SIGKILL)  # this process and everything the trial started
+        if pgid is not None:
+            os.killpg(pgid, signal.SIGKILL)
     finally:
         os._exit(1)
 
 
-def _watch_parent(parent_pid: int) -> None:
+def _watch_parent(parent_pid: int, pgid: int | None) -> None:
     """Fallback guard (a thread) where no watchdog process can be forked: poll the parent."""
     while True:
         time.sleep(1.0)
         if os.getppid() != parent_pid:
-            _kill_own_group()
+            _kill_group_and_exit(pgid)
 
 
 def _only_fds(keep: set[int]) -> None:
@@ -291,7 +294,7 @@ def _only_fds(keep: set[int]) -> None:
                 pass
 
 
-def _watchdog(parent_pid: int, child_pid: int, pidfds: list[int]) -> None:
+def _watchdog(parent_pid: int, child_pid: int, pidfds: list[int]) -> None:  # child_pid is the group id
     """Body of the watchdog process: block until the master (``parent_pid``) or the trial's
     process (``child_pid``) ends, then SIGKILL the process group, itself included."""
     for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # a trial's killpg(0, SIGTERM) must not end it
@@ -316,7 +319,7 @@ def _watchdog(parent_pid: int, child_pid: int, pidfds: list[int]) -> None:
                 pass
             if os.getppid() != child_pid:
                 break
-    _kill_own_group()
+    _kill_group_and_exit(child_pid)
 
 
 def _guard_group(parent_pid: int) -> None:
@@ -327,6 +330,11 @@ def _guard_group(parent_pid: int) -> None:
     into the group (before the objective is built: cheap, single-threaded) that waits on
     pidfds of the master and of this child and SIGKILLs the whole group when either ends.
     Where fork is unavailable, a thread polls the parent instead."""
+    child_pid = os.getpid()
+    if not hasattr(os, "getpgid") or os.getpgid(0) != child_pid:
+        # no group of our own (setsid failed): never kill a group, the master's could be it
+        threading.Thread(target=_watch_parent, args=(parent_pid, None), daemon=True).start()
+        return
     pidfds = []
     if hasattr(os, "pidfd_open"):
         try:
@@ -334,8 +342,7 @@ def _guard_group(parent_pid: int) -> None:
         except OSError:
             pidfds = []
     if os.getppid() != parent_pid:  # the master died before we could watch it
-        _kill_own_group()
-    child_pid = os.getpid()
+        _kill_group_and_exit(child_pid)
     try:
         pid = os.fork() if hasattr(os, "fork") else -1
     except OSError:
@@ -348,7 +355,7 @@ def _guard_group(parent_pid: int) -> None:
     for fd in pidfds:
         os.close(fd)
     if pid < 0:
-        threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
+        threading.Thread(target=_watch_parent, args=(parent_pid, child_pid), daemon=True).start()
 
 
 def _child_main(conn, objective_ref, env: dict, name: str, parent_pid: int) -> None:
