@@ -149,7 +149,11 @@ class AskTell:
             from hyppo_hep.lock import OutDirLock
 
             self._lock = OutDirLock(out).acquire()  # one search per output directory (issue 13.3)
-            journal = Journal(prepare_out_dir(out, resume=False, overwrite=overwrite))
+            try:
+                journal = Journal(prepare_out_dir(out, resume=False, overwrite=overwrite))
+            except BaseException:
+                self._lock.release()
+                raise
             journal.append("campaign", objective={"name": "ask-tell", "options": {}}, space=self.space.to_dict(),
                            trials=trials, budget=budget, seed=seed)
         self._journal = journal
@@ -203,3 +207,4 @@ class AskTell:
             self._journal.close()
         if self._lock is not None:
             self._lock.release()
+            self._lock = None

@@ -188,3 +188,16 @@ def test_asktell_and_minimize_share_the_lock(tmp_path):
         at.close()
     assert not (out / LOCK_NAME).exists()
     minimize(lambda p, t, s, d: 0.0, SPACE, budget=1, trials=1, out=str(out), overwrite=True)
+
+
+def test_a_refused_asktell_does_not_keep_the_lock(tmp_path):
+    from hyppo_hep.api import AskTell
+
+    out = tmp_path / "at"
+    AskTell(SPACE, trials=1, budget=2, out=str(out), strategy="random").close()
+    with pytest.raises(UserError, match="already exists"):
+        AskTell(SPACE, trials=1, budget=2, out=str(out), strategy="random")
+    at = AskTell(SPACE, trials=1, budget=2, out=str(out), strategy="random", overwrite=True)
+    at.close()
+    at.close()
+    assert not (out / LOCK_NAME).exists()
