@@ -285,6 +285,19 @@ def orphans(base: Path, n: int) -> tuple[int, int]:
     return kills, survivors
 
 
+def overlapping_writers(out: Path, since: int = 0) -> int:
+    """Runs that opened the journal (``campaign``) while another run had it open (no
+    ``run_finished`` yet), from event ``since`` on: two writers at once."""
+    n, is_open = 0, False
+    for e in events(out)[since:]:
+        if e["event"] == "campaign":
+            n += is_open
+            is_open = True
+        elif e["event"] == "run_finished":
+            is_open = False
+    return n
+
+
 def concurrent(base: Path, n: int, k: int = 3) -> tuple[int, int, int]:
     """``n`` rounds of ``k`` simultaneous starts into one fresh directory, then a kill -9 and
     ``k`` simultaneous resumes. (runs refused, runs whose exit was wrong, results lost)"""
@@ -299,7 +312,7 @@ def concurrent(base: Path, n: int, k: int = 3) -> tuple[int, int, int]:
         wrong += statuses != [0] + [2] * (k - 1)
         refused += sum("in use by another run" in e for _, e in results)
         wrong += sum(s == 2 and "in use by another run" not in e and "already exists" not in e for s, e in results)
-        n_lost += lost(out, 12, 3) + (sum(e["event"] == "campaign" for e in events(out)) != 1)
+        n_lost += lost(out, 12, 3) + overlapping_writers(out)
         # kill -9 in the middle, then k resumes at once: one resumes, the others are refused
         # (or, started after it finished, resume a finished journal: exit 0, no trial)
         first = launch(cfg, "--overwrite")
@@ -308,12 +321,13 @@ def concurrent(base: Path, n: int, k: int = 3) -> tuple[int, int, int]:
         time.sleep(rng.uniform(0.0, 0.5))
         first.kill()
         first.wait()
+        since = len(events(out))
         procs = [launch(cfg, "--resume") for _ in range(k)]
         results = [(p.wait(timeout=300), p.stderr.read()) for p in procs]
         refused += sum("in use by another run" in e for _, e in results)
         wrong += sum(s not in (0, 2) or (s == 2 and "in use by another run" not in e) for s, e in results)
         wrong += all(s != 0 for s, _ in results)
-        n_lost += lost(out, 12, 3)
+        n_lost += lost(out, 12, 3) + overlapping_writers(out, since)
     return refused, wrong, n_lost
 
 
@@ -400,7 +414,7 @@ def second_round(base: Path, args) -> int:
     t0 = time.time()
     refused, wrong, lost_c = concurrent(base, args.concurrent)
     print(f"simultaneous starts/resumes: {args.concurrent} x (3 starts + 3 resumes), {refused} refused by the lock "
-          f"(wrong exits: {wrong}, lost: {lost_c}) ({time.time() - t0:.0f} s)")
+          f"(wrong exits: {wrong}, lost or written by two runs at once: {lost_c}) ({time.time() - t0:.0f} s)")
     t0 = time.time()
     froze, stalled, lost_z = frozen(base, args.frozen)
     print(f"frozen worker ranks (SIGSTOP under mpiexec -n 3): {froze} (stalled or failed runs: {stalled}, "
