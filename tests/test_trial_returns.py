@@ -113,9 +113,9 @@ def test_journal_writes_a_value_that_slipped_through(tmp_path):
     ("serial", "process", "object"), ("pool", "process", "set"), ("pool", "fresh", "tuple-key")])
 def test_unwritable_trial_values_fail_the_trial_not_the_run(tmp_path, capsys, executor, isolation, bad):
     cfg = write_cfg(tmp_path, objective={"name": "test_trial_returns:odd_info", "bad": bad}, isolation=isolation,
-                    executor={"kind": "pool", "workers": 2} if executor == "pool" else executor)
+                    executor={"kind": "pool", "workers": 2} if executor == "pool" else executor, budget=2)
     assert main([str(cfg), "--quiet"]) == 0, capsys.readouterr().err
-    check_odd_info(tmp_path / "out", 3, bad)
+    check_odd_info(tmp_path / "out", 2, bad)
 
 
 def test_resume_of_a_set_with_unwritable_values_completes(tmp_path, capsys):
