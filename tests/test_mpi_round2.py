@@ -162,6 +162,7 @@ def test_a_frozen_worker_rank_is_given_up_and_its_trials_move(tmp_path, isolatio
     assert sorted(pairs) == [(s, t) for s in range(budget) for t in range(trials)], "every trial exactly once"
     lost = [e for e in evs if e["event"] == "trial_finished" and e["score"] is None]
     assert len(lost) == 1 and lost[0]["error"].startswith("worker unresponsive: MPI rank 2"), lost
+    assert lost[0]["worker"].split(":")[2] == "2", "named like any worker (host:pid:rank)"
     after = [e for e in evs if e["event"] == "trial_finished" and e["time"] > lost[0]["time"]]
     assert after and all(e["worker"].split(":")[2].split(">")[0] == "1" for e in after), \
         "after the freeze every trial runs on rank 1"

@@ -269,6 +269,7 @@ class MPIExecutor:
         self.startup = float(os.environ.get(STARTUP_ALLOWANCE_ENV, STARTUP_GRACE_S))
         self.isolated = isolation != "none"
         self._ever_answered: set[int] = set()
+        self._worker_of: dict[int, str] = {}  # rank -> its worker name (host:pid:rank) as last seen
         self.lost_ranks: list[int] = []  # declared unresponsive, in that order
         self._retired: set[int] = set()  # groups never sent a set again
         self._free: deque[int] = deque(range(self._n_groups))
@@ -332,6 +333,7 @@ class MPIExecutor:
         self._since[rank] = time.monotonic()
         self._answered.add(rank)
         self._ever_answered.add(rank)
+        self._worker_of[rank] = str(obj.worker).split(">")[0]
         self._group_done(group)
         return obj
 
@@ -389,7 +391,8 @@ class MPIExecutor:
                f"to another group, group {group} retired ({live} of {self._n_groups} groups left)")
         print(f"hyppo_hep: {why}", file=sys.stderr, flush=True)
         wall = time.time()
-        return TrialResult(head[0], head[1], seed, None, why, f"rank {rank} (unresponsive)", "?", wall - silent, wall)
+        worker = self._worker_of.get(rank, f"?:?:{rank}")
+        return TrialResult(head[0], head[1], seed, None, why, worker, "?", wall - silent, wall)
 
     def _requeue(self, keys: list[tuple[int, int]]) -> None:
         """Put trials back at the front of the queue, one spec per set, seeds unchanged."""
@@ -426,6 +429,7 @@ class MPIExecutor:
             self._dispatch()  # freed groups take queued sets before the driver proposes more
             if results or (end is not None and time.monotonic() >= end):
                 return results
+
     def close(self) -> None:
         """Tell every group to stop. A trial still in flight (the run was interrupted, or
         stopped after too many failures) is abandoned: an isolated one is killed at once, an
