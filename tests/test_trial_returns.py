@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from hyppo_hep.executor.isolation import jsonable_info
-from hyppo_hep.journal import Journal, read_events, replay
+from hyppo_hep.journal import Journal, read_events
 from hyppo_hep.run import main
 
 ROOT = Path(__file__).resolve().parents[1]
