@@ -151,11 +151,18 @@ class AskTell:
         self.k_std = cfg.k_std
         self._search = make_search(cfg, build_strategy(cfg))  # the strategy is checked before the disk is touched
         self._results = None
+        self._lock = None
         if out:
             from hyppo_hep.campaign import SetAside, prepare_out_dir
             from hyppo_hep.journal import RESULTS_NAME, Journal, ResultsWriter
+            from hyppo_hep.lock import OutDirLock
 
-            journal_path = prepare_out_dir(out, resume=False, overwrite=overwrite)
+            self._lock = OutDirLock(out).acquire()  # one search per output directory (issue 13.3)
+            try:
+                journal_path = prepare_out_dir(out, resume=False, overwrite=overwrite)
+            except BaseException:
+                self._lock.release()
+                raise
             SetAside(journal_path.parent).drop()
             self._search.journal = Journal(journal_path)
             self._results = ResultsWriter(journal_path.parent / RESULTS_NAME)
@@ -211,3 +218,6 @@ class AskTell:
             journal.close()
             if self.history.sets:
                 self._results.flush(self.history)
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None

@@ -23,6 +23,7 @@ from hyppo_hep.driver import Driver, RunSummary
 from hyppo_hep.errors import OutputError, RunInterrupted, UserError
 from hyppo_hep.journal import (JOURNAL_NAME, RESULTS_NAME, Journal, ResultsWriter, campaign_header, iter_lines,
                                read_events, replay)
+from hyppo_hep.lock import holding_out_dir_lock
 from hyppo_hep.search import FINISHED_REASONS, Search, StopReason
 
 
@@ -142,6 +143,7 @@ def _n_finished_trials(history) -> int:
     return sum(len(r.trials) for r in history.sets.values())
 
 
+@holding_out_dir_lock  # one run per output directory (issue 13.3)
 def run_campaign(cfg: CampaignConfig, *, resume: bool = False, overwrite: bool = False, force_resume: bool = False,
                  objective_ref=None, executor=None, quiet: bool = False,
                  print_fn: Callable[[str], None] = print, stage: str | None = None,
@@ -281,6 +283,7 @@ def _planned_journals(cfg: CampaignConfig) -> list[Path]:
     return [stage_dir(o, i, st.name) / JOURNAL_NAME for o in outs for i, st in enumerate(cfg.stages)]
 
 
+@holding_out_dir_lock
 def run_config(cfg: CampaignConfig, *, resume: bool = False, overwrite: bool = False, force_resume: bool = False,
                quiet: bool = False, print_fn: Callable[[str], None] = print,
                executor=None) -> list[tuple[str, CampaignConfig, RunSummary]]:

@@ -69,9 +69,21 @@ def _clean(value):
         return {str(k): _clean(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_clean(v) for v in value]
-    if hasattr(value, "item") and callable(value.item):  # numpy scalars
-        return _clean(value.item())
+    # issue 13.2: arrays and tensors have .item too, which fails above one element; tolist
+    # serves numpy scalars, arrays and tensors alike (isolation.journal_safe converts first)
+    tolist = getattr(value, "tolist", None)
+    if callable(tolist) and not isinstance(value, type):
+        try:
+            return _clean(tolist())
+        except Exception:  # noqa: BLE001 — a foreign tolist (or one returning itself)
+            return _unwritable(value)
     return value
+
+
+def _unwritable(value):
+    """json.dumps' last resort for a value nothing converted (issue 13.2): its repr, marked,
+    rather than an exception that would stop the run."""
+    return f"<not JSON: {type(value).__name__}> {value!r}"[:1000]
 
 
 class Journal:
@@ -93,7 +105,7 @@ class Journal:
     def write(self, record: dict) -> dict:
         """Append one event (a dict with ``event`` and ``time``)."""
         try:
-            self._fh.write(json.dumps(_clean(record)) + "\n")
+            self._fh.write(json.dumps(_clean(record), default=_unwritable) + "\n")
             self._fh.flush()
         except OSError as exc:
             raise OutputError(f"cannot write journal {self.path}: {exc.strerror or exc}") from None

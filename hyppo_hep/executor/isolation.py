@@ -5,7 +5,12 @@ ranks through :class:`TrialRunner`, the pool through :class:`IsolatedWorker` dir
 a failure is handled, and described, the same everywhere:
 
 - an exception, ``sys.exit`` or a non-finite score: a failed trial with the traceback or
-  the value (``run_trial``);
+  the value (``run_trial``); so is a KeyboardInterrupt the trial raised itself, while a
+  real Ctrl-C (SIGINT) of the run still stops the run (see :func:`_guarded`);
+- a returned dict whose values the journal (JSON) cannot hold: arrays, tensors and numpy
+  scalars are converted to lists and numbers, anything else (a set, bytes, an object) fails
+  the trial naming the value (:func:`jsonable_info`), so that neither the pipe, MPI nor the
+  journal ever meets a value it cannot write;
 - the per-trial wall-time limit ``trial_timeout``: a failed trial "timed out after N s";
 - with isolation, a segfault, ``abort()``, the kernel's OOM killer or any signal that kills
   the trial's process: a failed trial "killed by signal SIGKILL ...", and the process is
@@ -32,13 +37,15 @@ Isolation modes (config ``isolation``):
 
 Children are started with 'spawn' (safe with torch, CUDA and threads), each in its own
 process group (a Ctrl-C reaches only the master, which decides when the run stops and
-kills them with what they started), and exit by themselves when their parent disappears
-(a SIGKILLed master leaves no orphan training on a GPU).
+kills them with what they started), and a watchdog process in that group kills the group
+when the master disappears (a SIGKILLed master leaves no orphan training on a GPU, and no
+process a trial started; see _guard_group).
 """
 
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import gc
 import multiprocessing as mp
 import multiprocessing.connection as mpc
@@ -52,7 +59,7 @@ import weakref
 from contextlib import contextmanager
 
 from hyppo_hep.device import pick_device
-from hyppo_hep.errors import UserError
+from hyppo_hep.errors import RunInterrupted, UserError
 from hyppo_hep.executor.base import run_trial, worker_name
 from hyppo_hep.trial import TrialResult
 
@@ -124,6 +131,110 @@ def _alarm(seconds: float | None):
             signal.signal(signal.SIGALRM, old)
 
 
+class _NotJSON(Exception):
+    pass
+
+
+def _to_json(value, where: str, depth: int = 0):
+    """``value`` as plain JSON data (str, int, float, bool, None, list, dict); arrays, tensors
+    and numpy scalars through their ``tolist``. Raises _NotJSON naming ``where`` otherwise."""
+    if depth > 100:
+        raise _NotJSON(f"{where} is nested more than 100 deep (or contains itself)")
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            if k is not None and not isinstance(k, (str, bool, int, float)):
+                raise _NotJSON(f"{where} has a key {k!r} of type {type(k).__name__} (JSON keys are strings)")
+            out[k] = _to_json(v, f"{where}[{k!r}]", depth + 1)
+        return out
+    if isinstance(value, (list, tuple)):
+        return [_to_json(v, f"{where}[{i}]", depth + 1) for i, v in enumerate(value)]
+    tolist = getattr(value, "tolist", None)  # numpy arrays and scalars, torch tensors
+    if callable(tolist) and not isinstance(value, type):
+        try:
+            plain = tolist()
+        except Exception as exc:  # noqa: BLE001 — a foreign tolist; the value is then not writable
+            raise _NotJSON(f"{where} ({type(value).__name__}) failed to convert: {exc}") from None
+        if plain is not value:
+            return _to_json(plain, where, depth + 1)
+    raise _NotJSON(f"{where} is a {type(value).__name__}")
+
+
+def jsonable_info(info: dict) -> tuple[dict, list[str]]:
+    """The entries of a trial's ``info`` the journal can hold (converted), and one line per
+    entry it cannot (``info['blob'] is a set``)."""
+    out, problems = {}, []
+    for key, value in info.items():
+        try:
+            if key is not None and not isinstance(key, (str, bool, int, float)):
+                raise _NotJSON(f"info has a key {key!r} of type {type(key).__name__} (JSON keys are strings)")
+            out[key] = _to_json(value, f"info[{key!r}]")
+        except _NotJSON as exc:
+            problems.append(str(exc))
+    return out, problems
+
+
+def journal_safe(result: TrialResult) -> TrialResult:
+    """``result`` with an ``info`` the journal, a pipe and MPI can carry; a trial whose info
+    holds something JSON cannot write fails with the reason (its writable entries kept)."""
+    if not result.info:
+        return result
+    info, problems = jsonable_info(result.info)
+    if not problems:
+        return dataclasses.replace(result, info=info)
+    error = ("the trial's result cannot be written to the journal (JSON): " + "; ".join(problems)
+             + ". Return numbers, strings, lists and dicts (arrays and tensors are converted)")
+    if result.error:
+        error = result.error + "\n" + error
+    return dataclasses.replace(result, score=None, error=error, info=info)
+
+
+@contextmanager
+def _sigint_noted():
+    """Notes whether a real SIGINT arrived while the block ran (yields a dict with 'got'),
+    passing it on to the handler in place. Only then is a KeyboardInterrupt the user's
+    Ctrl-C; without a signal it is the trial's own. (With SIG_DFL or SIG_IGN in place a real
+    SIGINT never becomes a KeyboardInterrupt here, so there is nothing to note.)"""
+    seen = {"got": False}
+    old = signal.getsignal(signal.SIGINT)
+    if not callable(old) or threading.current_thread() is not threading.main_thread():
+        yield seen
+        return
+
+    def on_sigint(signum, frame):
+        seen["got"] = True
+        old(signum, frame)
+
+    signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield seen
+    finally:
+        if signal.getsignal(signal.SIGINT) is on_sigint:  # the run's handler may have moved on (SIG_IGN)
+            signal.signal(signal.SIGINT, old)
+
+
+def _guarded(objective, params: dict, set_id: int, trial: int, seed: int, device: str, worker,
+             fidelity=None) -> TrialResult:
+    """``run_trial`` plus what it lets through that is still the trial's doing: a
+    KeyboardInterrupt the trial raised itself (failed trial, with its traceback) and an info
+    the journal cannot hold (see journal_safe). The run's own interrupts propagate."""
+    started = time.time()
+    with _sigint_noted() as sigint:
+        try:
+            result = run_trial(objective, params, set_id, trial, seed, device, worker, fidelity=fidelity)
+        except RunInterrupted:
+            raise
+        except KeyboardInterrupt:
+            if sigint["got"]:
+                raise  # a real Ctrl-C of the user: the run stops
+            return TrialResult(set_id, trial, seed, None, "the trial raised KeyboardInterrupt itself (no Ctrl-C "
+                               "reached the run):\n" + traceback.format_exc(limit=20), worker, device, started,
+                               time.time())
+    return journal_safe(result)
+
+
 def run_trial_in_process(objective, params: dict, set_id: int, trial: int, seed: int, device: str, worker,
                          timeout: float | None = None, fidelity=None) -> TrialResult:
     """``run_trial`` with the time limit enforced by SIGALRM where possible, checked after
@@ -132,7 +243,7 @@ def run_trial_in_process(objective, params: dict, set_id: int, trial: int, seed:
     result = None
     try:
         with _alarm(timeout):
-            result = run_trial(objective, params, set_id, trial, seed, device, worker, fidelity=fidelity)
+            result = _guarded(objective, params, set_id, trial, seed, device, worker, fidelity=fidelity)
     except TrialTimeout:
         pass  # the alarm may also fire just after the result was in: keep the result then
     finally:
@@ -147,11 +258,105 @@ def run_trial_in_process(objective, params: dict, set_id: int, trial: int, seed:
 
 # --- the child process -------------------------------------------------------------------------
 
-def _watch_parent(parent_pid: int) -> None:
+def _kill_group_and_exit(pgid: int | None) -> None:
+    """SIGKILL process group ``pgid`` (the trial's child, what it started, the watchdog),
+    or, without a group of its own (None), end just this process."""
+    try:
+        if pgid is not None:
+            os.killpg(pgid, signal.SIGKILL)
+    finally:
+        os._exit(1)
+
+
+def _watch_parent(parent_pid: int, pgid: int | None) -> None:
+    """Fallback guard (a thread) where no watchdog process can be forked: poll the parent."""
     while True:
         time.sleep(1.0)
         if os.getppid() != parent_pid:
+            _kill_group_and_exit(pgid)
+
+
+def _only_fds(keep: set[int]) -> None:
+    """Close every descriptor but ``keep``, and point 0-2 at /dev/null: a watchdog must not
+    hold the launcher's output pipes open (mpiexec waits for their EOF)."""
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    keep = keep | {0, 1, 2}
+    try:
+        fds = [int(f) for f in os.listdir("/proc/self/fd")]
+    except OSError:
+        fds = list(range(3, 1024))
+    for fd in fds:
+        if fd not in keep:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def _watchdog(parent_pid: int, child_pid: int, pidfds: list[int]) -> None:  # child_pid is the group id
+    """Body of the watchdog process: block until the master (``parent_pid``) or the trial's
+    process (``child_pid``) ends, then SIGKILL the process group, itself included."""
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # a trial's killpg(0, SIGTERM) must not end it
+        signal.signal(s, signal.SIG_IGN)
+    _only_fds(set(pidfds))
+    if len(pidfds) == 2:
+        import select
+
+        poller = select.poll()
+        for fd in pidfds:
+            poller.register(fd, select.POLLIN)
+        while not poller.poll():
+            pass
+    else:  # no pidfds (not Linux >= 5.3): poll both pids
+        while True:
+            time.sleep(0.5)
+            try:
+                os.kill(parent_pid, 0)
+            except ProcessLookupError:
+                break
+            except PermissionError:
+                pass
+            if os.getppid() != child_pid:
+                break
+    _kill_group_and_exit(child_pid)
+
+
+def _guard_group(parent_pid: int) -> None:
+    """Make this child's process group die with its parent (issue 13.4): a kill -9 of the
+    master must not leave the trial, nor what it started (a simulation binary, DataLoader
+    workers), running. PR_SET_PDEATHSIG is not enough: it kills one process, not its group,
+    and fires when the parent's spawning *thread* ends. So a tiny watchdog process is forked
+    into the group (before the objective is built: cheap, single-threaded) that waits on
+    pidfds of the master and of this child and SIGKILLs the whole group when either ends.
+    Where fork is unavailable, a thread polls the parent instead."""
+    child_pid = os.getpid()
+    if not hasattr(os, "getpgid") or os.getpgid(0) != child_pid:
+        # no group of our own (setsid failed): never kill a group, the master's could be it
+        threading.Thread(target=_watch_parent, args=(parent_pid, None), daemon=True).start()
+        return
+    pidfds = []
+    if hasattr(os, "pidfd_open"):
+        try:
+            pidfds = [os.pidfd_open(parent_pid), os.pidfd_open(os.getpid())]
+        except OSError:
+            pidfds = []
+    if os.getppid() != parent_pid:  # the master died before we could watch it
+        _kill_group_and_exit(child_pid)
+    try:
+        pid = os.fork() if hasattr(os, "fork") else -1
+    except OSError:
+        pid = -1
+    if pid == 0:
+        try:
+            _watchdog(parent_pid, child_pid, pidfds)
+        finally:
             os._exit(1)
+    for fd in pidfds:
+        os.close(fd)
+    if pid < 0:
+        threading.Thread(target=_watch_parent, args=(parent_pid, child_pid), daemon=True).start()
 
 
 def _child_main(conn, objective_ref, env: dict, name: str, parent_pid: int) -> None:
@@ -165,7 +370,7 @@ def _child_main(conn, objective_ref, env: dict, name: str, parent_pid: int) -> N
         os.setsid()
     except OSError:
         pass
-    threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
+    _guard_group(parent_pid)
     os.environ.update(env)
     objective, device = None, "cpu"
     worker = worker_name(name)
@@ -192,7 +397,7 @@ def _child_main(conn, objective_ref, env: dict, name: str, parent_pid: int) -> N
                                       + traceback.format_exc(limit=20), worker, device, started, time.time()))
                 continue
         conn.send(STARTED)  # the time limit runs from here: process start and build excluded
-        result = run_trial(objective, params, set_id, trial, seed, device, worker, fidelity=fidelity)
+        result = _guarded(objective, params, set_id, trial, seed, device, worker, fidelity=fidelity)
         release_memory()
         conn.send(result)
 

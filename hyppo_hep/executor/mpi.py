@@ -36,6 +36,7 @@ import threading
 import time
 import traceback
 from collections import deque
+from dataclasses import replace
 
 from hyppo_hep.errors import UserError
 from hyppo_hep.trial import TrialResult, TrialSpec
@@ -219,6 +220,14 @@ class _RankStats:
 
 # --- master side ----------------------------------------------------------------------------
 
+# s on top of trial_timeout before the master gives up on a rank (see MPIExecutor): covers
+# sending the result, a slow file system, a checkpoint written at the end of a training
+UNRESPONSIVE_GRACE_S = float(os.environ.get("HYPPO_MPI_GRACE", "60"))
+# s more for a rank's first result (it builds the objective: imports, data loading) and, with
+# isolation, for every result (the trial's child may be new); default isolation.STARTUP_GRACE_S
+STARTUP_ALLOWANCE_ENV = "HYPPO_MPI_STARTUP_GRACE"
+
+
 class MPIExecutor:
     """The master's executor (world rank 0): one slot per worker group.
 
@@ -226,25 +235,59 @@ class MPIExecutor:
     they arrive, one per trial. ``close`` tells every group to stop. Must be constructed
     on rank 0 while every other rank enters :func:`worker_loop` (both split the world
     communicator into groups, a collective call).
+
+    Unresponsive ranks (a SIGSTOPped process, a hung driver, a node that stopped answering):
+    with a ``timeout`` (the config's trial_timeout) the master applies the limit itself. A
+    rank runs its trials of a set one after the other, so each of its trials must come back
+    within ``timeout`` + ``grace`` of the previous one (or of the set's dispatch), plus a
+    start-up allowance for the rank's first result and for every isolated trial (a new
+    child builds the objective). When one does not, its trial is returned as
+    failed ("worker unresponsive ..."), the rank's other trials of the set go back to the
+    queue for another group, its group is retired (never sent a set again), and anything
+    the rank sends later is dropped, so no trial is ever recorded twice. If the frozen rank
+    is a group leader that had not yet answered for the set, the other members' trials of
+    it are moved too (they may never have been handed out). Without ``timeout`` the master
+    cannot tell a long training from a frozen rank and waits (README, Reliability).
     """
 
-    def __init__(self, comm, group_size: int):
+    def __init__(self, comm, group_size: int, *, timeout: float | None = None, isolation: str = "none",
+                 grace: float | None = None):
         from mpi4py import MPI
+
+        from hyppo_hep.executor.isolation import STARTUP_GRACE_S
 
         if comm.Get_rank() != 0:
             raise RuntimeError("MPIExecutor runs on rank 0; the other ranks run worker_loop")
         self.comm = comm
         self.layout = group_layout(comm.Get_size(), group_size)
         self.group_size = group_size
-        self.n_slots = len(self.layout)
+        self._n_groups = len(self.layout)
         comm.Split(MPI.UNDEFINED, 0)  # the master belongs to no group
-        self._free: deque[int] = deque(range(self.n_slots))
+        self.grace = UNRESPONSIVE_GRACE_S if grace is None else grace
+        # s a rank may stay silent while it owes a result; None: no limit (no trial_timeout)
+        self.limit = None if not timeout else timeout + self.grace
+        self.startup = float(os.environ.get(STARTUP_ALLOWANCE_ENV, STARTUP_GRACE_S))
+        self.isolated = isolation != "none"
+        self._ever_answered: set[int] = set()
+        self._worker_of: dict[int, str] = {}  # rank -> its worker name (host:pid:rank) as last seen
+        self.lost_ranks: list[int] = []  # declared unresponsive, in that order
+        self._retired: set[int] = set()  # groups never sent a set again
+        self._free: deque[int] = deque(range(self._n_groups))
         self._queue: deque[TrialSpec] = deque()
-        self._remaining: dict[int, int] = {}  # group -> trials of its set not yet back
-        self._group_of: dict[int, int] = {}  # set_id -> group running it
+        self._load: dict[int, int] = {}  # group -> trials sent to it not yet back
+        self._expect: dict[tuple[int, int], tuple[int, int, int]] = {}  # (set, trial) -> (group, rank, seed)
+        self._todo: dict[int, deque] = {}  # rank -> its (set, trial) in the order it runs them
+        self._since: dict[int, float] = {}  # rank -> since when it owes its next result (monotonic)
+        self._answered: set[int] = set()  # ranks that sent a result since they were last given work
+        self._specs: dict[int, TrialSpec] = {}  # set_id -> its spec (to move trials elsewhere)
         self._outbox = _Outbox()
         self._closed = False
         self._stats = _RankStats(0, "master")
+
+    @property
+    def n_slots(self) -> int:
+        # never 0, so that the driver still submits and poll() can say that nothing runs any more
+        return max(1, self._n_groups - len(self._retired))
 
     def submit(self, spec: TrialSpec) -> None:
         self._queue.append(spec)
@@ -256,36 +299,136 @@ class MPIExecutor:
             if not spec.trials:
                 continue
             group = self._free.popleft()
-            self._remaining[group] = len(spec.trials)
-            self._group_of[spec.set_id] = group
-            self._outbox.send(self.comm, spec, self.layout[group][0], TAG_SET)
+            members, now = self.layout[group], time.monotonic()
+            self._load[group] = len(spec.trials)
+            self._specs[spec.set_id] = spec
+            for i, (trial, seed) in enumerate(zip(spec.trials, spec.seeds)):
+                rank = members[i % len(members)]  # the leader's round-robin (worker_loop)
+                self._expect[(spec.set_id, trial)] = (group, rank, seed)
+                todo = self._todo.setdefault(rank, deque())
+                if not todo:
+                    self._since[rank] = now
+                    self._answered.discard(rank)
+                todo.append((spec.set_id, trial))
+            self._outbox.send(self.comm, spec, members[0], TAG_SET)
 
-    def _take(self, message) -> TrialResult:
+    def _group_done(self, group: int, n: int = 1) -> None:
+        self._load[group] -= n
+        if self._load[group] <= 0:
+            del self._load[group]
+            if group not in self._retired:
+                self._free.append(group)
+
+    def _take(self, message) -> TrialResult | None:
         obj, source, tag = message
         if tag == TAG_FATAL:
             raise UserError(f"worker rank {source}: {obj}")
-        group = self._group_of[obj.set_id]
-        self._remaining[group] -= 1
-        if self._remaining[group] == 0:
-            del self._remaining[group], self._group_of[obj.set_id]
-            self._free.append(group)
+        key = (obj.set_id, obj.trial)
+        entry = self._expect.get(key)
+        if entry is None or entry[1] != source:
+            return None  # from a rank given up on: its trial was failed or moved already
+        del self._expect[key]
+        group, rank, _ = entry
+        self._todo[rank].remove(key)
+        self._since[rank] = time.monotonic()
+        self._answered.add(rank)
+        self._ever_answered.add(rank)
+        self._worker_of[rank] = str(obj.worker).split(">")[0]
+        self._group_done(group)
         return obj
+
+    # --- ranks that stopped answering -----------------------------------------------------
+    def _owing(self) -> list[int]:
+        return [r for r, todo in self._todo.items() if todo]
+
+    def _limit(self, rank: int) -> float:
+        new = self.isolated or rank not in self._ever_answered
+        return self.limit + (self.startup if new else 0.0)
+
+    def _until_overdue(self) -> float | None:
+        """Seconds until the next rank that owes a result is overdue (None: no limit)."""
+        if self.limit is None:
+            return None
+        owing = self._owing()
+        if not owing:
+            return None
+        return max(0.0, min(self._since[r] + self._limit(r) for r in owing) - time.monotonic()) + 0.01
+
+    def _give_up_overdue(self) -> list[TrialResult]:
+        if self.limit is None:
+            return []
+        now = time.monotonic()
+        failed = []
+        for rank in self._owing():
+            if self._todo.get(rank) and now - self._since[rank] > self._limit(rank):
+                failed.append(self._give_up(rank, now))
+        return failed
+
+    def _give_up(self, rank: int, now: float) -> TrialResult:
+        """Fail the trial ``rank`` owes, move its other trials (and, for a leader that never
+        answered, its group's unstarted ones), retire its group."""
+        group = next(g for g, members in enumerate(self.layout) if rank in members)
+        silent = now - self._since[rank]
+        self.lost_ranks.append(rank)
+        todo = self._todo.pop(rank)
+        head = todo.popleft()
+        _, _, seed = self._expect.pop(head)
+        moved = list(todo)
+        if rank == self.layout[group][0] and rank not in self._answered:
+            # a leader frozen before it handed the set out: the members may never have had theirs
+            for member in self.layout[group][1:]:
+                if member not in self._answered and self._todo.get(member):
+                    moved += list(self._todo.pop(member))
+        self._requeue(moved)
+        self._group_done(group, 1 + len(moved))
+        self._retired.add(group)
+        if group in self._free:
+            self._free.remove(group)
+        live = self._n_groups - len(self._retired)
+        why = (f"worker unresponsive: MPI rank {rank} (group {group}) sent nothing for {silent:.0f} s, more than "
+               f"trial_timeout + {self.grace:g} s grace{' + start-up' if self._limit(rank) > self.limit else ''}: "
+               f"trial failed, {len(moved)} trial(s) of its set moved "
+               f"to another group, group {group} retired ({live} of {self._n_groups} groups left)")
+        print(f"hyppo_hep: {why}", file=sys.stderr, flush=True)
+        wall = time.time()
+        worker = self._worker_of.get(rank, f"?:?:{rank}")
+        return TrialResult(head[0], head[1], seed, None, why, worker, "?", wall - silent, wall)
+
+    def _requeue(self, keys: list[tuple[int, int]]) -> None:
+        """Put trials back at the front of the queue, one spec per set, seeds unchanged."""
+        by_set: dict[int, list[tuple[int, int]]] = {}
+        for key in keys:
+            _, _, seed = self._expect.pop(key)
+            by_set.setdefault(key[0], []).append((key[1], seed))
+        for set_id, pairs in reversed(list(by_set.items())):
+            spec = self._specs[set_id]
+            self._queue.appendleft(replace(spec, trials=tuple(t for t, _ in pairs), seeds=tuple(s for _, s in pairs)))
 
     def poll(self, timeout: float | None = None) -> list[TrialResult]:
         """Wait (without spinning) until at least one trial result arrives or ``timeout``
-        seconds pass; return every result that has arrived, in arrival order."""
+        seconds pass; return every result that has arrived, in arrival order (trials of
+        ranks given up on included, as failed)."""
         from mpi4py import MPI
 
-        if not self._remaining and not self._queue:
+        if not self._expect and not self._queue:
             return []
-        first = self._stats.wait(self.comm, MPI.ANY_SOURCE, MPI.ANY_TAG, timeout)
-        if first is None:
-            return []
-        results = [self._take(first)]
-        while (more := _try_message(self.comm, MPI.ANY_SOURCE, MPI.ANY_TAG)) is not None:
-            results.append(self._take(more))
-        self._dispatch()  # freed groups take queued sets before the driver proposes more
-        return results
+        end = None if timeout is None else time.monotonic() + timeout
+        while True:
+            if self._queue and not self._expect and len(self._retired) == self._n_groups:
+                raise UserError(f"every MPI worker group has an unresponsive rank (ranks "
+                                f"{', '.join(map(str, self.lost_ranks))}): nothing can run the remaining trials; "
+                                "the journal keeps every finished trial: resume the run on healthy nodes")
+            wait = self._until_overdue()
+            if end is not None:
+                wait = min(x for x in (wait, end - time.monotonic()) if x is not None)
+            first = self._stats.wait(self.comm, MPI.ANY_SOURCE, MPI.ANY_TAG, None if wait is None else max(0.0, wait))
+            results = [] if first is None else [self._take(first)]
+            while (more := _try_message(self.comm, MPI.ANY_SOURCE, MPI.ANY_TAG)) is not None:
+                results.append(self._take(more))
+            results = [r for r in results if r is not None] + self._give_up_overdue()
+            self._dispatch()  # freed groups take queued sets before the driver proposes more
+            if results or (end is not None and time.monotonic() >= end):
+                return results
 
     def close(self) -> None:
         """Tell every group to stop. A trial still in flight (the run was interrupted, or
@@ -482,8 +625,34 @@ def run(cfg, run_master) -> int:
             traceback.print_exc()
             sys.stderr.flush()
             comm.Abort(1)
-    executor = MPIExecutor(comm, group_size)
+    executor = MPIExecutor(comm, group_size, timeout=cfg.trial_timeout, isolation=cfg.isolation)
+    status = 1
     try:
-        return run_master(executor)
+        status = run_master(executor)
+        return status
+    except UserError:
+        status = 2
+        raise
+    except KeyboardInterrupt as exc:  # RunInterrupted: 128 + signal
+        status = getattr(exc, "exit_status", 130)
+        raise
     finally:
         executor.close()
+        if executor.lost_ranks:
+            _abort_at_exit(comm, executor.lost_ranks, status)
+
+
+def _abort_at_exit(comm, ranks: list[int], status: int) -> None:
+    """A frozen rank never exits, and the launcher waits for every rank: once this process
+    has said everything (atexit, before mpi4py's MPI_Finalize), end the job with MPI_Abort
+    and the run's exit status."""
+    import atexit
+
+    def abort():
+        print(f"hyppo_hep: MPI rank(s) {', '.join(map(str, ranks))} never answered: ending the MPI job with "
+              f"MPI_Abort (exit status {status}) so that the launcher does not wait for them", file=sys.stderr)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        comm.Abort(status)
+
+    atexit.register(abort)
