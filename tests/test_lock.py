@@ -118,7 +118,9 @@ def check_once(out, budget, trials):
 
 
 def test_second_run_resume_and_overwrite_are_refused_while_a_run_holds_the_directory(tmp_path):
-    cfg = write_cfg(tmp_path)
+    # trials long enough (12 x 1 s) that the first run still holds the directory while three
+    # more interpreters start on a loaded machine
+    cfg = write_cfg(tmp_path, objective={"name": "branin", "sleep": 1.0})
     out = tmp_path / "out"
     first = run(cfg)
     end = time.time() + 30
