@@ -12,7 +12,8 @@ Hyperparameters (defaults in ``DEFAULTS``): hidden_layers 2, width 64, activatio
 dropout 0.1, lr 1e-3, l1 0, l2 0 (Keras-style kernel penalties), batch_size 256,
 epochs (the maximum; overrides the option), patience 3.
 
-Options: ``epochs`` (20), ``n_events`` (20000), ``n_features`` (5 or 50), ``val_fraction``
+Options: ``epochs`` (20), ``n_events`` (20000 generated events; with ``data``, a seeded
+subsample of that many of the file's events, all of them when not given), ``n_features`` (5 or 50), ``val_fraction``
 (0.25), ``score`` (loss | auc), ``data`` (user data ``{path, key, columns, label, weight}``;
 ``weight`` optional), ``cache_dir``.
 """
@@ -27,6 +28,8 @@ import numpy as np
 from hyppo_hep.data import cache, classification, loaders
 from hyppo_hep.errors import UserError
 from hyppo_hep.objectives.common import check_names, require, resolve_params, seeded_generator, shuffled_batches, split, sync, to_device, user_data
+
+GENERATED_EVENTS = 20000  # n_events of the generated sample when the config gives none
 
 DEFAULTS = {"hidden_layers": 2, "width": 64, "activation": "relu", "dropout": 0.1, "lr": 1e-3,
             "l1": 0.0, "l2": 0.0, "batch_size": 256, "epochs": 20, "patience": 3}
@@ -44,7 +47,7 @@ def balanced_weights(y: np.ndarray, w: np.ndarray) -> np.ndarray:
 @dataclass
 class ClassifierObjective:
     epochs: int = 20
-    n_events: int = 20000
+    n_events: int | None = None  # generated data: 20000; user data: all events unless given
     n_features: int = 5
     val_fraction: float = 0.25
     score: str = "loss"
@@ -65,7 +68,7 @@ class ClassifierObjective:
 
             def load():
                 require(self.name, isinstance(spec, dict) and spec.get("label"), "data needs 'label' (the label column)")
-                X, extra = loaders.table_from_spec(spec, self.name)
+                X, extra = loaders.table_from_spec(spec, self.name, self.n_events)
                 y = extra["label"]
                 w = extra.get("weight", np.ones(len(y)))
                 if not np.isin(y, (0.0, 1.0)).all():
@@ -74,8 +77,8 @@ class ClassifierObjective:
                 require(self.name, (w >= 0).all(), f"data: negative weights in '{spec['path']}' are not supported")
                 return X, y, w
 
-            return user_data(spec, load)
-        args = {"n_events": int(self.n_events), "seed": self.data_seed, "n_features": int(self.n_features)}
+            return user_data({**spec, "n_events": spec.get("n_events", self.n_events)}, load)  # memo per subsample
+        args = {"n_events": int(self.n_events or GENERATED_EVENTS), "seed": self.data_seed, "n_features": int(self.n_features)}
         d = cache.cached("classification", args, lambda: classification.generate(**args), self.cache_dir)
         return d["X"], d["y"], d["w"]
 
@@ -161,7 +164,7 @@ def train_classifier(p: dict, X, y, w, val_fraction: float, score: str, data_see
     }
 
 
-def classifier(epochs: int = 20, n_events: int = 20000, n_features: int = 5, val_fraction: float = 0.25,
+def classifier(epochs: int = 20, n_events: int | None = None, n_features: int = 5, val_fraction: float = 0.25,
                score: str = "loss", data: dict | None = None, cache_dir: str | None = None,
                data_seed: int = 0) -> ClassifierObjective:
     """Factory: the weighted signal/background DNN objective."""
