@@ -29,5 +29,5 @@ setup(
         # peers of benchmarks/bench_optimizers.py only, never needed at run time
         "bench": ["optuna>=3.6", "pysot>=0.3.3", "scikit-optimize>=0.10"],
     },
-    entry_points={"console_scripts": ["hyppo-hep=hyppo_hep.run:main", "hyppo-hep-analyze=hyppo_hep.analyze:main"]},
+    entry_points={"console_scripts": ["hyppo-hep=hyppo_hep.cli:main", "hyppo-hep-analyze=hyppo_hep.analyze:main"]},
 )
