@@ -61,3 +61,14 @@ def test_compare_with_a_classifier_campaign_and_not_with_others():
     assert cmp["dnn"]["val_loss"] == pytest.approx((0.51, np.std([0.5, 0.52], ddof=1)))
     assert set(cmp["baseline"]) >= {"val_loss", "auc", "gap", "params"}
     assert compare_with_campaign({"objective": {"name": "gan_dimuon"}}, trials) is None
+
+
+def test_the_report_section_puts_dnn_and_baseline_side_by_side():
+    from hyppo_hep.analysis.baseline_section import baseline_rows
+
+    cmp = {"dnn": {"val_loss": (0.5, 0.01), "auc": (0.8, 0.002), "train_loss": (0.45, 0.01), "gap": (0.05, 0.001)},
+           "baseline": {"val_loss": 0.48, "auc": 0.82, "train_loss": 0.4, "gap": 0.08, "n_configs": 12}}
+    rows = baseline_rows(cmp, 7)
+    assert rows[0]["model"].startswith("tuned DNN (best set 7")
+    assert rows[0]["val_loss"] == "0.50000 ± 0.01000" and rows[1]["auc"] == "0.82000"
+    assert rows[1]["model"] == "HistGradientBoosting (12 configurations tried)"
