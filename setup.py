@@ -21,10 +21,13 @@ setup(
         "plots": ["matplotlib>=3.7", "SALib>=1.4.6", "plotly>=5"],
         # user data files: HDF5 and ROOT trees
         "io": ["h5py", "uproot"],
-        # scikit-image is the reference SSIM the tests compare against
-        "test": ["pytest>=7", "hypothesis>=6", "scikit-image"],
+        # campaigns handed to Optuna (journal file, optuna-dashboard) and MLflow
+        "interop": ["optuna>=3.6", "mlflow-skinny>=2.10"],
+        # scikit-image is the reference SSIM the tests compare against; optuna and mlflow
+        # check the interop exports against the real libraries
+        "test": ["pytest>=7", "hypothesis>=6", "scikit-image", "optuna>=3.6", "mlflow-skinny>=2.10"],
         # peers of benchmarks/bench_optimizers.py only, never needed at run time
         "bench": ["optuna>=3.6", "pysot>=0.3.3", "scikit-optimize>=0.10"],
     },
-    entry_points={"console_scripts": ["hyppo-hep=hyppo_hep.run:main", "hyppo-hep-analyze=hyppo_hep.analyze:main"]},
+    entry_points={"console_scripts": ["hyppo-hep=hyppo_hep.cli:main", "hyppo-hep-analyze=hyppo_hep.analyze:main"]},
 )

@@ -35,6 +35,10 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(str(exc), file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        from hyppo_hep.cli import closed_pipe
+
+        return closed_pipe()
 
 
 def _main(args) -> int:

@@ -26,6 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="output directory (overrides the config's out)")
     p.add_argument("--seed", type=int, help="campaign seed (overrides the config's seed)")
     p.add_argument("--budget", type=int, help="number of sets (overrides the config's budget)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE",
+                   help="override any config key, e.g. --set objective.epochs=20 --set trials=3 (repeatable)")
     p.add_argument("--resume", action="store_true", help="continue the journal in the output directory")
     p.add_argument("--force-resume", action="store_true", help="resume even if the config's space or objective changed")
     p.add_argument("--overwrite", action="store_true", help="start over, deleting an existing journal in the output directory")
@@ -52,6 +54,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"interrupted: continue with: {_resume_command(args)}", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `python -m hyppo_hep.run | head`: end quietly, the journal resumable
+        from hyppo_hep.cli import closed_pipe
+
+        return closed_pipe()
 
 
 def _resume_command(args) -> str:
@@ -62,10 +68,10 @@ def _resume_command(args) -> str:
 
 
 def _main(args) -> int:
-    from hyppo_hep.config import DEFAULT_CONFIG, load_config
     from hyppo_hep.executor import mpi
+    from hyppo_hep.overrides import load_config
 
-    cfg = load_config(args.config or DEFAULT_CONFIG)
+    cfg = load_config(args.config, args.set)
     if args.budget is not None and args.budget < 1:
         raise UserError(f"--budget ({args.budget}) must be >= 1")
     if args.seed is not None and args.seed < 0:

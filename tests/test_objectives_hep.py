@@ -93,7 +93,7 @@ def test_gan_on_user_data_conditional(tmp_path, cache):
     ("gan_dimuon", {"data": {"path": "/nonexistent.h5", "key": "e", "columns": ["a"]}}, {}, "does not exist"),
     ("vae_shower", {"grid": [12, 8, 8], "n_events": 20, "val_events": 5}, {"kernel_init": "orthogonal9", "epochs": 1},
      "hyperparameter kernel_init='orthogonal9' is unknown"),
-    ("classifier", {"score": "f1"}, None, "score must be 'loss' or 'auc'"),
+    ("classifier", {"score": "f1"}, None, "score must be one of loss, auc, overfit"),
 ])
 def test_bad_input_is_a_user_error(name, options, params, message, cache):
     with pytest.raises(UserError) as err:

@@ -4,10 +4,15 @@ A data spec is the mapping given in the config, e.g.
 ``{path: my.h5, key: events, columns: [pt1, eta1, ...]}``:
 
 * ``.npz``: each column is a 1-D array of that name in the file; or ``key`` names a 2-D array
-  and ``columns`` (optional) are integer column indices.
+  and ``columns`` (optional) are integer column indices or names, looked up in a 1-D string
+  array ``columns`` (or ``<key>_columns``) stored beside it in the same file.
 * ``.h5``/``.hdf5``: ``key`` names a dataset with named fields (compound dtype), a group of
-  1-D datasets named like the columns, or a plain 2-D dataset (integer ``columns``).
+  1-D datasets named like the columns, or a plain 2-D dataset (integer ``columns``, or names
+  from the dataset's ``columns`` attribute).
 * ``.root``: ``key`` names a TTree; columns are its branch names.
+
+``n_events`` in the spec keeps a seeded random subsample of that many events (refused when
+the file holds fewer); :func:`summary` is the one line announcing what was loaded.
 
 Every problem (missing file or library, unknown key or column, wrong shape, NaN/inf) raises
 :class:`UserError` naming the file and what is wrong.
@@ -15,6 +20,8 @@ Every problem (missing file or library, unknown key or column, wrong shape, NaN/
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 from typing import Sequence
 
@@ -46,20 +53,43 @@ def _import(module: str, path: Path):
         raise UserError(f"data file '{path}' needs the '{module}' package: pip install 'hyppo_hep[io]'") from None
 
 
-def _pick(path: Path, where: str, table: np.ndarray, columns) -> np.ndarray:
-    """Columns of a 2-D array by integer index (all when ``columns`` is None)."""
+def _pick(path: Path, where: str, table: np.ndarray, columns, names=None) -> np.ndarray:
+    """Columns of a 2-D array by integer index or, when the file stores the column ``names``
+    (a 1-D string array), by name (all columns when ``columns`` is None)."""
     if table.ndim != 2:
         raise UserError(f"data file '{path}': {where} has shape {table.shape}, expected (events, columns)")
     if columns is None:
         return table
-    try:
-        idx = [int(c) for c in columns]
-    except (TypeError, ValueError):
-        raise UserError(f"data file '{path}': {where} is a plain 2-D array; columns must be integer indices, got {list(columns)}") from None
+    idx = [_column_index(path, where, c, names) for c in columns]
     bad = [i for i in idx if not -table.shape[1] <= i < table.shape[1]]
     if bad:
         raise UserError(f"data file '{path}': column indices {bad} out of range for {where} with {table.shape[1]} columns")
     return table[:, idx]
+
+
+def _column_index(path: Path, where: str, column, names) -> int:
+    if isinstance(column, (int, np.integer)) and not isinstance(column, bool):
+        return int(column)
+    if names is not None:
+        names = [str(n) for n in names]
+        if str(column) in names:
+            return names.index(str(column))
+        raise UserError(f"data file '{path}': {where} has no column '{column}' (has: {', '.join(names)})")
+    try:
+        return int(column)
+    except (TypeError, ValueError):
+        raise UserError(f"data file '{path}': {where} is a plain 2-D array without stored column names; "
+                        f"give integer indices or store a 'columns' array of names beside it (got {column!r})") from None
+
+
+def _stored_names(path: Path, names) -> list | None:
+    """Column names stored beside a 2-D array, or None; refuses anything but a 1-D string array."""
+    if names is None:
+        return None
+    names = np.asarray(names)
+    if names.ndim != 1 or names.dtype.kind not in "USO":
+        raise UserError(f"data file '{path}': the stored column names must be a 1-D array of strings (got shape {names.shape}, dtype {names.dtype})")
+    return [n.decode() if isinstance(n, bytes) else str(n) for n in names]
 
 
 def _read_npz(path: Path, key, columns) -> np.ndarray:
@@ -71,7 +101,9 @@ def _read_npz(path: Path, key, columns) -> np.ndarray:
         if key is not None:
             if key not in f.files:
                 raise UserError(f"data file '{path}' has no array '{key}' (has: {', '.join(f.files)})")
-            return _pick(path, f"array '{key}'", f[key], columns)
+            name_array = next((n for n in (f"{key}_columns", "columns") if n in f.files and n != key), None)
+            names = _stored_names(path, f[name_array]) if name_array else None
+            return _pick(path, f"array '{key}'", f[key], columns, names)
         if not columns:
             raise UserError(f"data file '{path}': give 'columns' (array names) or 'key' (a 2-D array)")
         missing = [c for c in columns if c not in f.files]
@@ -101,7 +133,8 @@ def _read_h5(path: Path, key, columns) -> np.ndarray:
             if not columns or missing:
                 raise UserError(f"data file '{path}': dataset '{key}' lacks field(s) {missing or 'list'} (has: {', '.join(data.dtype.names)})")
             return _stack(path, [data[c] for c in columns], columns)
-        return _pick(path, f"dataset '{key}'", data, columns)
+        names = _stored_names(path, node.attrs["columns"]) if "columns" in node.attrs else None
+        return _pick(path, f"dataset '{key}'", data, columns, names)
 
 
 def _read_root(path: Path, key, columns) -> np.ndarray:
@@ -177,24 +210,75 @@ def check_finite(array: np.ndarray, where: str) -> np.ndarray:
     return array
 
 
-def table_from_spec(spec: dict, name: str, required=("path",)) -> tuple[np.ndarray, dict]:
+_SPEC_KEYS = {"path", "key", "columns", "cond_columns", "label", "weight", "energy_key", "showers_key", "n_events", "seed"}
+
+
+def table_from_spec(spec: dict, name: str, n_events: int | None = None) -> tuple[np.ndarray, dict]:
     """Read ``spec["columns"]`` and the optional single columns named by ``spec`` keys ``name``.
 
     Returns the feature table and a dict of extra 1-D columns (e.g. ``label``, ``weight``),
     so one read serves an objective; ``name`` is the objective for error messages.
+    ``n_events`` (or ``spec["n_events"]``, which wins) keeps a seeded subsample of that many
+    events (``spec["seed"]``, default 0), the same for every trial and rank.
     """
     if not isinstance(spec, dict) or "path" not in spec:
         raise UserError(f"objective '{name}': 'data' must be a mapping with at least 'path' (got {spec!r})")
-    unknown = set(spec) - {"path", "key", "columns", "cond_columns", "label", "weight", "energy_key", "showers_key"}
+    unknown = set(spec) - _SPEC_KEYS
     if unknown:
-        raise UserError(f"objective '{name}': unknown data option(s) {sorted(unknown)}")
+        raise UserError(f"objective '{name}': unknown data option(s) {sorted(unknown)} (known: {', '.join(sorted(_SPEC_KEYS))})")
     extras = {k: spec[k] for k in ("label", "weight") if spec.get(k) is not None}
     cond = list(spec.get("cond_columns") or [])
     cols = list(spec.get("columns") or []) if spec.get("columns") is not None else None
     all_cols = None if cols is None else cols + cond + list(extras.values())
     table = read_table(spec["path"], spec.get("key"), all_cols)
+    n_file = len(table)
+    table = subsample(table, spec.get("n_events", n_events), spec.get("seed", 0), f"objective '{name}': data file '{spec['path']}'")
     n = table.shape[1] - len(cond) - len(extras)
     out = {"cond": table[:, n:n + len(cond)]} if cond else {}
     for i, k in enumerate(extras):
         out[k] = table[:, n + len(cond) + i]
+    feature_names = cols if cols is not None else [str(i) for i in range(n)]
+    announce(summary(spec["path"], table[:, :n], feature_names, out.get("weight"), n_file))
     return table[:, :n], out
+
+
+def subsample(table: np.ndarray, n_events, seed, where: str) -> np.ndarray:
+    """``table`` itself, or a seeded random subsample of ``n_events`` of its rows (in file order)."""
+    if n_events is None:
+        return table
+    try:
+        n_events = int(n_events)
+        if n_events < 1:
+            raise ValueError
+    except (TypeError, ValueError):
+        raise UserError(f"{where}: n_events must be a positive integer, got {n_events!r}") from None
+    if n_events > len(table):
+        raise UserError(f"{where}: n_events={n_events} but the file holds only {len(table)} events "
+                        f"(lower n_events or leave it out to use them all)")
+    if n_events == len(table):
+        return table
+    keep = np.sort(np.random.default_rng(int(seed)).choice(len(table), n_events, replace=False))
+    return table[keep]
+
+
+def summary(path, features: np.ndarray, names, weights=None, n_file: int | None = None) -> str:
+    """One line saying what was loaded: events (of how many in the file), features with
+    their ranges, and the weights' sum, e.g. for the campaign's log."""
+    n = len(features)
+    events = f"{n} events" if n_file in (None, n) else f"{n} of {n_file} events (seeded subsample)"
+    ranges = ", ".join(f"{c} [{lo:.4g}, {hi:.4g}]" for c, lo, hi in zip(names, features.min(0), features.max(0)))
+    weight = "" if weights is None else f"; weights: sum {weights.sum():.4g}, range [{weights.min():.4g}, {weights.max():.4g}]"
+    return f"data: {path}: {events}, {features.shape[1]} features: {ranges}{weight}"
+
+
+_ANNOUNCED: set = set()
+
+
+def announce(line: str) -> None:
+    """Print ``line`` to stderr once per process, and under MPI only on the first worker rank
+    (every rank loads the data; one line in the log is enough)."""
+    rank = next((os.environ[v] for v in ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK") if v in os.environ), None)
+    if line in _ANNOUNCED or (rank is not None and rank not in ("0", "1")):
+        return
+    _ANNOUNCED.add(line)
+    print(line, file=sys.stderr, flush=True)

@@ -5,15 +5,26 @@ equal total weight (the physical weights would make a 1:16 signal fraction and a
 classifier that never says "signal"); the rescaling is kept for validation. After every
 epoch the weighted validation loss (binary cross-entropy + nothing else) is computed;
 training stops early after ``patience`` epochs without improvement and the trial's
-score is the best epoch's validation loss (``score: loss``, default) or 1 - weighted ROC
-AUC at that epoch (``score: auc``). Both are reported.
+score is the best epoch's validation loss (``score: loss``, default), 1 - weighted ROC
+AUC at that epoch (``score: auc``), or the overfitting-aware score (``score: overfit``):
+
+    overfit score = val_loss + overfit_penalty * max(0, val_loss - train_loss)
+
+where both losses are the weighted binary cross-entropy of the network in evaluation mode
+(no dropout), with the class-balanced weights, the training loss on a fixed sample of the
+training events as large as the validation set. A network that fits its training events
+much better than unseen ones pays for the gap (seed 003 watches exactly this); with
+``overfit_penalty: 0`` it is the validation loss. Under ``overfit`` the best epoch and early
+stopping follow the overfit score. Every trial records ``val_loss``, ``train_loss``, ``gap``,
+``overfit_score`` and ``auc`` at its best epoch, whatever the score.
 
 Hyperparameters (defaults in ``DEFAULTS``): hidden_layers 2, width 64, activation relu,
 dropout 0.1, lr 1e-3, l1 0, l2 0 (Keras-style kernel penalties), batch_size 256,
 epochs (the maximum; overrides the option), patience 3.
 
-Options: ``epochs`` (20), ``n_events`` (20000), ``n_features`` (5 or 50), ``val_fraction``
-(0.25), ``score`` (loss | auc), ``data`` (user data ``{path, key, columns, label, weight}``;
+Options: ``epochs`` (20), ``n_events`` (20000 generated events; with ``data``, a seeded
+subsample of that many of the file's events, all of them when not given), ``n_features`` (5 or 50), ``val_fraction``
+(0.25), ``score`` (loss | auc | overfit), ``overfit_penalty`` (1.0), ``data`` (user data ``{path, key, columns, label, weight}``;
 ``weight`` optional), ``cache_dir``.
 """
 
@@ -27,6 +38,9 @@ import numpy as np
 from hyppo_hep.data import cache, classification, loaders
 from hyppo_hep.errors import UserError
 from hyppo_hep.objectives.common import check_names, require, resolve_params, seeded_generator, shuffled_batches, split, sync, to_device, user_data
+
+SCORES = ("loss", "auc", "overfit")
+GENERATED_EVENTS = 20000  # n_events of the generated sample when the config gives none
 
 DEFAULTS = {"hidden_layers": 2, "width": 64, "activation": "relu", "dropout": 0.1, "lr": 1e-3,
             "l1": 0.0, "l2": 0.0, "batch_size": 256, "epochs": 20, "patience": 3}
@@ -44,17 +58,19 @@ def balanced_weights(y: np.ndarray, w: np.ndarray) -> np.ndarray:
 @dataclass
 class ClassifierObjective:
     epochs: int = 20
-    n_events: int = 20000
+    n_events: int | None = None  # generated data: 20000; user data: all events unless given
     n_features: int = 5
     val_fraction: float = 0.25
     score: str = "loss"
     data: dict | None = None
     cache_dir: str | None = None
     data_seed: int = 0
+    overfit_penalty: float = 1.0
     name: str = "classifier"
 
     def __post_init__(self):
-        require(self.name, self.score in ("loss", "auc"), f"score must be 'loss' or 'auc', got {self.score!r}")
+        require(self.name, self.score in SCORES, f"score must be one of {', '.join(SCORES)}, got {self.score!r}")
+        require(self.name, float(self.overfit_penalty) >= 0, f"overfit_penalty must be >= 0, got {self.overfit_penalty}")
         require(self.name, int(self.n_features) in (5, 50), f"n_features must be 5 or 50, got {self.n_features}")
         require(self.name, 0 < float(self.val_fraction) < 1, "val_fraction must be in (0, 1)")
 
@@ -65,7 +81,7 @@ class ClassifierObjective:
 
             def load():
                 require(self.name, isinstance(spec, dict) and spec.get("label"), "data needs 'label' (the label column)")
-                X, extra = loaders.table_from_spec(spec, self.name)
+                X, extra = loaders.table_from_spec(spec, self.name, self.n_events)
                 y = extra["label"]
                 w = extra.get("weight", np.ones(len(y)))
                 if not np.isin(y, (0.0, 1.0)).all():
@@ -74,8 +90,8 @@ class ClassifierObjective:
                 require(self.name, (w >= 0).all(), f"data: negative weights in '{spec['path']}' are not supported")
                 return X, y, w
 
-            return user_data(spec, load)
-        args = {"n_events": int(self.n_events), "seed": self.data_seed, "n_features": int(self.n_features)}
+            return user_data({**spec, "n_events": spec.get("n_events", self.n_events)}, load)  # memo per subsample
+        args = {"n_events": int(self.n_events or GENERATED_EVENTS), "seed": self.data_seed, "n_features": int(self.n_features)}
         d = cache.cached("classification", args, lambda: classification.generate(**args), self.cache_dir)
         return d["X"], d["y"], d["w"]
 
@@ -87,82 +103,118 @@ class ClassifierObjective:
         require(self.name, 0 <= p["dropout"] < 1, f"hyperparameter dropout must be in [0, 1), got {p['dropout']}")
         check_names(self.name, p, {"activation": "ACTIVATIONS"})
         X, y, w = self.arrays()
-        return train_classifier(p, X, y, w, self.val_fraction, self.score, self.data_seed, seed, device)
+        return train_classifier(p, X, y, w, self.val_fraction, self.score, self.data_seed, seed, device,
+                                float(self.overfit_penalty))
 
 
-def train_classifier(p: dict, X, y, w, val_fraction: float, score: str, data_seed: int, seed: int, device: str) -> dict:
+def _epoch_score(score: str, val_loss: float, auc: float, train_loss: float, penalty: float) -> float:
+    """The number a trial is ranked and early-stopped by (see the module docstring)."""
+    if score == "auc":
+        return 1.0 - auc
+    if score == "overfit":
+        return val_loss + penalty * max(0.0, val_loss - train_loss)
+    return val_loss
+
+
+def _tensors(X, y, w, val_fraction: float, data_seed: int, device: str) -> dict:
+    """Standardised features, labels, balanced weights and the index tensors of the
+    training, validation and training-loss-probe events, on ``device``."""
     import torch
-    import torch.nn.functional as F
-
-    from hyppo_hep.metrics.classification import weighted_auc_torch
-    from hyppo_hep.fidelity import report as report_epoch
-    from hyppo_hep.models.classifier import DNN
-    from hyppo_hep.models.common import count_parameters, optimizer
 
     tr, va = split(len(y), val_fraction, data_seed)
     wb = balanced_weights(y, w)
     mu, sd = X[tr].mean(0), X[tr].std(0)
     sd = np.where(sd > 0, sd, 1.0)
-    Xt = to_device((X - mu) / sd, device)
-    yt, wt = to_device(y, device), to_device(wb, device)
-    tr_t, va_t = torch.as_tensor(tr, device=device), torch.as_tensor(va, device=device)
-    w_val = wt[va_t] / wt[va_t].sum()
+    t = {"X": to_device((X - mu) / sd, device), "y": to_device(y, device), "w": to_device(wb, device),
+         "tr": torch.as_tensor(tr, device=device), "va": torch.as_tensor(va, device=device)}
+    # the training loss is measured on a fixed sample as large as the validation set, so
+    # that the gap compares like with like and costs no more than the validation pass
+    probe = np.random.default_rng(data_seed + 1).choice(tr, size=min(len(tr), len(va)), replace=False)
+    t["probe"] = torch.as_tensor(np.sort(probe), device=device)
+    return t
 
+
+def _weighted_loss(model, t: dict, idx) -> tuple[float, object]:
+    """Weighted BCE of ``model`` (eval mode) on the events ``idx`` and its logits."""
+    import torch.nn.functional as F
+
+    logits = model(t["X"][idx])
+    w = t["w"][idx] / t["w"][idx].sum()
+    return float((F.binary_cross_entropy_with_logits(logits, t["y"][idx], reduction="none") * w).sum()), logits
+
+
+def _evaluate(model, t: dict) -> tuple[float, float, float]:
+    """(validation loss, weighted validation AUC, training loss), network in eval mode."""
+    import torch
+
+    from hyppo_hep.metrics.classification import weighted_auc_torch
+
+    model.eval()
+    with torch.no_grad():
+        val_loss, logits = _weighted_loss(model, t, t["va"])
+        auc = weighted_auc_torch(t["y"][t["va"]], logits, t["w"][t["va"]])
+        train_loss, _ = _weighted_loss(model, t, t["probe"])
+    model.train()
+    return val_loss, auc, train_loss
+
+
+def train_classifier(p: dict, X, y, w, val_fraction: float, score: str, data_seed: int, seed: int, device: str,
+                     overfit_penalty: float = 1.0) -> dict:
+    import torch.nn.functional as F
+
+    from hyppo_hep.fidelity import report as report_epoch
+    from hyppo_hep.models.classifier import DNN
+    from hyppo_hep.models.common import count_parameters, optimizer
+
+    t = _tensors(X, y, w, val_fraction, data_seed, device)
     gen = seeded_generator(seed, device)
     model = DNN(X.shape[1], p["hidden_layers"], p["width"], p["activation"], p["dropout"]).to(device)
     opt = optimizer("adam", model.parameters(), p["lr"])
 
-    def evaluate() -> tuple[float, float]:
-        model.eval()
-        with torch.no_grad():
-            logits = model(Xt[va_t])
-            loss = float((F.binary_cross_entropy_with_logits(logits, yt[va_t], reduction="none") * w_val).sum())
-            auc = weighted_auc_torch(yt[va_t], logits, wt[va_t])
-        model.train()
-        return loss, auc
-
     t0 = time.perf_counter()
-    untrained_loss, untrained_auc = evaluate()
+    untrained = _evaluate(model, t)
     metric_time, train_time = time.perf_counter() - t0, 0.0
-    losses, aucs, best, best_state, since = [], [], float("inf"), None, 0
-    bs = min(p["batch_size"], len(tr))
+    epochs, scores, best, since = [], [], float("inf"), 0
+    bs = min(p["batch_size"], len(t["tr"]))
     for _ in range(p["epochs"]):
         sync(device)
         t0 = time.perf_counter()
-        for idx in shuffled_batches(tr_t, bs, gen):
-            per_event = F.binary_cross_entropy_with_logits(model(Xt[idx]), yt[idx], reduction="none")
-            loss = (per_event * wt[idx]).mean() + model.penalty(p["l1"], p["l2"])
+        for idx in shuffled_batches(t["tr"], bs, gen):
+            per_event = F.binary_cross_entropy_with_logits(model(t["X"][idx]), t["y"][idx], reduction="none")
+            loss = (per_event * t["w"][idx]).mean() + model.penalty(p["l1"], p["l2"])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
         sync(device)
         t1 = time.perf_counter()
-        val_loss, auc = evaluate()
+        val_loss, auc, train_loss = _evaluate(model, t)
         train_time += t1 - t0
         metric_time += time.perf_counter() - t1
-        losses.append(val_loss if np.isfinite(val_loss) else float("inf"))
-        aucs.append(auc)
-        if report_epoch(len(losses) - 1, losses[-1] if score == "loss" else 1.0 - auc):
+        epochs.append((val_loss if np.isfinite(val_loss) else float("inf"), auc, train_loss))
+        scores.append(_epoch_score(score, *epochs[-1], overfit_penalty))
+        if report_epoch(len(scores) - 1, scores[-1]):
             break  # multi-fidelity budget or median rule
-        if losses[-1] < best:
-            best, since = losses[-1], 0
+        if scores[-1] < best:
+            best, since = scores[-1], 0
         else:
             since += 1
             if since >= p["patience"]:
-                break  # early stopping on the validation loss
-    k = int(np.argmin(losses))
+                break  # early stopping on the trial's own score
+    k = int(np.argmin(scores))
+    val_loss, auc, train_loss = epochs[k]
     return {
-        "score": losses[k] if score == "loss" else 1.0 - aucs[k],
-        "val_loss": losses[k], "auc": aucs[k], "best_epoch": k + 1, "epochs_run": len(losses),
-        "epoch_scores": losses if score == "loss" else [1.0 - a for a in aucs],
-        "untrained_score": untrained_loss if score == "loss" else 1.0 - untrained_auc,
+        "score": scores[k], "val_loss": val_loss, "auc": auc, "train_loss": train_loss, "gap": val_loss - train_loss,
+        "overfit_score": _epoch_score("overfit", val_loss, auc, train_loss, overfit_penalty),
+        "best_epoch": k + 1, "epochs_run": len(scores), "epoch_scores": scores,
+        "untrained_score": _epoch_score(score, *untrained, overfit_penalty),
         "n_params": count_parameters(model), "wall_time_train": train_time, "wall_time_metric": metric_time,
-        "events_per_second": len(tr) * len(losses) / max(train_time, 1e-9),
+        "events_per_second": len(t["tr"]) * len(scores) / max(train_time, 1e-9),
     }
 
 
-def classifier(epochs: int = 20, n_events: int = 20000, n_features: int = 5, val_fraction: float = 0.25,
+def classifier(epochs: int = 20, n_events: int | None = None, n_features: int = 5, val_fraction: float = 0.25,
                score: str = "loss", data: dict | None = None, cache_dir: str | None = None,
-               data_seed: int = 0) -> ClassifierObjective:
+               data_seed: int = 0, overfit_penalty: float = 1.0) -> ClassifierObjective:
     """Factory: the weighted signal/background DNN objective."""
-    return ClassifierObjective(epochs, n_events, n_features, val_fraction, score, data, cache_dir, data_seed)
+    return ClassifierObjective(epochs, n_events, n_features, val_fraction, score, data, cache_dir, data_seed,
+                               overfit_penalty)

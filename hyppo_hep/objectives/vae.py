@@ -14,7 +14,8 @@ activation [activ] relu, out_activation [outActiv] sigmoid, kernel_init [ki]
 random_normal, bias_init [bi] zeros, wkl 0.5, optimizer [opt] adam, lr 1e-3,
 batch_size 100, epochs.
 
-Options: ``epochs`` (3), ``n_events`` (1100), ``val_events`` (100; the per-epoch evaluation
+Options: ``epochs`` (3), ``n_events`` (1100 generated showers; with ``data``, a seeded
+subsample of that many of the file's showers, all of them when not given), ``val_events`` (100; the per-epoch evaluation
 costs about val_events/n_events of an epoch's training, so keep it near 10%), ``energy`` (60 GeV) or
 ``energy_range`` ([10, 100]: conditional on the incident energy), ``grid`` ([24, 24, 24];
 also [30, 30, 30]), ``data`` (user showers: ``{path, showers_key, energy_key}`` from .npz
@@ -33,6 +34,7 @@ from hyppo_hep.data import cache, loaders, showers
 from hyppo_hep.objectives.common import check_names, require, resolve_params, seeded_generator, shuffled_batches, sync, to_device, user_data
 
 MAX_LAYERS = 8
+GENERATED_EVENTS = 1100  # n_events of the generated sample when the config gives none
 DEFAULTS = {
     "latent_dim": 10, "enc_layers": 2, "dec_layers": 2, "enc_width": 500, "dec_width": 500,
     "width_ratio": 0.4, "activation": "relu", "out_activation": "sigmoid",
@@ -53,7 +55,7 @@ def layer_widths(p: dict, part: str) -> list[int]:
 @dataclass
 class VaeObjective:
     epochs: int = 3
-    n_events: int = 1100
+    n_events: int | None = None  # generated data: 1100; user data: all events unless given
     val_events: int = 100
     energy: float = 60.0
     energy_range: tuple | None = None
@@ -66,7 +68,7 @@ class VaeObjective:
     def __post_init__(self):
         self.grid = tuple(int(g) for g in self.grid)
         require(self.name, len(self.grid) == 3 and min(self.grid) >= 7, f"grid must be 3 sizes >= 7, got {self.grid}")
-        require(self.name, 2 <= int(self.val_events) < int(self.n_events), "need 2 <= val_events < n_events")
+        require(self.name, 2 <= int(self.val_events) < int(self.n_events or GENERATED_EVENTS), "need 2 <= val_events < n_events")
         if self.energy_range is not None:
             self.energy_range = tuple(float(e) for e in self.energy_range)
             require(self.name, len(self.energy_range) == 2 and 0 < self.energy_range[0] < self.energy_range[1],
@@ -84,10 +86,15 @@ class VaeObjective:
                 require(self.name, s.ndim == 4, f"data: showers in '{spec['path']}' have shape {s.shape}, expected (events, layers, alpha, r)")
                 require(self.name, len(e) == len(s), f"data: {len(e)} energies for {len(s)} showers in '{spec['path']}'")
                 require(self.name, (e > 0).all() and (s >= 0).all(), f"data: energies must be > 0 and voxels >= 0 in '{spec['path']}'")
+                n_file = len(s)
+                keep = loaders.subsample(np.arange(n_file), spec.get("n_events", self.n_events), spec.get("seed", 0), f"objective '{self.name}': data file '{spec['path']}'")
+                s, e = s[keep], e[keep]
+                loaders.announce(f"data: {spec['path']}: {len(s)} of {n_file} showers of shape {s.shape[1:]}, "
+                                 f"incident energy [{e.min():.4g}, {e.max():.4g}] GeV, total deposit up to {s.sum((1, 2, 3)).max():.4g} GeV")
                 return s, e
 
-            return user_data(spec, load)
-        args = {"n_events": int(self.n_events), "seed": self.data_seed, "energy": float(self.energy),
+            return user_data({**spec, "n_events": spec.get("n_events", self.n_events)}, load)  # memo per subsample
+        args = {"n_events": int(self.n_events or GENERATED_EVENTS), "seed": self.data_seed, "energy": float(self.energy),
                 "energy_range": self.energy_range, "grid": list(self.grid)}
         d = cache.cached("showers", args, lambda: showers.generate(**args), self.cache_dir)
         return d["showers"], d["energy"]
@@ -181,7 +188,7 @@ def train_vae(p: dict, s: np.ndarray, e: np.ndarray, val_events: int, data_seed:
     }
 
 
-def vae_shower(epochs: int = 3, n_events: int = 1100, val_events: int = 100, energy: float = 60.0,
+def vae_shower(epochs: int = 3, n_events: int | None = None, val_events: int = 100, energy: float = 60.0,
                energy_range=None, grid=(24, 24, 24), data: dict | None = None, cache_dir: str | None = None,
                data_seed: int = 0) -> VaeObjective:
     """Factory: the shower VAE objective (see module docstring for options)."""

@@ -1,0 +1,111 @@
+"""``hyppo-hep status DIR``: how a running or finished campaign stands, read from its journals
+only (safe while the campaign writes them; nothing is locked or changed).
+
+For each journal under DIR: sets finished of the budget, failed and in flight, trials
+finished, the best set so far (mean ± std, ranked as the campaign ranks), elapsed wall
+time and an ETA from the pace so far, and the utilisation of the workers (their summed
+trial time over elapsed time x workers seen).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from hyppo_hep.errors import UserError
+
+
+@dataclass
+class Status:
+    journal: Path
+    label: str
+    budget: int | None
+    n_done: int
+    n_failed: int
+    n_pending: int
+    n_trials: int
+    best: object | None  # SetRecord
+    k_std: float
+    started: float | None
+    last: float | None
+    finished: str | None  # the run_finished reason, None while running
+    workers: int
+    busy: float  # summed trial wall time, seconds
+
+    @property
+    def elapsed(self) -> float:
+        end = self.last if self.finished else time.time()
+        return max(0.0, (end or 0.0) - (self.started or end or 0.0))
+
+    @property
+    def eta(self) -> float | None:
+        """Seconds to the budget at the pace of the sets finished so far (None if unknown)."""
+        n = self.n_done + self.n_failed
+        if self.finished or not self.budget or n == 0:
+            return None
+        return self.elapsed / n * max(0, self.budget - n)
+
+    @property
+    def utilisation(self) -> float | None:
+        if not self.workers or self.elapsed <= 0:
+            return None
+        return min(1.0, self.busy / (self.elapsed * self.workers))
+
+
+def journal_status(path: Path, root: Path) -> Status:
+    from hyppo_hep.journal import read_events, replay
+
+    events = list(read_events(path))
+    header = next((e for e in events if e.get("event") == "campaign"), None)
+    if header is None:
+        raise UserError(f"{path}: no campaign event: not a hyppo_hep journal")
+    try:
+        history = replay(events)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UserError(f"journal {path} is corrupt ({type(exc).__name__}: {exc})") from None
+    strategy = header.get("strategy") or {}
+    k_std = float((strategy.get("options") or {}).get("k_std", 0.0) or 0.0) if isinstance(strategy, dict) else 0.0
+    trials = [t for rec in history.sets.values() for t in rec.trials.values()]
+    end = next((e for e in reversed(events) if e.get("event") == "run_finished"), None)
+    times = [e["time"] for e in events if isinstance(e.get("time"), (int, float))]
+    return Status(
+        journal=path, label=str(path.parent.relative_to(root)) if path.parent != root else "",
+        budget=header.get("budget"), n_done=len(history.done), n_failed=len(history.failed),
+        n_pending=len(history.pending), n_trials=len(trials), best=history.best(k_std), k_std=k_std,
+        started=min(times) if times else None, last=max(times) if times else None,
+        finished=end.get("reason") if end and events[-1] is end else None,
+        workers=len({t.worker for t in trials if t.worker is not None}),
+        busy=sum((t.finished or 0.0) - (t.started or 0.0) for t in trials if t.started and t.finished))
+
+
+def format_status(s: Status) -> str:
+    from hyppo_hep.console import hms
+
+    head = f"{s.label}: " if s.label else ""
+    state = f"finished ({s.finished})" if s.finished else "running"
+    budget = f"/{s.budget}" if s.budget else ""
+    lines = [f"{head}{state}: {s.n_done}{budget} sets done, {s.n_failed} failed, {s.n_pending} in flight, "
+             f"{s.n_trials} trials; elapsed {hms(s.elapsed)}" + (f", ETA {hms(s.eta)}" if s.eta is not None else "")]
+    if s.best is not None:
+        rank = f" (mean + {s.k_std:g} std {s.best.objective_value(s.k_std):.6g})" if s.k_std else ""
+        lines.append(f"  best so far: set {s.best.set_id}  {s.best.mean:.6g} ± {s.best.std:.6g} "
+                     f"({s.best.n_ok}/{s.best.n_trials} trials){rank}  {s.best.params}")
+    if s.utilisation is not None:
+        lines.append(f"  workers seen: {s.workers}, utilisation {100 * s.utilisation:.1f}%")
+    return "\n".join(lines)
+
+
+def campaign_status(directory) -> list[Status]:
+    """The status of every journal under ``directory`` (stages and repeats in order)."""
+    from hyppo_hep.journal import JOURNAL_NAME
+
+    root = Path(directory)
+    if not root.exists():
+        raise UserError(f"{root} does not exist")
+    journals = [root] if root.is_file() else sorted(p for p in root.rglob(JOURNAL_NAME) if p.is_file())
+    if not journals:
+        raise UserError(f"no {JOURNAL_NAME} under {root}: no campaign there yet")
+    base = root.parent if root.is_file() else root
+    return [journal_status(p, base) for p in journals]
+
