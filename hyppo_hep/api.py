@@ -63,7 +63,7 @@ class SearchResult:
 def minimize(objective: Callable | str, space: dict | Space | None = None, *, budget: int = 50, trials: int = 5,
              strategy: Any = "rbf", seed: int = 0, out: str | None = None, executor: str = "serial",
              workers: int | None = None, min_ok_trials: int = 1, overwrite: bool = False,
-             quiet: bool = True, early_stopping: Any = None, trial_timeout: float | None = None,
+             quiet: bool = False, early_stopping: Any = None, trial_timeout: float | None = None,
              isolation: str = "none", max_consecutive_failures: int = 20) -> SearchResult:
     """Minimise ``objective(params, trial, seed, device) -> float`` over ``space``.
 
@@ -77,6 +77,8 @@ def minimize(objective: Callable | str, space: dict | Space | None = None, *, bu
     ``space=None``: the objective defines its space (a :class:`hyppo_hep.tuner.DefineByRun`).
     ``early_stopping="median"`` (or ``{"rule": "median", "min_epochs": 3}``) stops trials whose
     reported epochs fall behind the median of finished trials (see fidelity.py).
+    Progress (a line per trial and per set, elapsed time, ETA; a bar on a terminal) is
+    printed unless ``quiet=True``.
     """
     from hyppo_hep.config import parse_early_stopping
 
@@ -97,18 +99,24 @@ def minimize(objective: Callable | str, space: dict | Space | None = None, *, bu
 
         summary = run_campaign(cfg, overwrite=overwrite, objective_ref=ref, quiet=quiet)
     else:
-        summary = _run_in_memory(cfg, ref)
+        summary = _run_in_memory(cfg, ref, quiet)
     return _checked(SearchResult(summary.history, cfg.k_std))
 
 
-def _run_in_memory(cfg: CampaignConfig, ref):
+def _run_in_memory(cfg: CampaignConfig, ref, quiet: bool = False):
     """A search without an output directory: no journal, nothing written."""
+    from contextlib import nullcontext
+
     from hyppo_hep.campaign import build_strategy, make_executor, make_search
+    from hyppo_hep.progress import CampaignProgress
 
     search = make_search(cfg, build_strategy(cfg))
     ex = make_executor(cfg, ref)
+    progress = None if quiet else CampaignProgress(cfg.budget, cfg.trials, ex.n_slots, cfg.k_std)
     try:
-        return Driver(search, ex).run()
+        with progress or nullcontext():
+            return Driver(search, ex, on_set_finished=progress.set_finished if progress else None,
+                          on_trial_finished=progress.trial_finished if progress else None).run()
     finally:
         ex.close()
 

@@ -6,19 +6,20 @@ either way writes the same journal and results.csv.
 
 from __future__ import annotations
 
+
 import os
 import signal
 import sys
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
 from hyppo_hep import strategy as strategies
 from hyppo_hep.config import CampaignConfig
-from hyppo_hep.console import progress_line
+from hyppo_hep.progress import CampaignProgress
 from hyppo_hep.driver import Driver, RunSummary
 from hyppo_hep.errors import OutputError, RunInterrupted, UserError
 from hyppo_hep.journal import (JOURNAL_NAME, RESULTS_NAME, Journal, ResultsWriter, campaign_header, iter_lines,
@@ -235,13 +236,18 @@ def _run_search(search: Search, cfg: CampaignConfig, executor, objective_ref, re
             search.start({"resumed": resume, "argv": sys.argv[1:], **cfg.header(), **_design_note(search.strategy),
                           **header_extra}, stage_event)
 
+            progress = None if quiet else CampaignProgress(cfg.budget, cfg.trials, executor.n_slots, cfg.k_std,
+                                                           print_fn=print_fn if print_fn is not print else None)
+
             def on_set_finished(rec, hist):
                 results.maybe_write(hist)
-                if not quiet:
-                    print_fn(progress_line(rec, hist, cfg.budget, cfg.k_std))
+                if progress is not None:
+                    progress.set_finished(rec, hist)
 
             try:
-                summary = Driver(search, executor, on_set_finished=on_set_finished).run()
+                with progress or nullcontext():
+                    summary = Driver(search, executor, on_set_finished=on_set_finished,
+                                     on_trial_finished=progress.trial_finished if progress else None).run()
             except RunInterrupted as exc:
                 # further signals are ignored now: stop the workers, then say so in the journal
                 executor.close()

@@ -214,6 +214,8 @@ def parse_config(raw: Any, source: str | None = None) -> CampaignConfig:
     if "objective" not in raw:
         raise ConfigError("objective", "is missing")
     objective = parse_objective(raw["objective"])
+    if source:  # `module:function` next to the config file is found without PYTHONPATH
+        objective = replace(objective, search_path=str(Path(source).resolve().parent))
     kw: dict[str, Any] = {"objective": objective, "space": parse_space(raw.get("space"), objective)}
     for key, read in _SCALAR_READERS.items():
         if key in raw:

@@ -17,7 +17,10 @@ def fmt(x: float | None) -> str:
 
 
 def progress_line(rec, history, n_total: int, k_std: float = 0.0) -> str:
-    """``Set 7/40 complete [00h 00m 03s]  score 0.0453 ± 0.0121 (5/5 trials)  best so far 0.0312 (set 2)``"""
+    """``Set 6 complete (7/40 sets) [00h 00m 03s]  score 0.0453 ± 0.0121 (5/5 trials)  best so far 0.0312 (set 2)``
+
+    Every "set N" is a set_id (as in the journal and results.csv, from 0); the count of
+    finished sets is given as such."""
     n_finished = history.n_finished
     if rec.state == "failed":
         what = f"FAILED ({rec.n_ok}/{rec.n_trials} trials ok)"
@@ -25,7 +28,7 @@ def progress_line(rec, history, n_total: int, k_std: float = 0.0) -> str:
         what = f"score {fmt(rec.mean)} ± {fmt(rec.std)} ({rec.n_ok}/{rec.n_trials} trials)"
     best = history.best(k_std)
     best_txt = f"best so far {fmt(best.objective_value(k_std))} (set {best.set_id})" if best else "no successful set yet"
-    return f"Set {n_finished}/{n_total} complete [{hms(rec.wall_time)}]  {what}  {best_txt}"
+    return f"Set {rec.set_id} complete ({n_finished}/{n_total} sets) [{hms(rec.wall_time)}]  {what}  {best_txt}"
 
 
 def ranked_table(history, top: int = 10, k_std: float = 0.0) -> str:

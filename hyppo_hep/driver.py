@@ -30,14 +30,16 @@ class Driver:
     """Runs ``search`` on ``executor`` until the budget is spent, the space is exhausted,
     the failure policy stops it, or ``stop_when(history)`` (e.g. a total-epoch or wall-time
     limit) is true; what is in flight when it stops stays pending in the journal, to be
-    re-run by a resume. ``on_set_finished(record, history)`` is called after each set (the
-    CLI prints its progress line there). A search replayed from a journal first re-runs the
+    re-run by a resume. ``on_trial_finished(result, history)`` and ``on_set_finished(record,
+    history)`` are called after each trial and each set (the live progress). A search replayed from a journal first re-runs the
     missing trials of its pending sets."""
 
     def __init__(self, search: Search, executor, *, on_set_finished: Callable[[SetRecord, History], None] | None = None,
-                 stop_when: Callable[[History], bool] | None = None):
+                 stop_when: Callable[[History], bool] | None = None,
+                 on_trial_finished: Callable[[object, History], None] | None = None):
         self.search, self.executor = search, executor
         self.on_set_finished, self.stop_when = on_set_finished, stop_when
+        self.on_trial_finished = on_trial_finished
         self._in_flight: dict[int, int] = {}  # set_id -> trials not back yet
 
     @property
@@ -56,6 +58,8 @@ class Driver:
         else:
             self._in_flight.pop(res.set_id, None)
         rec = self.search.tell(res)
+        if self.on_trial_finished is not None:
+            self.on_trial_finished(res, self.history)
         if rec is not None and self.on_set_finished is not None:
             self.on_set_finished(rec, self.history)
 

@@ -62,6 +62,8 @@ class TrialContext:
         if self.stopped is not None:
             raise StopTrial(f"reported epoch {epoch} after being stopped ({self.stopped})")
         self.epoch_scores.append(float(score))
+        for listener in tuple(_LISTENERS):
+            listener(self, epoch, float(score))
         n = len(self.epoch_scores)
         fid = self.fidelity
         if fid.budget is not None and n >= fid.budget:
@@ -82,6 +84,19 @@ class TrialContext:
 
 
 _current: contextvars.ContextVar[TrialContext | None] = contextvars.ContextVar("hyppo_hep_trial", default=None)
+
+# Callables ``listener(ctx, epoch, score)`` told of every epoch reported in this process
+# (the live progress of a campaign whose trials run here); a listener must not raise.
+_LISTENERS: list = []
+
+
+def add_listener(listener) -> None:
+    _LISTENERS.append(listener)
+
+
+def remove_listener(listener) -> None:
+    if listener in _LISTENERS:
+        _LISTENERS.remove(listener)
 
 
 def report(epoch: int, score: float) -> bool:

@@ -64,7 +64,7 @@ def test_three_ranks_one_group_round_robin(tmp_path):
     """-n 3: master + one group of 2 ranks (default group size = trials = 3, capped at 2)."""
     proc = launch(3, tmp_path, config(tmp_path))
     assert proc.returncode == 0, proc.stderr
-    assert "1 MPI worker groups of 2" in proc.stdout and "Set 4/4 complete" in proc.stdout
+    assert "1 MPI worker groups of 2" in proc.stdout and "complete (4/4 sets)" in proc.stdout
     journal = tmp_path / "out" / "journal.jsonl"
     history = replay(journal)
     assert len(history.sets) == 4 and all(r.state == "done" and r.n_ok == 3 for r in history.sets.values())

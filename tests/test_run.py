@@ -26,7 +26,7 @@ def test_default_cli_run(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "hyppo_hep.run", "--out", str(out)], capture_output=True,
                           text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert "Set 40/40 complete" in proc.stdout and "best so far" in proc.stdout
+    assert "complete (40/40 sets)" in proc.stdout and "best so far" in proc.stdout
     assert "rank" in proc.stdout.splitlines()[-11]  # ranked table of the top 10 at the end
     events = list(read_events(out / "journal.jsonl"))
     kinds = [e["event"] for e in events]

@@ -275,7 +275,7 @@ def test_cli_ranks_by_the_strategys_k_std(tmp_path):
     assert "ranked by mean + 1.5 x std" in out
     h = replay(read_events(tmp_path / "run" / "journal.jsonl"))
     best = h.best(1.5)
-    assert f"best so far {best.objective_value(1.5):.5g} (set {best.set_id})" in [ln for ln in out.splitlines() if ln.startswith("Set 12/12")][0]
+    assert f"best so far {best.objective_value(1.5):.5g} (set {best.set_id})" in [ln for ln in out.splitlines() if "(12/12 sets)" in ln][0]
     table = out.split("ranked by")[1].splitlines()[2:]
     assert [int(row.split()[1]) for row in table] == [r.set_id for r in h.ranked(1.5)[:10]]
 

@@ -19,6 +19,7 @@ a live callable: every worker builds its own objective once and reuses it.
 from __future__ import annotations
 
 import inspect
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -60,17 +61,28 @@ class ObjectiveRef:
 
     name: str
     options: dict = field(default_factory=dict)
+    # The config file's directory: ``module:function`` (and a define-by-run's build/train)
+    # is found there too, after the installed modules, in every process that builds it.
+    search_path: str | None = None
 
     def build(self) -> Objective:
+        add_search_path(self.search_path)
         return resolve(self.name, self.options)
 
     def check(self) -> None:
         """Raise UserError if the name does not resolve or the options do not fit the
         factory, without building the objective (no data is loaded, no torch needed)."""
+        add_search_path(self.search_path)
         check(self.name, self.options)
 
     def __hash__(self) -> int:  # options is a dict; identity by name and sorted items
         return hash((self.name, tuple(sorted((k, repr(v)) for k, v in self.options.items()))))
+
+
+def add_search_path(path: str | None) -> None:
+    """Let imports find modules in ``path`` as well (appended: installed modules win)."""
+    if path and path not in sys.path:
+        sys.path.append(path)
 
 
 def _import_target(target: str, what: str) -> Any:
