@@ -12,6 +12,8 @@ setup(
         "scipy>=1.8",
         "scikit-learn>=1.1",
         "pyyaml>=5.4",
+        # the progress bar on a terminal (hyppo_hep/progress.py)
+        "tqdm>=4.60",
         # A range that the CPU wheel 2.13.0 satisfies; CI pins torch==2.13.0 first.
         "torch>=1.13,<2.15",
     ],
