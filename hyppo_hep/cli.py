@@ -100,6 +100,8 @@ def _delegate(command: str, argv: list[str]) -> int:
     import importlib
 
     module = importlib.import_module(_DELEGATED[command][0])
+    if "prog" in inspect.signature(module.main).parameters:  # its usage line names this command
+        return int(module.main(argv, prog=f"hyppo-hep {command}") or 0)
     return int(module.main(argv) or 0)
 
 

@@ -20,8 +20,19 @@ from hyppo_hep.errors import RunInterrupted, UserError
 EXIT_TOO_MANY_FAILURES = 3
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m hyppo_hep.run", description=__doc__.splitlines()[0])
+EXAMPLES = """examples:
+  python -m hyppo_hep.run                                   # the built-in default campaign
+  python -m hyppo_hep.run jobs/gan_dimuon.yaml --set objective.epochs=20 --set trials=3
+  python -m hyppo_hep.run jobs/gan_dimuon.yaml --resume     # continue after a stop or a requeue
+  mpiexec -n 9 python -m hyppo_hep.run jobs/gan_mpi.yaml    # rank 0 proposes, 8 ranks train
+  srun -n 80 --mpi=pmi2 python -m hyppo_hep.run config.yaml
+exit status: 0 done; 2 bad input (one line); 3 too many failed trials in a row; 4 output not
+writable; 128+N stopped by signal N (143 SIGTERM, 130 SIGINT) with a resumable journal."""
+
+
+def build_parser(prog: str = "python -m hyppo_hep.run") -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0], epilog=EXAMPLES,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("config", nargs="?", help="campaign YAML (default: the embedded default campaign)")
     p.add_argument("--out", help="output directory (overrides the config's out)")
     p.add_argument("--seed", type=int, help="campaign seed (overrides the config's seed)")
@@ -36,8 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: list[str] | None = None, prog: str = "python -m hyppo_hep.run") -> int:
+    args = build_parser(prog).parse_args(argv)
     try:
         return _main(args)
     except UserError as exc:
