@@ -2,11 +2,16 @@
 # A campaign that outlives the queue's time limit: run, stop cleanly before the limit,
 # requeue itself, resume where it stopped. Submit once:
 #
-#     sbatch jobs/slurm_requeue.sh my_campaign.yaml
+#     sbatch jobs/slurm_requeue.sh my_campaign.yaml [extra hyppo_hep.run options]
 #
 # and it comes back as many times as needed until the budget is spent. Everything it needs
 # to continue is in the journal (runs/<config name>/journal.jsonl by default). Set PYTHON
-# to the interpreter of your environment if `python` is not it.
+# to the interpreter of your environment if `python` is not it. On one CPU node, e.g.:
+#
+#     sbatch --nodes=1 --ntasks-per-node=5 --gpus-per-task=0 jobs/slurm_requeue.sh cfg.yaml
+#
+# Stop with `scancel JOBID`: the run stops cleanly (exit 143, journal closed) and is NOT
+# requeued; submit the same command again to resume it.
 #
 #SBATCH --job-name=hyppo
 #SBATCH --nodes=2
@@ -14,15 +19,34 @@
 #SBATCH --gpus-per-task=1
 #SBATCH --time=12:00:00
 #SBATCH --requeue
-# Send SIGTERM to this batch shell (B:) 120 s before the time limit; the trap below passes
-# it on to the run, whose master writes what it has, stops the workers and exits 143.
+# Slurm's warning: SIGUSR1 to this batch shell only (B:) 120 s before the time limit (Slurm
+# may send it up to a minute earlier than asked). USR1 rather than TERM, so that the script
+# can tell the warning (requeue) from a `scancel` or the limit itself (SIGTERM: never requeue).
 # 120 s is for the workers to be stopped and the journal to be closed; Slurm's own SIGTERM
 # and SIGKILL at the limit come later.
-#SBATCH --signal=B:TERM@120
+#SBATCH --signal=B:USR1@120
 #SBATCH --open-mode=append
 #SBATCH --output=hyppo-%j.out
 
 set -u
+# How the stop reaches the ranks (tested under Slurm 22.05, tests/test_slurm.py): the warning
+# must NOT be passed on to srun. srun takes a SIGTERM as "terminate the step": it prints
+# "forcing job termination" and Slurm kills every task before the master has written
+# anything (status 137, no run_finished, no requeue). Instead the handler asks Slurm to send
+# SIGTERM to the tasks of the job's steps: `scancel --signal=TERM JOBID` (without --batch or
+# --full) signals every step but the batch step, so every rank gets it from its slurmstepd,
+# as under mpiexec, while this shell and srun are left alone. The master journals
+# `run_finished: interrupted`, stops the workers and exits 143; srun returns 143.
+WARNED=0
+CANCELLED=0
+LAUNCHED=0
+trap 'echo "time limit near: stopping the run"; WARNED=1
+      [ "$LAUNCHED" = 1 ] && scancel --signal=TERM "$SLURM_JOB_ID"' USR1
+# scancel and the time limit send SIGTERM to this shell, srun and the tasks at once; the ranks
+# stop by themselves. Keep waiting for srun (a batch shell that exits ends the job, and the
+# ranks' clean-up with it) and do not requeue.
+trap 'CANCELLED=1' TERM INT
+
 CONFIG=${1:?usage: sbatch jobs/slurm_requeue.sh CONFIG.yaml [extra hyppo_hep.run options]}
 shift
 # The output directory the run uses (the config's `out`, default runs/<config name>);
@@ -38,32 +62,38 @@ RESUME=()
 # Threads per task: the cores Slurm gave it.
 export OMP_NUM_THREADS=${SLURM_CPUS_PER_TASK:-1}
 
-# srun in the background so that the shell can take the signal while it waits; srun
-# forwards the SIGTERM it gets to the tasks it controls.
-INTERRUPTED=0
+if [ "$WARNED" = 1 ] || [ "$CANCELLED" = 1 ]; then
+    echo "signalled before the run started: not started, not requeued (is --time longer than 120 s?)"
+    exit 1
+fi
+# srun in the background so that the shell can take the signal while it waits.
+LAUNCHED=1
 srun "${PYTHON:-python}" -m hyppo_hep.run "$CONFIG" ${RESUME[@]+"${RESUME[@]}"} "$@" &
 RUN=$!
-trap 'echo "time limit near: stopping the run"; INTERRUPTED=1; kill -TERM "$RUN" 2>/dev/null' TERM
 wait "$RUN"
 STATUS=$?
-# wait returns early (status > 128) when the trap ran: wait again for the run's real status.
+# wait returns early (status > 128) when a trap ran: wait again for the run's real status.
 while kill -0 "$RUN" 2>/dev/null; do
     wait "$RUN"
     STATUS=$?
 done
 
-# Requeue only a run that was stopped for the time limit (status 143, or the trap ran and
-# the journal's last event says "interrupted"); never one that failed on bad input (2) or
-# stopped after too many failed trials in a row (3): that would loop.
+# Requeue only a run that was stopped for Slurm's warning (status 143 or the journal's last
+# event says "interrupted"); never one that was cancelled, failed on bad input (2) or stopped
+# after too many failed trials in a row (3): that would loop.
 LAST=$("${PYTHON:-python}" -c 'import sys
 from hyppo_hep.journal import read_events
 evs = list(read_events(sys.argv[1]))
 print(evs[-1].get("reason", evs[-1]["event"]) if evs else "")' "$OUT/journal.jsonl" 2>/dev/null)
+if [ "$CANCELLED" = 1 ]; then
+    echo "cancelled (run status $STATUS, journal: $LAST): not requeued; submit the same command again to resume"
+    exit "$STATUS"
+fi
 case $STATUS in
     0)   echo "campaign finished: results in $OUT" ;;
     2)   echo "bad input (see the line above): not requeued" ;;
     3)   echo "stopped after too many failed trials in a row: not requeued; fix, then resubmit" ;;
-    *)   if [ "$STATUS" = 143 ] || { [ "$INTERRUPTED" = 1 ] && [ "$LAST" = interrupted ]; }; then
+    *)   if [ "$WARNED" = 1 ] && { [ "$STATUS" = 143 ] || [ "$LAST" = interrupted ]; }; then
              echo "stopped before the time limit (journal: $LAST): requeueing to resume"
              scontrol requeue "$SLURM_JOB_ID"   # comes back with the same job id and this script
          else
