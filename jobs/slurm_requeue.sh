@@ -94,7 +94,7 @@ case $STATUS in
     2)   echo "bad input (see the line above): not requeued" ;;
     3)   echo "stopped after too many failed trials in a row: not requeued; fix, then resubmit" ;;
     *)   if [ "$WARNED" = 1 ] && { [ "$STATUS" = 143 ] || [ "$LAST" = interrupted ]; }; then
-             echo "stopped before the time limit (journal: $LAST): requeueing to resume"
+             echo "stopped before the time limit (status $STATUS, journal: $LAST): requeueing to resume"
              scontrol requeue "$SLURM_JOB_ID"   # comes back with the same job id and this script
          else
              echo "run ended with status $STATUS (journal: $LAST): not requeued; resume by hand with --resume"

@@ -134,6 +134,10 @@ InactiveLimit=0
 MessageTimeout=10
 SlurmdTimeout=60
 SlurmctldTimeout=60
+# job ids that no earlier cluster on this machine used: MPICH names its shared-memory segments
+# after the PMI job id (jobid.stepid), and a segment that a killed run left in /dev/shm would
+# make a later job with the same id fail in MPI_Init ("Out of memory")
+FirstJobId={int(time.time() * 10) % 60_000_000 + 1000}
 NodeName={self.node} NodeAddr=127.0.0.1 CPUs={self.cpus} RealMemory=4000 State=UNKNOWN
 PartitionName=debug Nodes={self.node} Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO
 """)
