@@ -54,10 +54,26 @@ shift
 OUT=$("${PYTHON:-python}" -c 'import sys; from hyppo_hep.config import load_config; print(load_config(sys.argv[1]).out)' "$CONFIG") || exit 2
 for ((i = 1; i <= $#; i++)); do [ "${!i}" = "--out" ] && { j=$((i + 1)); OUT=${!j}; }; done
 
+# The campaign's journals: out/journal.jsonl, or one per stage (out/<i>_<stage>/) and repeat
+# (out/repeat_<r>/...). journal_state prints how many trials they hold (how far the campaign
+# has got) and the newest one's last event (its reason when it is run_finished).
+journal_state() {
+    "${PYTHON:-python}" - "$OUT" <<'PY' 2>/dev/null
+import sys
+from pathlib import Path
+from hyppo_hep.journal import read_events
+journals = sorted(Path(sys.argv[1]).glob("**/journal.jsonl"), key=lambda p: p.stat().st_mtime)
+evs = [list(read_events(p)) for p in journals]
+n_trials = sum(e["event"] == "trial_finished" for j in evs for e in j)
+print(n_trials, evs[-1][-1].get("reason", evs[-1][-1]["event"]) if evs and evs[-1] else "")
+PY
+}
+read -r TRIALS_BEFORE _ < <(journal_state)
+
 # First start or a restart: continue the journal when there is one. --resume refuses (exit 2)
 # if the config's objective, space or trials changed since the journal was started.
 RESUME=()
-[ -s "$OUT/journal.jsonl" ] && RESUME=(--resume)
+[ -n "$(find "$OUT" -name journal.jsonl -size +0 2>/dev/null)" ] && RESUME=(--resume)
 
 # Threads per task: the cores Slurm gave it.
 export OMP_NUM_THREADS=${SLURM_CPUS_PER_TASK:-1}
@@ -78,13 +94,14 @@ while kill -0 "$RUN" 2>/dev/null; do
     STATUS=$?
 done
 
-# Requeue only a run that was stopped for Slurm's warning (status 143 or the journal's last
-# event says "interrupted"); never one that was cancelled, failed on bad input (2) or stopped
-# after too many failed trials in a row (3): that would loop.
-LAST=$("${PYTHON:-python}" -c 'import sys
-from hyppo_hep.journal import read_events
-evs = list(read_events(sys.argv[1]))
-print(evs[-1].get("reason", evs[-1]["event"]) if evs else "")' "$OUT/journal.jsonl" 2>/dev/null)
+# Requeue only a run that Slurm's warning stopped (status 143: the master's clean stop) and
+# that got somewhere (finished a trial): a run warned before it got going would otherwise be
+# requeued for ever (seen with a 1-minute limit, where the warning came 17 s into each run),
+# and so would a campaign whose trials are longer than the job's time limit.
+# Never one that was cancelled, failed on bad input (2) or stopped after too many failed
+# trials in a row (3). A warning that comes as the campaign ends may requeue it once: the
+# resumed run finds every stage finished and exits 0.
+read -r TRIALS_AFTER LAST < <(journal_state)
 if [ "$CANCELLED" = 1 ]; then
     echo "cancelled (run status $STATUS, journal: $LAST): not requeued; submit the same command again to resume"
     exit "$STATUS"
@@ -93,7 +110,7 @@ case $STATUS in
     0)   echo "campaign finished: results in $OUT" ;;
     2)   echo "bad input (see the line above): not requeued" ;;
     3)   echo "stopped after too many failed trials in a row: not requeued; fix, then resubmit" ;;
-    *)   if [ "$WARNED" = 1 ] && { [ "$STATUS" = 143 ] || [ "$LAST" = interrupted ]; }; then
+    *)   if [ "$WARNED" = 1 ] && [ "$STATUS" = 143 ] && [ "${TRIALS_AFTER:-0}" -gt "${TRIALS_BEFORE:-0}" ]; then
              echo "stopped before the time limit (status $STATUS, journal: $LAST): requeueing to resume"
              scontrol requeue "$SLURM_JOB_ID"   # comes back with the same job id and this script
          else

@@ -8,7 +8,7 @@ different ports. The node declares more CPUs than the machine has
     python tests/slurm_cluster.py up DIR      # start; prints `export SLURM_CONF=...`
     python tests/slurm_cluster.py down DIR    # stop
 
-``ensure_installed()`` installs Debian's ``slurm-wlm`` and ``munge`` (and ``libpmix2`` for
+``ensure_installed()`` installs Debian's ``slurm-wlm`` and ``munge`` (and ``libpmix-dev`` for
 ``--mpi=pmix``) when they are missing and this is root on a Debian-like system.
 """
 
@@ -24,7 +24,8 @@ import sys
 import time
 from pathlib import Path
 
-PACKAGES = ("slurm-wlm", "munge", "libpmix2")
+# libpmix-dev, not only libpmix2: Slurm's mpi/pmix plugin dlopens .../pmix2/lib/libpmix.so
+PACKAGES = ("slurm-wlm", "munge", "libpmix-dev")
 DAEMONS = ("slurmctld", "slurmd", "munged")
 
 
@@ -47,8 +48,7 @@ def ensure_installed() -> None:
 
 
 def _have_libpmix() -> bool:
-    return any(next(Path(d).glob("libpmix.so.2*"), None) for d in ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu",
-                                                        "/usr/lib64", "/usr/lib"))
+    return any(Path("/usr/lib").glob("*/pmix2/lib/libpmix.so")) or Path("/usr/lib/pmix2/lib/libpmix.so").exists()
 
 
 def _sbin(name: str) -> str:

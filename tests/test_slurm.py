@@ -242,3 +242,41 @@ def test_scancel_stops_cleanly_and_a_resubmission_resumes(slurm, tmp_path, scrip
     assert info["JobState"] == "COMPLETED" and info["ExitCode"] == "0:0", (tmp_path / "job.out").read_text()
     evs = check_complete(out, budget, trials)
     assert [e["resumed"] for e in evs if e["event"] == "campaign"] == [False, True]
+
+
+def test_a_warning_before_the_run_gets_going_is_not_requeued_for_ever(slurm, tmp_path):
+    """Bug fixed: the script requeued on status 143 alone, so a run warned before its ranks
+    had started (with a 1-minute limit the warning came 17 s into every run) was requeued
+    for ever, 20 times in 10 minutes. Now only a run that finished a trial is requeued."""
+    cfg = write_cfg(tmp_path, budget=4, trials=4)
+    slow = tmp_path / "slow_python"  # the ranks take 60 s to start; the script's own checks do not
+    slow.write_text(f'#!/bin/bash\n[ "$1" = -m ] && sleep 60\nexec {sys.executable} "$@"\n')
+    slow.chmod(0o755)
+    env = dict(slurm.env, PYTHON=str(slow))
+    job = sbatch_script(slurm, tmp_path, "slurm_requeue.sh", "--ntasks-per-node=5", args=[cfg, "--quiet"], env=env)
+    wait_for(lambda: f"{job}.0" in slurm.run(["squeue", "-h", "-s", "-j", str(job), "-o", "%i"]).stdout,
+             "the srun step started")
+    slurm.run(["scancel", "--signal=USR1", "--batch", str(job)])
+    info = slurm.wait_state(job, {"COMPLETED", "FAILED", "CANCELLED"}, timeout=WAIT)
+    log = (tmp_path / "job.out").read_text()
+    assert info["Restarts"] == "0" and info["JobState"] == "FAILED" and info["ExitCode"] == "143:0", (info, log)
+    assert "run ended with status 143 (journal: ): not requeued" in log, log
+    assert events(tmp_path / "out") == []
+
+
+def test_slurms_own_pre_limit_signal_requeues_until_the_budget_is_spent(slurm, tmp_path):
+    """No stand-in for the warning: a 1-minute limit and --signal=B:USR1@30 (Slurm checks
+    every 30 s, so it comes 0-30 s early). Each run stops cleanly, requeues, resumes."""
+    budget, trials = 30, 4
+    cfg = write_cfg(tmp_path, budget=budget, trials=trials, sleep=0.5)
+    t0 = time.monotonic()
+    job = sbatch_script(slurm, tmp_path, "slurm_requeue.sh", "--ntasks-per-node=5", "--time=1",
+                        "--signal=B:USR1@30", args=[cfg, "--quiet"])
+    info = slurm.wait_state(job, {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT"}, timeout=3 * WAIT)
+    log = (tmp_path / "job.out").read_text()
+    print(f"real time limit: {time.monotonic() - t0:.1f} s, {info.get('Restarts')} requeues")
+    assert info["JobState"] == "COMPLETED" and int(info["Restarts"]) >= 1, (info, log)
+    evs = check_complete(tmp_path / "out", budget, trials)
+    reasons = [e["reason"] for e in evs if e["event"] == "run_finished"]
+    assert reasons[0] == "interrupted" and reasons[-1] == "budget", reasons
+    assert "time limit near" in log and "Killed" not in log, log
