@@ -142,6 +142,18 @@ def test_srun_pmix_launch(slurm, tmp_path):
     check_complete(tmp_path / "out", 2, 4)
 
 
+def test_srun_without_a_pmi_exits_2_instead_of_running_the_search_on_every_rank(slurm, tmp_path):
+    """Bug fixed: under `srun --mpi=none` every rank is an MPI world of one; each ran the whole
+    search into the same journal (3 copies of the campaign, interleaved). Now every rank exits
+    2, with one line (rank 0's) saying which --mpi to use, and no journal is written."""
+    proc = srun_campaign(slurm, tmp_path, 3, "none")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if not ln.startswith("srun: ")]
+    assert len(lines) == 1 and "--mpi=pmi2" in lines[0] and "3 processes" in lines[0], proc.stderr
+    assert "tasks 1-2: Exited with exit code 2" in proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "out" / "journal.jsonl").exists()
+
+
 # --- every script in jobs/ through sbatch -------------------------------------------------------
 
 def sbatch_script(slurm, tmp_path, script, *opts, args=(), cwd=None, env=None):
