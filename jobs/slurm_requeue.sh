@@ -56,19 +56,30 @@ for ((i = 1; i <= $#; i++)); do [ "${!i}" = "--out" ] && { j=$((i + 1)); OUT=${!
 
 # The campaign's journals: out/journal.jsonl, or one per stage (out/<i>_<stage>/) and repeat
 # (out/repeat_<r>/...). journal_state prints how many trials they hold (how far the campaign
-# has got) and the newest one's last event (its reason when it is run_finished).
+# has got), whether every planned journal ends with its budget spent (the campaign is done),
+# and the newest journal's last event (its reason when it is run_finished).
 journal_state() {
-    "${PYTHON:-python}" - "$OUT" <<'PY' 2>/dev/null
+    "${PYTHON:-python}" - "$CONFIG" "$OUT" <<'PY' 2>/dev/null
 import sys
 from pathlib import Path
+from hyppo_hep.config import load_config
 from hyppo_hep.journal import read_events
-journals = sorted(Path(sys.argv[1]).glob("**/journal.jsonl"), key=lambda p: p.stat().st_mtime)
+cfg = load_config(sys.argv[1])
+journals = sorted(Path(sys.argv[2]).glob("**/journal.jsonl"), key=lambda p: p.stat().st_mtime)
 evs = [list(read_events(p)) for p in journals]
 n_trials = sum(e["event"] == "trial_finished" for j in evs for e in j)
-print(n_trials, evs[-1][-1].get("reason", evs[-1][-1]["event"]) if evs and evs[-1] else "")
+planned = max(1, len(cfg.stages)) * max(1, cfg.repeat)
+done = len(evs) == planned and all(j and j[-1].get("reason") in ("budget", "space exhausted") for j in evs)
+print(n_trials, int(done), evs[-1][-1].get("reason", evs[-1][-1]["event"]) if evs and evs[-1] else "")
 PY
 }
-read -r TRIALS_BEFORE _ < <(journal_state)
+read -r TRIALS_BEFORE _ _ < <(journal_state)
+# The newest journal's last line is run_finished: the master has stopped the run.
+master_stopped() {
+    local newest
+    newest=$(find "$OUT" -name journal.jsonl -printf '%T@ %p\n' 2>/dev/null | sort -n | tail -n 1 | cut -d' ' -f2-)
+    [ -n "$newest" ] && tail -n 1 "$newest" | grep -q '"run_finished"'
+}
 
 # First start or a restart: continue the journal when there is one. --resume refuses (exit 2)
 # if the config's objective, space or trials changed since the journal was started.
@@ -86,12 +97,38 @@ fi
 LAUNCHED=1
 srun "${PYTHON:-python}" -m hyppo_hep.run "$CONFIG" ${RESUME[@]+"${RESUME[@]}"} "$@" &
 RUN=$!
-wait "$RUN"
-STATUS=$?
-# wait returns early (status > 128) when a trap ran: wait again for the run's real status.
-while kill -0 "$RUN" 2>/dev/null; do
-    wait "$RUN"
-    STATUS=$?
+# Wait for the run's status. A trap ends `wait` early (status > 128): go round again. After
+# the warning, poll instead: under srun --mpi=pmi2 with the mpich wheel, about one clean stop
+# in five leaves the worker ranks blocked in MPI_Finalize (reading the PMI socket) after the
+# master has journaled run_finished (sometimes the master too, after its "interrupted" line),
+# and the step never ends (seen under Slurm 22.05). Thirty seconds after the journal's
+# run_finished the script kills what is left of the step; the status is then the master's, 143.
+STATUS=
+STOPPED_AT=
+while [ -z "$STATUS" ]; do
+    if [ "$WARNED" = 1 ]; then
+        if ! kill -0 "$RUN" 2>/dev/null; then
+            wait "$RUN"
+            STATUS=$?
+        elif [ -z "$STOPPED_AT" ]; then
+            master_stopped && STOPPED_AT=$SECONDS
+            sleep 1
+        elif ((SECONDS - STOPPED_AT >= 30)); then
+            echo "the run stopped $((SECONDS - STOPPED_AT)) s ago but ranks are still in MPI_Finalize: ending the step"
+            # the step, not the job: `scancel --signal=KILL JOBID` cancels the whole job
+            for step in $(squeue -h -s -j "$SLURM_JOB_ID" -o %i | grep -v -e batch -e extern); do
+                scancel --signal=KILL "$step"
+            done
+            wait "$RUN"
+            STATUS=143
+        else
+            sleep 1
+        fi
+    else
+        wait "$RUN"
+        S=$?
+        kill -0 "$RUN" 2>/dev/null || STATUS=$S
+    fi
 done
 
 # Requeue only a run that Slurm's warning stopped (status 143: the master's clean stop) and
@@ -99,12 +136,16 @@ done
 # requeued for ever (seen with a 1-minute limit, where the warning came 17 s into each run),
 # and so would a campaign whose trials are longer than the job's time limit.
 # Never one that was cancelled, failed on bad input (2) or stopped after too many failed
-# trials in a row (3). A warning that comes as the campaign ends may requeue it once: the
-# resumed run finds every stage finished and exits 0.
-read -r TRIALS_AFTER LAST < <(journal_state)
+# trials in a row (3). A campaign whose journals say it is done is done, whatever the status
+# (a warning that comes while the ranks are exiting after the last set gives 143).
+read -r TRIALS_AFTER DONE LAST < <(journal_state)
 if [ "$CANCELLED" = 1 ]; then
     echo "cancelled (run status $STATUS, journal: $LAST): not requeued; submit the same command again to resume"
     exit "$STATUS"
+fi
+if [ "${DONE:-0}" = 1 ] && [ "$STATUS" != 2 ]; then
+    echo "campaign finished: results in $OUT"
+    exit 0
 fi
 case $STATUS in
     0)   echo "campaign finished: results in $OUT" ;;

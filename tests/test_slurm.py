@@ -213,9 +213,10 @@ def test_requeue_flow_completes_the_budget_across_two_requeues(slurm, tmp_path):
     print(f"requeue flow, 2 requeues: {time.monotonic() - t0:.1f} s; sets finished at the stops: {stops}")
     log = (tmp_path / "job.out").read_text()
     assert info["JobState"] == "COMPLETED" and info["ExitCode"] == "0:0" and info["Restarts"] == "2", log
-    # the stop: the master's status reached srun (143), not a SIGKILL (137)
-    assert log.count("task 0: Exited with exit code 143") == 2 and "Killed" not in log, log
+    # the stop: the master journaled it and its status (143) reached the script, not srun's
+    # SIGKILL (137); its ranks may have been ended 30 s later (see the script's comments)
     assert log.count("stopped before the time limit (status 143, journal: interrupted): requeueing") == 2, log
+    assert "task 0: Killed" not in log or log.count("still in MPI_Finalize: ending the step") >= 1, log
     assert "campaign finished" in log
     evs = check_complete(out, budget, trials)
     assert [e["resumed"] for e in evs if e["event"] == "campaign"] == [False, True, True]
@@ -291,4 +292,4 @@ def test_slurms_own_pre_limit_signal_requeues_until_the_budget_is_spent(slurm, t
     evs = check_complete(tmp_path / "out", budget, trials)
     reasons = [e["reason"] for e in evs if e["event"] == "run_finished"]
     assert reasons[0] == "interrupted" and reasons[-1] == "budget", reasons
-    assert "time limit near" in log and "Killed" not in log, log
+    assert "time limit near" in log and "requeueing" in log, log
