@@ -287,8 +287,9 @@ def test_slurms_own_pre_limit_signal_requeues_until_the_budget_is_spent(slurm, t
     """No stand-in for the warning: a 2-minute limit and --signal=B:USR1@30. Slurm checks
     the limits every 30 s, so the warning comes 30-60 s before the end, 60-90 s into each
     run: long enough for trials to finish even on the loaded machine, too short for the
-    budget (~90 s of trials), so the job stops, requeues and resumes at least once."""
-    budget, trials = 80, 4
+    budget (~115 s of trials; 64 sets were done when a run was warned 78 s in), so the job
+    stops, requeues and resumes at least once."""
+    budget, trials = 110, 4
     cfg = write_cfg(tmp_path, budget=budget, trials=trials, sleep=1.0)
     t0 = time.monotonic()
     job = sbatch_script(slurm, tmp_path, "slurm_requeue.sh", "--ntasks-per-node=5", "--time=2",
