@@ -1,7 +1,7 @@
 #!/bin/bash
 # Hyperparameter search on a GPU cluster with 4 GPUs per node: one MPI rank per GPU.
 #
-#   sbatch jobs/slurm_gpu.sh                 (from the repository root, in the env with .[mpi])
+#   sbatch jobs/slurm_gpu.sh [extra hyppo_hep.run options]   (from the repository root, in the env with .[mpi])
 #   sbatch --export=ALL,CONFIG=jobs/gan_hadronization.yaml jobs/slurm_gpu.sh   (the study's GAN;
 #        its executor is 'auto': MPI under srun, group_size = its 5 trials)
 #
@@ -31,8 +31,12 @@ CONFIG=${CONFIG:-jobs/gan_mpi.yaml}
 # source .venv/bin/activate
 
 export OMP_NUM_THREADS=${SLURM_CPUS_PER_TASK}
-# srun does not inherit --cpus-per-task from sbatch on recent Slurm: say it again.
-srun -n 80 --gpus-per-task=1 --cpus-per-task="${SLURM_CPUS_PER_TASK}" \
-    python -m hyppo_hep.run "$CONFIG" --out "runs/gan_mpi_${SLURM_JOB_ID}"
-# Resume after a time limit or a crash (the journal holds every finished trial):
-#   srun -n 80 ... python -m hyppo_hep.run "$CONFIG" --out runs/gan_mpi_<jobid> --resume
+# srun does not inherit --cpus-per-task from sbatch on recent Slurm: say it again, and the
+# GPUs per task too (the job's, so that `sbatch --gpus-per-task=0` tries it on a CPU node).
+# No -n: one rank per task of the allocation (80 here). Options after the script's name come
+# last (a later --out wins).
+srun --gpus-per-task="${SLURM_GPUS_PER_TASK:-1}" --cpus-per-task="${SLURM_CPUS_PER_TASK}" \
+    python -m hyppo_hep.run "$CONFIG" --out "runs/gan_mpi_${SLURM_JOB_ID}" "$@"
+# Resume after scancel, a time limit or a crash (the journal holds every finished trial):
+#   sbatch jobs/slurm_gpu.sh --out runs/gan_mpi_<old job id> --resume
+# For a campaign longer than the queue's limit, jobs/slurm_requeue.sh requeues itself.

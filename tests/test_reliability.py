@@ -372,11 +372,13 @@ def test_malformed_configs_as_subprocesses(tmp_path):
 
 
 def test_slurm_requeue_script_stops_requeues_and_resumes(tmp_path):
-    """jobs/slurm_requeue.sh with stand-ins for the two Slurm commands it calls (srun runs
-    its command, scontrol writes down what it was asked): the script's own logic is real."""
+    """jobs/slurm_requeue.sh with stand-ins for the three Slurm commands it calls (srun runs
+    its command, scancel --signal=TERM signals it, scontrol writes down what it was asked):
+    the script's own logic is real. Under a real Slurm: tests/test_slurm.py."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    (bin_dir / "srun").write_text('#!/bin/bash\nexec "$@"\n')
+    (bin_dir / "srun").write_text(f'#!/bin/bash\necho $$ > {tmp_path}/run.pid\nexec "$@"\n')
+    (bin_dir / "scancel").write_text(f'#!/bin/bash\nkill -TERM "$(cat {tmp_path}/run.pid)"\n')
     (bin_dir / "scontrol").write_text(f'#!/bin/bash\necho "$@" >> {tmp_path}/scontrol.log\n')
     for f in bin_dir.iterdir():
         f.chmod(0o755)
@@ -392,7 +394,7 @@ def test_slurm_requeue_script_stops_requeues_and_resumes(tmp_path):
     while time.time() < end and not ((out / "journal.jsonl").exists()
                                      and any(e["event"] == "set_finished" for e in events(out))):
         time.sleep(0.05)
-    job.send_signal(signal.SIGTERM)  # what --signal=B:TERM@120 does
+    job.send_signal(signal.SIGUSR1)  # what --signal=B:USR1@120 does
     log, _ = job.communicate(timeout=60)
     assert job.returncode == 143, log
     assert "requeueing" in log and (tmp_path / "scontrol.log").read_text() == "requeue 4242\n"

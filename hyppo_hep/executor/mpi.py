@@ -97,7 +97,12 @@ def world(kind: str = "auto"):
         raise UserError(f"launched on {n} MPI ranks but mpi4py is not installed: pip install 'hyppo_hep[mpi]' "
                         "(or mpi4py built against the cluster's MPI, see the README)") from None
     comm = MPI.COMM_WORLD
-    return comm if comm.Get_size() > 1 else None
+    if comm.Get_size() == 1:
+        # srun --mpi=none (or a PMI the MPI library does not speak): n processes, none wired
+        # together, and each would run the whole search into the same journal
+        raise UserError(f"the launcher started {n} processes but MPI sees each as a world of 1 rank: launch with "
+                        "a PMI this MPI speaks (the mpich wheel: srun --mpi=pmi2)")
+    return comm
 
 
 def group_layout(world_size: int, group_size: int) -> list[list[int]]:
