@@ -17,10 +17,14 @@ def __getattr__(name):
         from hyppo_hep import api
 
         return getattr(api, name)
-    if name in ("DefineByRun", "HP"):
-        from hyppo_hep import tuner
+    if name == "DefineByRun":
+        from hyppo_hep.define_by_run import DefineByRun
 
-        return getattr(tuner, name)
+        return DefineByRun
+    if name == "HP":
+        from hyppo_hep.hp import HP
+
+        return HP
     if name == "Space":
         from hyppo_hep.space import Space
 

@@ -16,7 +16,7 @@ from hyppo_hep.errors import UserError
 from hyppo_hep.history import History, SetRecord
 from hyppo_hep.journal import JOURNAL_NAME, read_events, replay
 from hyppo_hep.space import Space
-from hyppo_hep.tuner import header_space
+from hyppo_hep.conditional_space import header_space
 
 
 @dataclass
