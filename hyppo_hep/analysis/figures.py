@@ -48,6 +48,39 @@ def save(fig, path_stem: str | Path, formats=("png", "pdf")) -> list[Path]:
     return out
 
 
+def text_outside(fig, tol_px: float = 1.0) -> list[str]:
+    """What of ``fig``'s text (titles, axis and tick labels, legends, colour bars, suptitle)
+    runs past the canvas at its saved size and dpi: one description per offender, [] when
+    everything is inside. Draws the figure once (Agg) to know where text lands."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    with _rc():
+        fig.set_dpi(STYLE["savefig.dpi"])  # where text lands depends on the dpi it is drawn at
+        canvas = FigureCanvasAgg(fig)
+        canvas.draw()
+        renderer = canvas.get_renderer()
+        W, H = fig.bbox.width, fig.bbox.height
+        parts = [(_axes_name(ax), ax.get_tightbbox(renderer)) for ax in fig.axes]
+        parts += [(f"legend of {len(leg.get_texts())} entries", leg.get_window_extent(renderer)) for leg in fig.legends]
+        parts += [(f"title '{t.get_text()}'", t.get_window_extent(renderer))
+                  for t in (fig._suptitle, fig._supxlabel, fig._supylabel) if t is not None and t.get_text()]
+        bad = []
+        for name, bb in parts:
+            if bb is None:
+                continue
+            over = {"left": -bb.x0, "right": bb.x1 - W, "bottom": -bb.y0, "top": bb.y1 - H}
+            for side, px in over.items():
+                if px > tol_px:
+                    bad.append(f"{name}: {px:.0f} px past the {side} edge")
+        return bad
+
+
+def _axes_name(ax) -> str:
+    if ax.get_label() == "<colorbar>":
+        return f"colour bar '{ax.get_ylabel() or ax.get_xlabel()}'"
+    return f"axes '{ax.get_title() or ax.get_xlabel() or ax.get_ylabel()}'"
+
+
 def _int_locator():
     from matplotlib.ticker import MaxNLocator
 
@@ -64,6 +97,23 @@ def _norm(values: np.ndarray, log: bool):
     if log and np.all(v > 0) and v.max() > v.min():
         return LogNorm(v.min(), v.max())
     return Normalize(v.min(), v.max() if v.max() > v.min() else v.min() + 1)
+
+
+def log_ticks(axis, values) -> None:
+    """Readable ticks on a log axis over ``values``: decades only when they span more than
+    two, else 1-2-5 steps; plain numbers (20, 50, 100) between 0.01 and 10^4, powers of ten
+    outside; no minor-tick labels (they crowd into each other on a narrow panel)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    v = np.asarray(values, float)
+    v = v[np.isfinite(v) & (v > 0)]
+    if v.size == 0:
+        return
+    decades = math.log10(v.max() / v.min()) if v.max() > v.min() else 0.0
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0,) if decades > 2 else (1.0, 2.0, 5.0), numticks=8))
+    axis.set_minor_formatter(NullFormatter())
+    if v.min() >= 1e-2 and v.max() <= 1e4:
+        axis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))
 
 
 def fig_mean_std(panels: list[dict], score_label: str = "score (mean over trials)", color_label: str = "",
@@ -150,27 +200,33 @@ def fig_convergence(lines: list[dict], score_label: str = "best mean score so fa
     """Figure 3: best score so far against the number of finished sets, mean (line) and ±1σ
     band over repeated runs, one line per strategy; the end of the initial design dashed.
 
-    ``lines``: dicts with ``label``, ``curves`` (list of best-so-far arrays, one per run) and
-    ``n_initial`` (int or None)."""
+    ``lines``: dicts with ``label``, ``curves`` (list of best-so-far arrays, one per run),
+    ``n_initial`` (int or None) and optionally ``untrained`` (the untrained model's score,
+    drawn as a dotted reference line: where the search started from)."""
     with _rc():
         fig = _figure(4.6, 3.4)
         ax = fig.add_subplot()
+        ax.xaxis.set_major_locator(_int_locator())
         positive = True
         for i, ln in enumerate(lines):
             x, mean, std, count = band(ln["curves"])
             color = f"C{i}"
-            ax.plot(x, mean, color=color, lw=1.6, label=f"{ln['label']} ({len(ln['curves'])} run{'s' * (len(ln['curves']) > 1)})")
+            # a running minimum changes in steps: a sloped segment would invent values in between
+            ax.plot(x, mean, color=color, lw=1.6, drawstyle="steps-post", label=f"{ln['label']} ({len(ln['curves'])} run{'s' * (len(ln['curves']) > 1)})")
             if len(ln["curves"]) > 1:
-                ax.fill_between(x, mean - std, mean + std, color=color, alpha=0.2, lw=0)
+                ax.fill_between(x, mean - std, mean + std, color=color, alpha=0.2, lw=0, step="post")
             positive &= bool(np.all(mean[np.isfinite(mean)] - std[np.isfinite(mean)] > 0))
             if ln.get("n_initial"):
                 ax.axvline(ln["n_initial"] + 0.5, color=color if len(lines) > 1 else "k", ls="--", lw=1,
                            label=f"end of initial design ({ln['label']})")
+            if ln.get("untrained") is not None and math.isfinite(ln["untrained"]):
+                ax.axhline(ln["untrained"], color=color, ls=":", lw=1.2, label=f"untrained model ({ln['label']})")
+                positive &= ln["untrained"] > 0
         if positive:
             ax.set_yscale("log")
         ax.set_xlabel("number of hyperparameter sets evaluated")
         ax.set_ylabel(score_label + (" (log scale)" if positive else ""))
-        ax.legend()
+        ax.legend(fontsize=7)
         return fig
 
 
@@ -197,6 +253,7 @@ def fig_sensitivity(columns: list[dict], mean: np.ndarray, std: np.ndarray, thre
             if col.get("log") and np.all(v > 0):
                 top.hist(v, bins=np.geomspace(v.min(), v.max() * 1.0001, 21) if v.max() > v.min() else 10, color="0.45")
                 top.set_xscale("log")
+                log_ticks(top.xaxis, v)
             elif col.get("ticks"):
                 top.hist(v, bins=np.arange(len(col["ticks"]) + 1) - 0.5, color="0.45", rwidth=0.8)
             else:
@@ -240,6 +297,7 @@ def fig_scan(param: str, lines: list[dict], log: bool, score_label: str = "score
             ax.errorbar(x, m, yerr=s, fmt="-o", ms=3, capsize=2, color=f"C{i}", label=ln["label"])
         if log:
             ax.set_xscale("log")
+            log_ticks(ax.xaxis, np.concatenate([np.asarray(ln["x"], float) for ln in lines]))
         ax.set_xlabel(param + (" (log scale)" if log else ""))
         ax.set_ylabel(f"{score_label} ± 1σ")
         ax.legend(title="epochs" if any("epoch" in ln["label"] for ln in lines) else None)
@@ -249,41 +307,56 @@ def fig_scan(param: str, lines: list[dict], log: bool, score_label: str = "score
 def fig_pareto(mean: np.ndarray, std: np.ndarray, size: np.ndarray, front: np.ndarray, size_label: str,
                score_label: str = "score (mean over trials)", title: str = ""):
     """Figures 6 and 10 with the selection the study left open: sets by mean score and 1σ,
-    coloured by model size (log colour scale), the Pareto-optimal sets of (score, 1σ, size)
-    ringed and the lowest-score set circled red."""
+    coloured by model size (log colour scale); black rings: the Pareto-optimal sets of
+    (score, 1σ, size); the front of (score, 1σ) alone as a staircase drawn over the markers
+    and out to the plot's edges (everything above and right of it is beaten in both); the
+    lowest-score set circled red."""
     mean, std, size = (np.asarray(a, float) for a in (mean, std, size))
     front = np.asarray(front, bool)
     with _rc():
-        fig = _figure(4.8, 3.8)
+        fig = _figure(4.8, 4.4)
         ax = fig.add_subplot()
-        sc = ax.scatter(mean, std, c=size, cmap="plasma", norm=_norm(size, True), s=22, edgecolors="none",
-                        label="sets", zorder=2)
+        sc = ax.scatter(mean, std, c=size, cmap="plasma", norm=_norm(size, True), s=22, edgecolors="none", zorder=2)
         ax.scatter(mean[front], std[front], s=70, facecolors="none", edgecolors="k", linewidths=1.0,
-                   label=f"Pareto front of (score, 1σ, size): {int(front.sum())} sets", zorder=3)
-        # the two-objective front (score, 1σ) as a staircase, for the eye
-        from hyppo_hep.analysis.pareto import pareto_mask
-
-        f2 = pareto_mask(np.c_[mean, std])
-        order = np.argsort(mean[f2])
-        ax.step(mean[f2][order], std[f2][order], where="post", color="0.3", lw=0.8, ls=":",
-                label="front of (score, 1σ)", zorder=1)
+                   label=f"black ring: Pareto-optimal in (score, 1σ, size), {int(front.sum())} sets", zorder=3)
         b = int(np.nanargmin(mean))
         ax.scatter([mean[b]], [std[b]], s=180, facecolors="none", edgecolors=BEST, linewidths=1.8,
-                   label=f"lowest score: {mean[b]:.4g} ± {std[b]:.2g}", zorder=4)
+                   label=f"red ring: lowest score, {mean[b]:.4g} ± {std[b]:.2g}", zorder=4)
+        ax.margins(0.08)
+        _front_staircase(ax, mean, std)
         ax.set_xlabel(score_label)
         ax.set_ylabel("trial spread 1σ (same units)")
         if title:
             ax.set_title(title)
         cb = fig.colorbar(sc, ax=ax, pad=0.01)
         cb.set_label(size_label)
-        fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=2)
+        fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=1)
         return fig
+
+
+def _front_staircase(ax, mean: np.ndarray, std: np.ndarray) -> None:
+    """The non-dominated sets of (score, 1σ) joined as a staircase, from the top edge of the
+    axes down to the right edge, above the markers (a front of one set is still a corner)."""
+    from hyppo_hep.analysis.pareto import pareto_mask
+
+    f2 = pareto_mask(np.c_[mean, std])
+    order = np.argsort(mean[f2])
+    x, y = mean[f2][order], std[f2][order]
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+    xs = np.r_[x[0], x, x1]
+    ys = np.r_[y1, y, y[-1]]
+    ax.step(xs, ys, where="post", color="0.35", lw=1.4, zorder=5, label="grey staircase: front of (score, 1σ) alone")
+    # shade what the front beats in both score and 1σ, so that the corner reads at a glance
+    ax.fill_between(xs, ys, y1, step="post", color="0.5", alpha=0.08, lw=0, zorder=0)
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
 
 
 def fig_distributions(features: dict[str, dict], title: str = ""):
     """Figures 7 and 11: for the best set, each feature's true distribution (black) and the
     mean of its trials' generated distributions (red) with the spread over trials (±1σ band).
-    ``features``: name -> dict(edges ``b+1``, truth ``b``, mean ``b``, std ``b``, n ``int``)."""
+    ``features``: name -> dict(edges ``b+1``, truth ``b``, mean ``b``, std ``b``, n ``int``,
+    optionally ``unit``, e.g. "rad" or "GeV", shown on the x axis)."""
     with _rc():
         k = len(features)
         fig = _figure(3.3 * k, 3.0)
@@ -295,8 +368,8 @@ def fig_distributions(features: dict[str, dict], title: str = ""):
             ax.stairs(m, e, color=BEST, lw=1.5, label=f"generated (mean of {f['n']} trials)")
             ax.stairs(m + s, e, baseline=np.maximum(m - s, 0), fill=True, color=BEST, alpha=0.25, lw=0,
                       label="±1σ over trials")
-            ax.set_xlabel(name)
-            ax.set_ylabel("density (as the objective normalised it)")
+            ax.set_xlabel(f"{name} [{f['unit']}]" if f.get("unit") else name)
+            ax.set_ylabel("density")
         fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=3)
         if title:
             fig.suptitle(title)
@@ -326,7 +399,6 @@ def fig_timing(busy: dict, t0: float, t1: float, util: float, title: str = ""):
         ax.set_ylabel("worker")
         ax.set_xlim(0, span / scale)
         ax.tick_params(labelbottom=False)
-        ax.legend(loc="upper right")
         ax.set_title((title + ": " if title else "") + f"utilization {util:.1%} of {len(workers)} worker(s) "
                      f"over {span / scale:.3g} {unit}")
         ax2 = fig.add_subplot(gs[1], sharex=ax)
@@ -336,7 +408,9 @@ def fig_timing(busy: dict, t0: float, t1: float, util: float, title: str = ""):
         ax2.set_xlabel(f"wall time since start [{unit}]")
         ax2.set_ylabel("busy workers")
         ax2.set_ylim(0, len(workers) * 1.15 + 0.1)
-        ax2.legend(loc="lower right")
+        handles = [h for a in (ax, ax2) for h in a.get_legend_handles_labels()[0]]
+        labels = [lab for a in (ax, ax2) for lab in a.get_legend_handles_labels()[1]]
+        fig.legend(handles, labels, loc="outside lower center", ncols=len(labels))
         return fig
 
 
@@ -359,7 +433,7 @@ def fig_sobol(S: dict, title: str = ""):
         ax.set_xticks(x)
         ax.set_xticklabels(names, rotation=35, ha="right")
         ax.set_ylabel("share of score variance")
-        ax.set_title(f"sum S1 = {np.nansum(S['S1']):.2f}")
+        ax.set_title(f"sum S1 = {_two_places(np.nansum(S['S1']))}")
         ax.legend()
         M = np.array(S["S2"], float)
         M = np.where(np.isfinite(M), M, np.nan)
@@ -369,7 +443,8 @@ def fig_sobol(S: dict, title: str = ""):
         for i in range(d):
             for j in range(d):
                 if i != j and np.isfinite(full[i, j]):
-                    ax2.text(j, i, f"{full[i, j]:.2f}", ha="center", va="center", fontsize=7)
+                    ax2.text(j, i, _two_places(full[i, j]), ha="center", va="center", fontsize=7,
+                             color="w" if abs(full[i, j]) > 0.6 * vmax else "k")  # legible on dark cells
         ax2.set_xticks(range(d))
         ax2.set_yticks(range(d))
         ax2.set_xticklabels(names, rotation=35, ha="right")
@@ -381,3 +456,8 @@ def fig_sobol(S: dict, title: str = ""):
         if title:
             fig.suptitle(title)
         return fig
+
+
+def _two_places(v: float) -> str:
+    """``v`` to two decimals; a tiny negative estimate (Saltelli noise) prints 0.00, not -0.00."""
+    return f"{round(float(v), 2) + 0.0:.2f}"
