@@ -58,6 +58,8 @@ def text_outside(fig, tol_px: float = 1.0) -> list[str]:
         fig.set_dpi(STYLE["savefig.dpi"])  # where text lands depends on the dpi it is drawn at
         canvas = FigureCanvasAgg(fig)
         canvas.draw()
+        if fig.get_layout_engine() is not None:
+            canvas.draw()  # constrained layout settles on its second pass, which is what gets saved
         renderer = canvas.get_renderer()
         W, H = fig.bbox.width, fig.bbox.height
         parts = [(_axes_name(ax), ax.get_tightbbox(renderer)) for ax in fig.axes]
@@ -125,7 +127,9 @@ def fig_mean_std(panels: list[dict], score_label: str = "score (mean over trials
     The set with the lowest mean is circled. ``color_ticks`` names categorical levels."""
     with _rc():
         k = len(panels)
-        fig = _figure(3.4 * k, 4.2)
+        # room for the colour bar and its tick labels (category names can be long)
+        bar = 0.0 if all(p.get("color") is None for p in panels) else 0.9 + 0.065 * max(map(len, color_ticks or [""]))
+        fig = _figure(3.4 * k + bar, 4.2)
         gs = fig.add_gridspec(2, k, height_ratios=[1, 3])
         all_color = np.concatenate([np.asarray(p["color"], float) for p in panels if p.get("color") is not None] or [np.array([])])
         norm = _norm(all_color, color_log)
@@ -155,10 +159,12 @@ def fig_mean_std(panels: list[dict], score_label: str = "score (mean over trials
             ax.set_xlabel(score_label)
             if j == 0:
                 ax.set_ylabel("trial spread 1σ (same units)")
-            ax.legend(loc="upper left")
+            ax.legend(loc="best")  # scatter points count: the legend goes where it hides fewest
         if sc is not None:
             cb = fig.colorbar(sc, ax=fig.axes, shrink=0.8, pad=0.01)
             cb.set_label(color_label)
+            if color_log:
+                log_ticks(cb.ax.yaxis, all_color)
             if color_ticks:
                 cb.set_ticks(range(len(color_ticks)))
                 cb.set_ticklabels(color_ticks)
@@ -271,7 +277,7 @@ def fig_sensitivity(columns: list[dict], mean: np.ndarray, std: np.ndarray, thre
             bot.set_xlabel(col["name"] + (" (log)" if col.get("log") else ""))
             if col.get("ticks"):
                 bot.set_xticks(range(len(col["ticks"])))
-                bot.set_xticklabels([str(t) for t in col["ticks"]], rotation=30)
+                bot.set_xticklabels([str(t) for t in col["ticks"]], rotation=30, ha="right")
             for ax in (top, mid):
                 ax.tick_params(labelbottom=False)
             if j == 0:
@@ -282,7 +288,29 @@ def fig_sensitivity(columns: list[dict], mean: np.ndarray, std: np.ndarray, thre
                 bot.legend(loc="upper right")
             else:
                 mid.tick_params(labelleft=True)
+        _grow_to_fit(fig)
         return fig
+
+
+def _grow_to_fit(fig, pad: float = 0.05) -> None:
+    """Widen the margins of a fixed-layout figure (and the figure with them, axes keep their
+    size) until its text fits on the canvas: long names, rotated category labels."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig.set_dpi(STYLE["savefig.dpi"])
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    bb = fig.get_tightbbox(canvas.get_renderer())  # inches
+    W, H = fig.get_size_inches()
+    left, bottom = max(0.0, pad - bb.x0), max(0.0, pad - bb.y0)
+    right, top = max(0.0, bb.x1 - W + pad), max(0.0, bb.y1 - H + pad)
+    if left + right + bottom + top <= 2 * pad:
+        return
+    sp = fig.subplotpars
+    w, h = W + left + right, H + bottom + top
+    fig.set_size_inches(w, h)
+    fig.subplots_adjust(left=(sp.left * W + left) / w, right=(sp.right * W + left) / w,
+                        bottom=(sp.bottom * H + bottom) / h, top=(sp.top * H + bottom) / h)
 
 
 def fig_scan(param: str, lines: list[dict], log: bool, score_label: str = "score (mean over trials)"):
@@ -330,6 +358,7 @@ def fig_pareto(mean: np.ndarray, std: np.ndarray, size: np.ndarray, front: np.nd
             ax.set_title(title)
         cb = fig.colorbar(sc, ax=ax, pad=0.01)
         cb.set_label(size_label)
+        log_ticks(cb.ax.yaxis, size)
         fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=1)
         return fig
 
