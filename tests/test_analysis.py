@@ -24,6 +24,7 @@ def staged_report(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_staged_report_has_every_figure(staged_report):
     for name in ("mean_vs_std", "convergence", "sensitivity_lhs_broad", "sensitivity_lhs_focus", "scan_lhs_scan_0",
                  "pareto_lhs_focus", "distributions_best", "timing_staged", "sobol_lhs_broad"):
@@ -160,6 +161,7 @@ def test_distributions_of_best_set():
     assert f["n"] == 3 and np.allclose(f["mean"], gens.mean(0)) and np.allclose(f["std"], gens.std(0, ddof=1))
 
 
+@pytest.mark.slow
 def test_run_in_progress_and_without_info(tmp_path, capsys):
     # branin: no n_params, no layer sizes, no histograms -> the report says so
     from hyppo_hep.api import minimize

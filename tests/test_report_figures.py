@@ -13,7 +13,7 @@ import pytest
 
 from hyppo_hep.analysis import figures as F
 from hyppo_hep.analysis.load import load_runs, read_runs
-from hyppo_hep.analysis.report import build_report, initial_design_size, is_log
+from hyppo_hep.analysis.report import Context, Report, build_report, initial_design_size, is_log
 
 FIX = Path(__file__).parent / "fixtures"
 FAST = {"formats": ("png",), "sobol_n": 32}
@@ -32,6 +32,16 @@ def long_objective(params, trial, seed, device):
     score = (np.log10(lr) + 3) ** 2 + 0.01 * params["number_of_hidden_units"] ** 0.5 + params["dropout"]
     return {"score": float(score + 0.05 * rng.standard_normal()), "untrained_score": 9.0,
             "n_params": int(params["number_of_hidden_units"]) ** 2, "best_epoch": int(seed % 7)}
+
+
+def sections(dirs, out, *names, **options):
+    """Only the named report sections (the fast way to test one of them)."""
+    from hyppo_hep.analysis import report
+
+    ctx, rep = Context(load_runs(dirs), Path(out), formats=("png",), sobol_n=32, **options), Report(Path(out))
+    for name in names:
+        getattr(report, f"section_{name}")(ctx, rep)
+    return rep
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +76,7 @@ def test_text_outside_finds_a_label_past_the_edge():
     assert "left edge" in sides and "right edge" in sides and "axes 'a label far too long" in sides
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("which", ["staged", "long_report"])
 def test_every_figure_keeps_its_text_on_the_canvas(which, request):
     rep, out = request.getfixturevalue(which)
@@ -76,6 +87,7 @@ def test_every_figure_keeps_its_text_on_the_canvas(which, request):
         assert Path(i.stem + ".png").stat().st_size > 10_000
 
 
+@pytest.mark.slow
 def test_comparison_of_repeats_keeps_text_on_canvas(tmp_path):
     rep = build_report(load_runs([FIX / "lhs_repeat", FIX / "random_repeat"]), tmp_path, **FAST)
     assert [i for i in rep.items if i.stem] and {i.title: i.clipped for i in rep.items if i.clipped} == {}
@@ -95,7 +107,7 @@ def test_log_scale_for_parameters_spanning_decades():
     assert scales == ["log", "linear"] * 3  # the three rows share each column's axis
 
 
-def test_log_float_colours_on_a_log_norm(long_report):
+def test_log_float_colours_on_a_log_norm(long_run, tmp_path):
     from matplotlib.colors import LogNorm
 
     runs = load_runs([FIX / "staged"])
@@ -104,13 +116,13 @@ def test_log_float_colours_on_a_log_norm(long_report):
                "color": [x.params["lr_gen"] for x in recs]}]
     fig = F.fig_mean_std(panels, color_label="lr_gen", color_log=is_log(runs[0], "lr_gen"))
     assert isinstance(fig.axes[1].collections[0].norm, LogNorm)
-    rep, out = long_report
+    rep = sections([long_run], tmp_path, "sensitivity")
     caption = next(i.caption for i in rep.items if i.title.startswith("Sensitivity"))
     assert "log axes for learning_rate_of_the_generator" in caption
 
 
-def test_convergence_caption_promises_no_band_for_one_run(staged):
-    rep, _ = staged
+def test_convergence_caption_promises_no_band_for_one_run(tmp_path):
+    rep = sections([FIX / "staged"], tmp_path, "convergence")
     caption = next(i.caption for i in rep.items if i.title == "Convergence")
     assert "no band" in caption and "band: ±1" not in caption
 
@@ -132,8 +144,8 @@ def test_initial_design_from_the_journal_without_building_a_strategy(long_run):
     assert res.stdout.split() == ["10", "False"], res.stderr
 
 
-def test_untrained_score_is_a_reference_line(long_report):
-    rep, _ = long_report
+def test_untrained_score_is_a_reference_line(long_run, tmp_path):
+    rep = sections([long_run], tmp_path, "convergence")
     caption = next(i.caption for i in rep.items if i.title == "Convergence")
     assert "dashed: end of the initial design" in caption and "dotted: the untrained model" in caption
     fig = F.fig_convergence([{"label": "rbf", "curves": [np.array([5.0, 3.0, 3.0, 1.0])], "n_initial": 2,
@@ -159,8 +171,8 @@ def test_pareto_front_over_markers_and_rings_in_the_legend():
     assert any(lab.startswith("red ring: lowest score") for lab in labels)
 
 
-def test_sobol_names_its_surrogate_and_never_prints_minus_zero(staged):
-    rep, _ = staged
+def test_sobol_names_its_surrogate_and_never_prints_minus_zero(tmp_path):
+    rep = sections([FIX / "staged"], tmp_path, "sobol")
     item = next(i for i in rep.items if i.title.startswith("Sobol") and i.stem)
     assert "Gaussian-process" in item.caption
     S = {"names": ["a", "b", "c"], "S1": np.array([0.5, -0.001, 0.3]), "S1_conf": np.full(3, 0.1),
@@ -188,7 +200,7 @@ def test_timing_legend_is_off_the_bars():
     assert not any(leg.overlaps(ax.get_window_extent(r)) for ax in fig.axes)
 
 
-def test_distributions_units_and_title_clear_of_the_y_label(staged):
+def test_distributions_units_and_title_clear_of_the_y_label():
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     from hyppo_hep.analysis.report import best_distributions
@@ -203,8 +215,12 @@ def test_distributions_units_and_title_clear_of_the_y_label(staged):
     assert not any(title.overlaps(ax.yaxis.label.get_window_extent(r)) for ax in fig.axes)
 
 
-def test_summary_on_top_and_a_small_offline_page(staged):
-    _, out = staged
+def test_summary_on_top_and_a_small_offline_page(tmp_path):
+    from hyppo_hep.analysis.html import write_html
+
+    rep = sections([FIX / "staged"], tmp_path, "summary", "scans", "tables")
+    out = write_html(rep, load_runs([FIX / "staged"])).parent
+    assert [i.title for i in rep.items if i.stem] == ["Scan of lr_gen: lhs / scan"]
     html = (out / "report.html").read_text()
     assert html.index("<h2>Summary</h2>") < html.index("<h2>Runs</h2>")
     summary = html[html.index("<h2>Summary</h2>"):html.index("<h2>Runs</h2>")]

@@ -135,6 +135,7 @@ def test_journal_with_virtual_times(tmp_path):
     assert max(e["finished"] for e in trials) == pytest.approx(30.0) and all(e["time"] <= 30.0 for e in trials)
 
 
+@pytest.mark.slow
 def test_thousands_of_workers():
     space = Space.from_dict(SPACE)
     r = simulate("nested_async", space, build("random", {}, space, 2000), ObjectiveRef("branin"), budget=2000,
