@@ -57,9 +57,9 @@ def text_outside(fig, tol_px: float = 1.0) -> list[str]:
     with _rc():
         fig.set_dpi(STYLE["savefig.dpi"])  # where text lands depends on the dpi it is drawn at
         canvas = FigureCanvasAgg(fig)
-        canvas.draw()
+        fig.draw_without_rendering()  # layout and text placement without painting pixels
         if fig.get_layout_engine() is not None:
-            canvas.draw()  # constrained layout settles on its second pass, which is what gets saved
+            fig.draw_without_rendering()  # constrained layout settles on its second pass, which is what gets saved
         renderer = canvas.get_renderer()
         W, H = fig.bbox.width, fig.bbox.height
         parts = [(_axes_name(ax), ax.get_tightbbox(renderer)) for ax in fig.axes]
@@ -299,7 +299,7 @@ def _grow_to_fit(fig, pad: float = 0.05) -> None:
 
     fig.set_dpi(STYLE["savefig.dpi"])
     canvas = FigureCanvasAgg(fig)
-    canvas.draw()
+    fig.draw_without_rendering()
     bb = fig.get_tightbbox(canvas.get_renderer())  # inches
     W, H = fig.get_size_inches()
     left, bottom = max(0.0, pad - bb.x0), max(0.0, pad - bb.y0)
