@@ -241,3 +241,12 @@ def test_ask_tell_campaign_is_named(tmp_path):
         at.tell(p, [p["x"] + p["y"], p["x"] + p["y"] + 0.1])
     runs = read_runs([tmp_path / "at"])
     assert runs[0].strategy != "?" and runs[0].label in ("ask-tell", "random")
+
+
+def test_parallel_coordinates_put_decades_on_a_log_axis():
+    from hyppo_hep.analysis.html import _numeric_dimension
+
+    lr = _numeric_dimension("lr_gen", [5e-5, 1e-3, 1e-2])
+    assert lr["label"] == "lr_gen (log scale)" and lr["values"] == pytest.approx([np.log10(5e-5), -3, -2])
+    assert lr["tickvals"] == [-4, -3, -2] and lr["ticktext"] == ["0.0001", "0.001", "0.01"]
+    assert _numeric_dimension("batch", [32, 2048]) == {"label": "batch", "values": [32, 2048]}  # x64: linear

@@ -64,6 +64,19 @@ def summary_html(s: dict) -> str:
     return "<div class='summary'><h2>Summary</h2>" + "".join(lines) + f"<table>{rows}</table></div>"
 
 
+def _numeric_dimension(name: str, vals: list) -> dict:
+    """A parallel-coordinates axis; values spanning a factor of 100 or more (learning rates)
+    on a log scale, which plotly's parcoords lacks: log10 values, ticks at the decades."""
+    import math
+
+    lo, hi = min(vals), max(vals)
+    if lo <= 0 or hi / lo < 100:
+        return {"label": name, "values": vals}
+    decades = list(range(math.ceil(math.log10(lo)), math.floor(math.log10(hi)) + 1))
+    return {"label": f"{name} (log scale)", "values": [math.log10(v) for v in vals],
+            "tickvals": decades, "ticktext": [f"{10.0 ** k:g}" for k in decades]}
+
+
 def parallel_html(names: list[str], rows: list[dict], out: Path) -> str:
     """An interactive parallel-coordinates view of every set (plotly; its library written
     once beside the page as plotly.min.js); a note when plotly is not installed."""
@@ -86,7 +99,7 @@ def parallel_html(names: list[str], rows: list[dict], out: Path) -> str:
         if len({repr(v) for v in vals}) <= 1:
             continue
         if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals):
-            dims.append({"label": n, "values": vals})
+            dims.append(_numeric_dimension(n, vals))
         else:
             levels = sorted({str(v) for v in vals})
             dims.append({"label": n, "values": [levels.index(str(v)) for v in vals],

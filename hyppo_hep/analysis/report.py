@@ -207,7 +207,7 @@ def section_summary(ctx: Context, rep: Report) -> None:
                    "n_ok": best.n_ok, "n_trials": best.n_trials, "params": dict(best.params), "budget": best.budget,
                    "info": info, "seeds": list(best.seeds), "objective": h.get("objective") or {},
                    "strategy": h.get("strategy") or {}, "trials": h.get("trials"), "seed": h.get("seed"),
-                   "stages": [r.stage for r in ctx.runs if r.repeat == 0 and r.stage] or None,
+                   "stages": list(dict.fromkeys(r.stage for r in ctx.runs if r.stage)) or None,
                    "directories": sorted({str(r.root) for r in ctx.runs})}
 
 
