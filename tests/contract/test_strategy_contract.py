@@ -37,6 +37,8 @@ MIXED = {"a": {"lower": 1, "upper": 6}, "lr": {"lower": 1, "upper": 200, "scalin
 FINITE = {"a": {"lower": 1, "upper": 2}, "b": {"lower": 1, "upper": 3, "scaling": 0.5},
           "act": {"choices": ["relu", "tanh"]}, "epochs": 9}
 BUDGET = 30
+# Options a strategy needs to be built at all (none today); everything else runs on defaults.
+OPTIONS: dict[str, dict] = {}
 
 
 def registered() -> list[str]:
@@ -45,7 +47,7 @@ def registered() -> list[str]:
 
 def make(name: str, spec: dict, budget: int = BUDGET):
     space = Space.from_dict(spec)
-    return space, base.build(name, {}, space, budget)
+    return space, base.build(name, OPTIONS.get(name, {}), space, budget)
 
 
 def unpack(prop) -> tuple[dict, int | None, int | None, int | None, int | None]:
