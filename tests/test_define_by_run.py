@@ -206,6 +206,7 @@ def test_space_given_with_define_by_run_is_a_config_error(tmp_path, user_module)
         parse_config({"objective": {"name": "define_by_run", "build": f"{user_module}:build"}})
 
 
+@pytest.mark.slow
 def test_python_api_define_by_run(user_module):
     import importlib
 

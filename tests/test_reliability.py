@@ -496,6 +496,7 @@ def uses_a_subprocess(params, trial, seed, device):
         return pool.apply(float, (params["x1"] ** 2 + params["x2"],))
 
 
+@pytest.mark.slow
 def test_isolated_trial_may_start_its_own_processes(tmp_path):
     # Bug fixed: children ignored SIGTERM (SIG_IGN), which the pool's worker inherited, so
     # Pool.terminate could wait forever. The time limit turns such a hang into a failure.

@@ -50,6 +50,7 @@ def test_serial_and_one_level_by_hand():
     assert nested.utilization == pytest.approx(120.0 / (15 * 10.0))
 
 
+@pytest.mark.slow
 def test_async_beats_sync_with_heterogeneous_sets():
     """Set durations proportional to x2+1 (1...16 x 10 s): synchronous batches wait for the
     slowest set of each batch, the asynchronous master refills each group at once."""
