@@ -41,7 +41,8 @@ class Run:
     def strategy(self) -> str:
         """The strategy's name; for a journal without one (an ask/tell search written before
         its header named the strategy) the objective's name, e.g. "ask-tell"."""
-        name = (self.header.get("strategy") or {}).get("name")
+        strat = self.header.get("strategy") or {}
+        name = strat if isinstance(strat, str) else strat.get("name")
         if name:
             return str(name)
         return str((self.header.get("objective") or {}).get("name") or "unnamed search")

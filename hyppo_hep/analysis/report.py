@@ -114,6 +114,7 @@ def initial_design_size(header: dict, space=None) -> int | None:
     (d: coordinates of the unit cube, a define-by-run search's "active" indicators
     included), capped at the budget; None for strategies without one (random, lhs, ...)."""
     strat = header.get("strategy") or {}
+    strat = {"name": strat} if isinstance(strat, str) else strat
     options = strat.get("options") or {}
     budget = header.get("budget") if isinstance(header.get("budget"), int) else math.inf
     for key in INITIAL_KEYS:
