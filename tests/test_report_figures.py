@@ -253,3 +253,17 @@ def test_parallel_coordinates_put_decades_on_a_log_axis():
     assert lr["label"] == "lr_gen (log scale)" and lr["values"] == pytest.approx([np.log10(5e-5), -3, -2])
     assert lr["tickvals"] == [-4, -3, -2] and lr["ticktext"] == ["0.0001", "0.001", "0.01"]
     assert _numeric_dimension("batch", [32, 2048]) == {"label": "batch", "values": [32, 2048]}  # x64: linear
+
+
+def test_timing_of_many_workers_with_failures_fits():
+    # before: one "failed trial" legend entry per worker with a failure, a legend 30 times
+    # wider than the figure, and a figure 0.22 inches taller per worker
+    rng = np.random.default_rng(0)
+    busy = {f"node{i // 8}:{1000 + i}:{i}": [(s, s + rng.uniform(5, 20), rng.random() > 0.1)
+                                             for s in np.cumsum(rng.uniform(5, 25, 12))] for i in range(64)}
+    t1 = max(e for v in busy.values() for _, e, _ in v)
+    fig = F.fig_timing(busy, 0.0, t1, 0.8)
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["busy (trial)", "failed trial", "busy workers",
+                                                                  "workers"]
+    assert F.text_outside(fig) == [] and fig.get_size_inches()[1] < 10
+    assert len(fig.axes[0].get_yticklabels()) == 22  # every third of 64 rows labelled

@@ -405,26 +405,36 @@ def fig_distributions(features: dict[str, dict], title: str = ""):
         return fig
 
 
+# Rows of the timing figure that get their own label; more workers share the panel's height.
+TIMING_ROWS = 24
+
+
 def fig_timing(busy: dict, t0: float, t1: float, util: float, title: str = ""):
     """Workers' busy (coloured; failed trials red) and idle (blank) time over the run, and
-    the number of busy workers against time; utilization in the title."""
+    the number of busy workers against time; utilization in the title. Past TIMING_ROWS
+    workers the rows get thinner and only every k-th is labelled."""
     from hyppo_hep.analysis.timing import busy_curve
 
     workers = sorted(busy)
     span = max(t1 - t0, 1e-9)
     scale, unit = (1.0, "s") if span < 600 else ((60.0, "min") if span < 36000 else (3600.0, "h"))
+    rows = min(len(workers), TIMING_ROWS)
     with _rc():
-        fig = _figure(6.4, 1.6 + 0.22 * len(workers) + 1.6)
-        gs = fig.add_gridspec(2, 1, height_ratios=[max(1.0, 0.25 * len(workers)), 1.2])
+        fig = _figure(6.4, 1.6 + 0.22 * rows + 1.6)
+        gs = fig.add_gridspec(2, 1, height_ratios=[max(1.0, 0.25 * rows), 1.2])
         ax = fig.add_subplot(gs[0])
+        failed_shown = False
         for i, w in enumerate(workers):
             ok = [((s - t0) / scale, (e - s) / scale) for s, e, good in busy[w] if good]
             bad = [((s - t0) / scale, (e - s) / scale) for s, e, good in busy[w] if not good]
             ax.broken_barh(ok, (i - 0.4, 0.8), facecolors="C0", label="busy (trial)" if i == 0 else None)
             if bad:
-                ax.broken_barh(bad, (i - 0.4, 0.8), facecolors=BEST, label="failed trial")
-        ax.set_yticks(range(len(workers)))
-        ax.set_yticklabels([_short(w) for w in workers])
+                ax.broken_barh(bad, (i - 0.4, 0.8), facecolors=BEST, label=None if failed_shown else "failed trial")
+                failed_shown = True
+        step = math.ceil(len(workers) / TIMING_ROWS)
+        ax.set_yticks(range(0, len(workers), step))
+        ax.set_yticklabels([_short(w) for w in workers[::step]])
+        ax.set_ylim(-0.6, len(workers) - 0.4)
         ax.set_ylabel("worker")
         ax.set_xlim(0, span / scale)
         ax.tick_params(labelbottom=False)
@@ -437,8 +447,10 @@ def fig_timing(busy: dict, t0: float, t1: float, util: float, title: str = ""):
         ax2.set_xlabel(f"wall time since start [{unit}]")
         ax2.set_ylabel("busy workers")
         ax2.set_ylim(0, len(workers) * 1.15 + 0.1)
-        handles = [h for a in (ax, ax2) for h in a.get_legend_handles_labels()[0]]
-        labels = [lab for a in (ax, ax2) for lab in a.get_legend_handles_labels()[1]]
+        handles, labels = [], []
+        for a in (ax, ax2):
+            h, lab = a.get_legend_handles_labels()
+            handles, labels = handles + h, labels + lab
         fig.legend(handles, labels, loc="outside lower center", ncols=len(labels))
         return fig
 
