@@ -56,7 +56,7 @@ def test_convergence_compares_strategies_over_repeats(tmp_path):
              for g in ("lhs", "random")]
     fig = F.fig_convergence(lines)
     ax = fig.axes[0]
-    assert len(ax.lines) == 4  # a mean line and an initial-design marker per strategy
+    assert len(ax.lines) == 3  # a mean line per strategy, one initial-design marker for both (both 8)
     assert len(ax.collections) == 2  # one band per strategy (2 repeats each)
     y = ax.lines[0].get_ydata()
     assert len(y) == 16 and np.all(np.diff(y) <= 0)

@@ -267,3 +267,14 @@ def test_timing_of_many_workers_with_failures_fits():
                                                                   "workers"]
     assert F.text_outside(fig) == [] and fig.get_size_inches()[1] < 10
     assert len(fig.axes[0].get_yticklabels()) == 22  # every third of 64 rows labelled
+
+
+def test_convergence_of_four_strategies_names_shared_markers_once():
+    rng = np.random.default_rng(1)
+    lines = [{"label": g, "curves": [F.best_so_far(rng.random(30) + 0.1) for _ in range(2)],
+              "n_initial": 14 if g in ("rbf", "gp") else None, "untrained": 2.0} for g in ("rbf", "gp", "random", "asha")]
+    fig = F.fig_convergence(lines)
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]  # six entries: below the axes, not over the curves
+    assert labels == ["rbf (2 runs)", "gp (2 runs)", "random (2 runs)", "asha (2 runs)",
+                      "end of initial design (rbf, gp)", "untrained model"]
+    assert fig.axes[0].get_legend() is None and F.text_outside(fig) == []

@@ -208,7 +208,8 @@ def fig_convergence(lines: list[dict], score_label: str = "best mean score so fa
 
     ``lines``: dicts with ``label``, ``curves`` (list of best-so-far arrays, one per run),
     ``n_initial`` (int or None) and optionally ``untrained`` (the untrained model's score,
-    drawn as a dotted reference line: where the search started from)."""
+    drawn as a dotted reference line: where the search started from). Lines that share a
+    marker share one legend entry."""
     with _rc():
         fig = _figure(4.6, 3.4)
         ax = fig.add_subplot()
@@ -216,24 +217,42 @@ def fig_convergence(lines: list[dict], score_label: str = "best mean score so fa
         positive = True
         for i, ln in enumerate(lines):
             x, mean, std, count = band(ln["curves"])
-            color = f"C{i}"
+            n = len(ln["curves"])
             # a running minimum changes in steps: a sloped segment would invent values in between
-            ax.plot(x, mean, color=color, lw=1.6, drawstyle="steps-post", label=f"{ln['label']} ({len(ln['curves'])} run{'s' * (len(ln['curves']) > 1)})")
-            if len(ln["curves"]) > 1:
-                ax.fill_between(x, mean - std, mean + std, color=color, alpha=0.2, lw=0, step="post")
+            ax.plot(x, mean, color=f"C{i}", lw=1.6, drawstyle="steps-post", label=f"{ln['label']} ({n} run{'s' * (n > 1)})")
+            if n > 1:
+                ax.fill_between(x, mean - std, mean + std, color=f"C{i}", alpha=0.2, lw=0, step="post")
             positive &= bool(np.all(mean[np.isfinite(mean)] - std[np.isfinite(mean)] > 0))
-            if ln.get("n_initial"):
-                ax.axvline(ln["n_initial"] + 0.5, color=color if len(lines) > 1 else "k", ls="--", lw=1,
-                           label=f"end of initial design ({ln['label']})")
-            if ln.get("untrained") is not None and math.isfinite(ln["untrained"]):
-                ax.axhline(ln["untrained"], color=color, ls=":", lw=1.2, label=f"untrained model ({ln['label']})")
-                positive &= ln["untrained"] > 0
+        _markers(ax, lines, "n_initial", lambda ax, v, **kw: ax.axvline(v + 0.5, ls="--", lw=1, **kw),
+                 "end of initial design")
+        _markers(ax, lines, "untrained", lambda ax, v, **kw: ax.axhline(v, ls=":", lw=1.2, **kw), "untrained model")
+        positive &= all(ln["untrained"] > 0 for ln in lines if _finite(ln.get("untrained")))
         if positive:
             ax.set_yscale("log")
         ax.set_xlabel("number of hyperparameter sets evaluated")
         ax.set_ylabel(score_label + (" (log scale)" if positive else ""))
-        ax.legend(fontsize=7)
+        if len(ax.get_legend_handles_labels()[1]) > 4:  # a long legend would hide the curves
+            fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=2, fontsize=7)
+        else:
+            ax.legend(fontsize=7)
         return fig
+
+
+def _finite(v) -> bool:
+    return isinstance(v, (int, float)) and math.isfinite(v)
+
+
+def _markers(ax, lines: list[dict], key: str, draw, what: str) -> None:
+    """One reference line per distinct value of ``key`` over ``lines``: black when all
+    lines share it (named once), else in the colour of the lines it belongs to."""
+    by: dict = {}
+    for i, ln in enumerate(lines):
+        if _finite(ln.get(key)) and (key != "n_initial" or ln[key]):
+            by.setdefault(float(ln[key]), []).append(i)
+    for v, idx in by.items():
+        shared = len(idx) == len(lines)
+        names = "" if shared else " (" + ", ".join(lines[i]["label"] for i in idx) + ")"
+        draw(ax, v, color="k" if shared else f"C{idx[0]}", label=what + names)
 
 
 def fig_sensitivity(columns: list[dict], mean: np.ndarray, std: np.ndarray, threshold: float,
