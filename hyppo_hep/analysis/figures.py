@@ -103,19 +103,23 @@ def _norm(values: np.ndarray, log: bool):
 
 def log_ticks(axis, values) -> None:
     """Readable ticks on a log axis over ``values``: decades only when they span more than
-    two, else 1-2-5 steps; plain numbers (20, 50, 100) between 0.01 and 10^4, powers of ten
+    two, 1-3 steps over one to two, else 1-2-5 steps; plain numbers (20, 50, 100) between 0.01 and 10^4, powers of ten
     outside; no minor-tick labels (they crowd into each other on a narrow panel)."""
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+    from matplotlib.ticker import FuncFormatter, LogFormatterSciNotation, LogLocator, NullFormatter
 
     v = np.asarray(values, float)
     v = v[np.isfinite(v) & (v > 0)]
     if v.size == 0:
         return
     decades = math.log10(v.max() / v.min()) if v.max() > v.min() else 0.0
-    axis.set_major_locator(LogLocator(base=10, subs=(1.0,) if decades > 2 else (1.0, 2.0, 5.0), numticks=8))
+    # ticks about a third of a decade apart at least: closer, their labels run into each other
+    subs = (1.0,) if decades > 2 else ((1.0, 3.0) if decades > 1 else (1.0, 2.0, 5.0))
+    axis.set_major_locator(LogLocator(base=10, subs=subs, numticks=8))
     axis.set_minor_formatter(NullFormatter())
     if v.min() >= 1e-2 and v.max() <= 1e4:
         axis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))
+    else:
+        axis.set_major_formatter(LogFormatterSciNotation(labelOnlyBase=False))
 
 
 def fig_mean_std(panels: list[dict], score_label: str = "score (mean over trials)", color_label: str = "",
