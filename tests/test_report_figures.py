@@ -278,3 +278,23 @@ def test_convergence_of_four_strategies_names_shared_markers_once():
     assert labels == ["rbf (2 runs)", "gp (2 runs)", "random (2 runs)", "asha (2 runs)",
                       "end of initial design (rbf, gp)", "untrained model"]
     assert fig.axes[0].get_legend() is None and F.text_outside(fig) == []
+
+
+def test_best_set_of_a_multi_fidelity_search_is_one_trained_longest(tmp_path):
+    # a 1-epoch score is not a model one would keep: the summary and the distributions take
+    # the best of the sets trained with the most epochs, even when a 1-epoch set scored lower
+    from hyppo_hep.analysis.load import Run
+    from hyppo_hep.analysis.report import best_set
+    from hyppo_hep.history import History, SetRecord, TrialRecord
+    from hyppo_hep.space import Space
+
+    space = Space.from_dict({"x": {"low": 0.0, "high": 1.0}, "epochs": 9})
+    h = History()
+    for sid, (x, budget, score) in enumerate([(0.1, 1, 0.01), (0.2, 9, 0.05), (0.3, 9, 0.04), (0.4, 3, 0.02)]):
+        h.add_set(SetRecord(sid, {"x": x, "epochs": budget}, [sid], budget=budget))
+        h.add_trial(sid, TrialRecord(0, sid, score))
+        h.complete(sid)
+    header = {"strategy": {"name": "hyperband"}, "space": space.to_dict(), "budget": 4}
+    run = Run(tmp_path / "journal.jsonl", tmp_path, "hyperband", header, h, space)
+    best, r = best_set(Context([run], tmp_path))
+    assert r is run and (best.set_id, best.budget, best.mean) == (2, 9, 0.04)

@@ -186,17 +186,24 @@ def _records(rs: list[Run]):
     return [rec for r in rs for rec in r.done]
 
 
-# --- the sections, in the order of the report ---------------------------------------------
-
-def section_summary(ctx: Context, rep: Report) -> None:
-    """The best set of the last search stage (most epochs first, then lowest mean), with
-    its configuration and the campaign it came from: the top of the report."""
+def best_set(ctx: Context):
+    """(record, run) of the best set of the groups' last search stages: trained with the
+    most epochs first (multi-fidelity), then lowest mean; (None, None) without one."""
     best, run = None, None
     for _, rs in ctx.last.values():
         for r in rs:
             cand = r.history.best()
             if cand is not None and (best is None or (-(cand.budget or 0), cand.mean) < (-(best.budget or 0), best.mean)):
                 best, run = cand, r
+    return best, run
+
+
+# --- the sections, in the order of the report ---------------------------------------------
+
+def section_summary(ctx: Context, rep: Report) -> None:
+    """The best set of the last search stage (most epochs first, then lowest mean), with
+    its configuration and the campaign it came from: the top of the report."""
+    best, run = best_set(ctx)
     if best is None:
         return
     info_keys = sorted({k for t in best.trials.values() if t.ok and isinstance(t.info, dict) for k, v in t.info.items()
@@ -361,15 +368,14 @@ def section_distributions(ctx: Context, rep: Report) -> None:
     """Figures 7 and 11: generated against true distributions of the best set."""
     if not ctx.groups:
         return
-    key, rs = min(ctx.last.values(), key=lambda kr: min((x.mean for x in _records(kr[1])), default=math.inf))
-    best = min(_records(rs), key=lambda x: x.mean, default=None)
+    best, run = best_set(ctx)
     feats = best_distributions(best) if best is not None else {}
     if not feats:
         rep.skip("Generated against true distributions",
                  "The objective stored no info['histograms'] in its trials (contract: {feature: {edges, truth, "
                  "generated}} per trial), so the best set's distributions cannot be drawn.")
         return
-    rep.figure(F.fig_distributions(feats, f"best set {best.set_id} of {_label(key)}: {best.mean:.4g} ± {best.std:.2g}"),
+    rep.figure(F.fig_distributions(feats, f"best set {best.set_id} of {run.label}: {best.mean:.4g} ± {best.std:.2g}"),
                "distributions_best", "Generated against true distributions of the best set",
                "Black: truth; red: mean over the best set's trials of the generated distribution; band: ±1σ over "
                "trials; densities as the objective normalised them (cf. Figures 7 and 11).", ctx.formats)
