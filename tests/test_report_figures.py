@@ -136,6 +136,7 @@ def test_initial_design_from_the_journal_without_building_a_strategy(long_run):
     assert initial_design_size({**header, "budget": 7}) == 7  # capped at the budget
     assert initial_design_size({**header, "strategy": {"name": "lhs", "options": {}}}) is None
     assert initial_design_size({**header, "strategy": "gp"}) == 10  # a strategy written as its name alone
+    assert initial_design_size({**header, "initial_design": 5}) == 5  # what the campaign recorded comes first
     dbr = {"strategy": {"name": "rbf"}, "budget": 50, "space": {"define-by-run": {
         "n": {"lower": 1, "upper": 3}, "u_2": {"lower": 1, "upper": 8, "conditional": True}, "e": {"value": 3}}}}
     assert initial_design_size(dbr) == 2 * (2 + 1 + 1)  # one "active" coordinate for u_2

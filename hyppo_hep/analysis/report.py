@@ -110,9 +110,13 @@ def default_color_by(run: Run) -> str | None:
 
 def initial_design_size(header: dict, space=None) -> int | None:
     """The number of sets of the initial design, from the journal's campaign header: the
+    ``initial_design`` the campaign recorded; for journals written before it did, the
     strategy's ``initial`` option, else 2(d+1) for the strategies that start with a design
     (d: coordinates of the unit cube, a define-by-run search's "active" indicators
     included), capped at the budget; None for strategies without one (random, lhs, ...)."""
+    recorded = header.get("initial_design")
+    if isinstance(recorded, int) and not isinstance(recorded, bool):
+        return recorded
     strat = header.get("strategy") or {}
     strat = {"name": strat} if isinstance(strat, str) else strat
     options = strat.get("options") or {}

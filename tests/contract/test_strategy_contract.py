@@ -14,6 +14,7 @@ The history is fed as the driver feeds it: each proposal becomes a pending set, 
 back later, some sets stay pending while the next proposals are asked.
 """
 
+import dataclasses
 import math
 
 import numpy as np
@@ -22,13 +23,6 @@ import pytest
 from hyppo_hep.history import History, SetRecord, TrialRecord
 from hyppo_hep.space import Space
 from hyppo_hep.strategy import base
-
-# The one import of the plain trial data in this file: it is moving to hyppo_hep.trial (the
-# ground floor); the old homes re-export it, so either gives the same class.
-try:
-    from hyppo_hep.trial import Proposal
-except ImportError:  # before the move
-    from hyppo_hep.driver import Proposal
 
 # A mixed space: integer lattice, scaled lattice, categorical, float, fixed epochs (the
 # resource that multi-fidelity strategies set).
@@ -51,11 +45,16 @@ def make(name: str, spec: dict, budget: int = BUDGET):
 
 
 def unpack(prop) -> tuple[dict, int | None, int | None, int | None, int | None]:
-    """(params, budget, rung, bracket, config) of a plain params dict or a Proposal."""
-    if isinstance(prop, Proposal):
-        return dict(prop.params), prop.budget, prop.rung, prop.bracket, prop.config
-    assert isinstance(prop, dict), f"a proposal is a params dict or a Proposal, got {type(prop).__name__}"
-    return dict(prop), None, None, None, None
+    """(params, resource, rung, bracket, config_id) of a plain params dict or a Proposal.
+
+    Read by attribute, under the names before and after the search core's rename (budget
+    -> resource, config -> config_id), so that the suite runs against either."""
+    if isinstance(prop, dict):
+        return dict(prop), None, None, None, None
+    assert isinstance(getattr(prop, "params", None), dict), f"not a params dict nor a Proposal: {prop!r}"
+    resource = prop.resource if hasattr(prop, "resource") else prop.budget
+    config = prop.config_id if hasattr(prop, "config_id") else prop.config
+    return dict(prop.params), resource, prop.rung, prop.bracket, config
 
 
 def identity(space: Space, prop) -> tuple:
@@ -67,8 +66,10 @@ def submit(history: History, prop, trials: int = 2) -> SetRecord:
     """What the driver does with a proposal: a pending set with its seeds."""
     params, budget, rung, bracket, config = unpack(prop)
     sid = history.next_id()
-    rec = SetRecord(sid, params, [1000 * sid + t for t in range(trials)], submitted=float(sid), budget=budget,
-                    rung=rung, bracket=bracket, config=config)
+    names = {f.name for f in dataclasses.fields(SetRecord)}
+    mf = {"resource": budget, "config_id": config} if "resource" in names else {"budget": budget, "config": config}
+    rec = SetRecord(sid, params, [1000 * sid + t for t in range(trials)], submitted=float(sid), rung=rung,
+                    bracket=bracket, **mf)
     history.add_set(rec)
     return rec
 
