@@ -41,7 +41,7 @@ _REGISTRY: dict[str, str] = {
     "vae_shower": "hyppo_hep.objectives.vae:vae_shower",
     "classifier": "hyppo_hep.objectives.classifier:classifier",
     "curve": "hyppo_hep.objectives.analytic:curve",
-    "define_by_run": "hyppo_hep.define_by_run:define_by_run",
+    "define_by_run": "hyppo_hep.tuner:define_by_run",
 }
 
 
