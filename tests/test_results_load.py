@@ -19,6 +19,7 @@ def test_staged_campaign_sets_and_trials():
     assert len(sets) == 20 + 8 + 8 and len(trials) == 3 * len(sets)
     assert sorted(sets["run"].unique()) == ["lhs / broad", "lhs / focus", "lhs / scan"]
     assert list(sets.columns[:6]) == ["run", "stage", "repeat", "journal", "set_id", "state"]
+    assert sets.resource.isna().all() and (sets.config_id == sets.set_id).all()  # no multi-fidelity here
     for name in ("lr_gen", "noise_dim", "epochs"):
         assert name in sets.columns and name in trials.columns
     # mean and std of a set are those of its trials' scores (ddof=1)
@@ -78,3 +79,18 @@ def test_errors_are_user_errors(tmp_path):
 def test_import_hyppo_hep_does_not_import_pandas():
     code = "import sys, hyppo_hep; f = hyppo_hep.load; print('pandas' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+
+
+def test_multi_fidelity_columns(tmp_path):
+    from hyppo_hep.api import minimize
+    from hyppo_hep.objectives.analytic import TABLE1_BROAD_SPACE
+
+    space = {**TABLE1_BROAD_SPACE, "epochs": 9}
+    minimize("gan_landscape", space, budget=16, trials=1, strategy={"name": "hyperband", "max_epochs": 9}, seed=1,
+             out=str(tmp_path / "hb"))
+    sets, trials = hyppo_hep.load(tmp_path / "hb")
+    assert (sets.resource == sets.epochs).all() and set(sets.resource) >= {1, 3}
+    promoted = sets[sets.config_id != sets.set_id]
+    assert len(promoted) and (promoted.rung > 0).all()
+    first = sets.set_index("set_id").loc[promoted.config_id]
+    assert (first.rung.values == 0).all() and (first.noise_dim.values == promoted.noise_dim.values).all()

@@ -167,7 +167,7 @@ class Loaded(NamedTuple):
 
 # Columns of the frames themselves; a hyperparameter or info key of the same name is
 # prefixed ("param." / "info.") rather than overwrite them.
-SET_COLUMNS = ("run", "stage", "repeat", "journal", "set_id", "state", "mean", "std", "n_ok", "n_trials", "budget",
+SET_COLUMNS = ("run", "stage", "repeat", "journal", "set_id", "state", "mean", "std", "n_ok", "n_trials", "resource",
                "rung", "config_id", "submitted", "finished", "wall_time")
 TRIAL_COLUMNS = ("run", "stage", "repeat", "journal", "set_id", "trial", "seed", "score", "ok", "error", "worker",
                  "device", "started", "finished", "wall_time")
@@ -183,9 +183,14 @@ def _prefixed(d: dict, prefix: str, taken) -> dict:
 
 def _set_row(r: Run, rec: SetRecord) -> dict:
     row = {"run": r.label, "stage": r.stage, "repeat": r.repeat, "journal": str(r.path), "set_id": rec.set_id,
-           "state": rec.state, "mean": rec.mean, "std": rec.std, "n_ok": rec.n_ok, "n_trials": rec.n_trials,
-           "budget": rec.budget, "rung": rec.rung, "config_id": rec.config_id, "submitted": rec.submitted,
-           "finished": rec.finished, "wall_time": rec.wall_time}
+           "state": getattr(rec.state, "value", rec.state),  # a plain str also where states are enums
+           "mean": rec.mean, "std": rec.std, "n_ok": rec.n_ok, "n_trials": rec.n_trials,
+           "resource": rec.resource if hasattr(rec, "resource") else rec.budget,  # named budget before the core
+           # the configuration's rung-0 set (its own id unless a promotion): ``config_id`` before
+           # the search core, ``lineage`` after it
+           "rung": rec.rung, "config_id": rec.lineage if hasattr(rec, "lineage") else rec.config_id,
+           "submitted": rec.submitted, "finished": rec.finished,
+           "wall_time": rec.wall_time}
     return {**row, **_prefixed(rec.params, "param", SET_COLUMNS)}
 
 
@@ -208,8 +213,9 @@ def load(*dirs) -> Loaded:
     included; a run still in progress with what it has) as two pandas DataFrames:
 
     - ``sets``: one row per set (pending and failed ones too): run, stage, repeat, journal,
-      set_id, state, mean, std (over successful trials, ddof=1), n_ok, n_trials, budget
-      (epochs, multi-fidelity), rung, config_id, submitted, finished (Unix s), wall_time
+      set_id, state, mean, std (over successful trials, ddof=1), n_ok, n_trials, resource
+      (the epochs a multi-fidelity evaluation trained), rung, config_id (the set id of the
+      configuration's rung-0 evaluation: a promotion's ancestor, else the set itself), submitted, finished (Unix s), wall_time
       (summed trial seconds), then one column per hyperparameter;
     - ``trials``: one row per finished trial: run, stage, repeat, journal, set_id, trial,
       seed, score (NaN when failed), ok, error, worker, device, started, finished,
