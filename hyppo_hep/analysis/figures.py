@@ -135,7 +135,8 @@ def fig_mean_std(panels: list[dict], score_label: str = "score (mean over trials
         bar = 0.0 if all(p.get("color") is None for p in panels) else 0.9 + 0.065 * max(map(len, color_ticks or [""]))
         fig = _figure(3.4 * k + bar, 4.2)
         gs = fig.add_gridspec(2, k, height_ratios=[1, 3])
-        all_color = np.concatenate([np.asarray(p["color"], float) for p in panels if p.get("color") is not None] or [np.array([])])
+        colored = [np.asarray(p["color"], float) for p in panels if p.get("color") is not None]
+        all_color = np.concatenate(colored or [np.array([])])
         norm = _norm(all_color, color_log)
         means = np.concatenate([np.asarray(p["mean"], float) for p in panels])
         bins = np.linspace(np.nanmin(means), np.nanmax(means), 31) if means.size and np.ptp(means) > 0 else 10
@@ -223,7 +224,8 @@ def fig_convergence(lines: list[dict], score_label: str = "best mean score so fa
             x, mean, std, count = band(ln["curves"])
             n = len(ln["curves"])
             # a running minimum changes in steps: a sloped segment would invent values in between
-            ax.plot(x, mean, color=f"C{i}", lw=1.6, drawstyle="steps-post", label=f"{ln['label']} ({n} run{'s' * (n > 1)})")
+            ax.plot(x, mean, color=f"C{i}", lw=1.6, drawstyle="steps-post",
+                    label=f"{ln['label']} ({n} run{'s' * (n > 1)})")
             if n > 1:
                 ax.fill_between(x, mean - std, mean + std, color=f"C{i}", alpha=0.2, lw=0, step="post")
             positive &= bool(np.all(mean[np.isfinite(mean)] - std[np.isfinite(mean)] > 0))

@@ -190,6 +190,10 @@ def _records(rs: list[Run]):
     return [rec for r in rs for rec in r.done]
 
 
+def _rank(rec) -> tuple:
+    return -(rec.budget or 0), rec.mean
+
+
 def best_set(ctx: Context):
     """(record, run) of the best set of the groups' last search stages: trained with the
     most epochs first (multi-fidelity), then lowest mean; (None, None) without one."""
@@ -197,7 +201,7 @@ def best_set(ctx: Context):
     for _, rs in ctx.last.values():
         for r in rs:
             cand = r.history.best()
-            if cand is not None and (best is None or (-(cand.budget or 0), cand.mean) < (-(best.budget or 0), best.mean)):
+            if cand is not None and (best is None or _rank(cand) < _rank(best)):
                 best, run = cand, r
     return best, run
 
@@ -212,11 +216,12 @@ def section_summary(ctx: Context, rep: Report) -> None:
         return
     info_keys = sorted({k for t in best.trials.values() if t.ok and isinstance(t.info, dict) for k, v in t.info.items()
                         if isinstance(v, (int, float)) and not isinstance(v, bool)})
-    info = {k: float(np.mean([t.info[k] for t in best.trials.values() if t.ok and isinstance(t.info.get(k), (int, float))]))
-            for k in info_keys}
+    ok = [t for t in best.trials.values() if t.ok]
+    info = {k: float(np.mean([t.info[k] for t in ok if isinstance(t.info.get(k), (int, float))])) for k in info_keys}
     h = run.header
-    rep.summary = {"set_id": best.set_id, "run": run.label, "journal": str(run.path), "mean": best.mean, "std": best.std,
-                   "n_ok": best.n_ok, "n_trials": best.n_trials, "params": dict(best.params), "budget": best.budget,
+    rep.summary = {"set_id": best.set_id, "run": run.label, "journal": str(run.path), "mean": best.mean,
+                   "std": best.std, "n_ok": best.n_ok, "n_trials": best.n_trials, "params": dict(best.params),
+                   "budget": best.budget,
                    "info": info, "seeds": list(best.seeds), "objective": h.get("objective") or {},
                    "strategy": h.get("strategy") or {}, "trials": h.get("trials"), "seed": h.get("seed"),
                    "stages": list(dict.fromkeys(r.stage for r in ctx.runs if r.stage)) or None,
@@ -231,8 +236,8 @@ def section_notes(ctx: Context, rep: Report) -> None:
 
             rep.notes.append(f"{r.label} (repeat {r.repeat}): " + "\n".join(describe_ranges(r.stage_event["derived"])))
         if not r.finished:
-            rep.notes.append(f"{r.path} is still in progress (or was interrupted): {len(r.history.pending)} sets pending, "
-                             f"{len(r.done)} done")
+            rep.notes.append(f"{r.path} is still in progress (or was interrupted): {len(r.history.pending)} sets "
+                             f"pending, {len(r.done)} done")
 
 
 def section_mean_std(ctx: Context, rep: Report) -> None:
@@ -249,7 +254,8 @@ def section_mean_std(ctx: Context, rep: Report) -> None:
         color = None
         if color_by and all(color_by in rec.params for rec in recs):
             color = numeric_values(rs[0].space, color_by, recs)
-        panels.append({"title": _label(key), "mean": [x.mean for x in recs], "std": [x.std for x in recs], "color": color})
+        panels.append({"title": _label(key), "mean": [x.mean for x in recs], "std": [x.std for x in recs],
+                       "color": color})
     if not panels:
         return
     log = is_log(ref, color_by or "")
@@ -282,7 +288,8 @@ def section_convergence(ctx: Context, rep: Report) -> None:
         parts.append("dashed: end of the initial design")
     if any(ln["untrained"] is not None for ln in lines):
         parts.append("dotted: the untrained model's score (median over trials)")
-    rep.figure(F.fig_convergence(lines), "convergence", "Convergence", "; ".join(parts) + " (cf. Figure 3).", ctx.formats)
+    rep.figure(F.fig_convergence(lines), "convergence", "Convergence", "; ".join(parts) + " (cf. Figure 3).",
+               ctx.formats)
 
 
 def section_sensitivity(ctx: Context, rep: Report) -> None:
@@ -423,8 +430,9 @@ def section_sobol(ctx: Context, rep: Report) -> None:
             rep.skip(title, str(exc))
             continue
         rep.sobol.append((_label(key), S))
-        rep.figure(F.fig_sobol(S, f"{_label(key)}: Sobol indices of a {S['surrogate']} surrogate"), f"sobol_{_slug(key)}",
-                   title, f"Global sensitivity of the score, from a {S['surrogate']} surrogate fitted to the {len(y)} "
+        fig = F.fig_sobol(S, f"{_label(key)}: Sobol indices of a {S['surrogate']} surrogate")
+        rep.figure(fig, f"sobol_{_slug(key)}", title,
+                   f"Global sensitivity of the score, from a {S['surrogate']} surrogate fitted to the {len(y)} "
                    f"finished sets (unit-cube coordinates): S1 is the share of variance one hyperparameter explains "
                    f"alone, ST with all its interactions, S2 the share of a pair's interaction (Saltelli sampling, "
                    f"{ctx.sobol_n} base points).", ctx.formats)
