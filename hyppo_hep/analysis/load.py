@@ -215,8 +215,9 @@ def load(*dirs) -> Loaded:
     - ``sets``: one row per set (pending and failed ones too): run, stage, repeat, journal,
       set_id, state, mean, std (over successful trials, ddof=1), n_ok, n_trials, resource
       (the epochs a multi-fidelity evaluation trained), rung, config_id (the set id of the
-      configuration's rung-0 evaluation: a promotion's ancestor, else the set itself), submitted, finished (Unix s), wall_time
-      (summed trial seconds), then one column per hyperparameter;
+      configuration's rung-0 evaluation: a promotion's ancestor, else the set itself),
+      submitted, finished (Unix s), wall_time (summed trial seconds), then one column per
+      hyperparameter;
     - ``trials``: one row per finished trial: run, stage, repeat, journal, set_id, trial,
       seed, score (NaN when failed), ok, error, worker, device, started, finished,
       wall_time (s), the set's hyperparameters, and every scalar the objective returned
