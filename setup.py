@@ -21,6 +21,7 @@ setup(
         "mpi": ["mpi4py>=3.1", "mpich"],
         # the analysis: figures (matplotlib), Sobol indices (SALib), parallel coordinates (plotly)
         "plots": ["matplotlib>=3.7", "SALib>=1.4.6", "plotly>=5"],
+        "pandas": ["pandas>=1.5"],  # hyppo_hep.load: a campaign's sets and trials as DataFrames
         # user data files: HDF5 and ROOT trees
         "io": ["h5py", "uproot"],
         # campaigns handed to Optuna (journal file, optuna-dashboard) and MLflow

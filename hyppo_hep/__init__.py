@@ -8,7 +8,7 @@ __version__ = "0.1.0"
 
 from hyppo_hep.errors import ConfigError, UserError  # noqa: E402
 
-__all__ = ["minimize", "AskTell", "Space", "DefineByRun", "HP", "ConfigError", "UserError", "__version__"]
+__all__ = ["minimize", "AskTell", "Space", "DefineByRun", "HP", "load", "ConfigError", "UserError", "__version__"]
 
 
 def __getattr__(name):
@@ -17,10 +17,18 @@ def __getattr__(name):
         from hyppo_hep import api
 
         return getattr(api, name)
-    if name in ("DefineByRun", "HP"):
-        from hyppo_hep import tuner
+    if name == "DefineByRun":
+        from hyppo_hep.define_by_run import DefineByRun
 
-        return getattr(tuner, name)
+        return DefineByRun
+    if name == "HP":
+        from hyppo_hep.hp import HP
+
+        return HP
+    if name == "load":  # pandas is imported when load() is called, not here
+        from hyppo_hep.analysis.load import load
+
+        return load
     if name == "Space":
         from hyppo_hep.space import Space
 

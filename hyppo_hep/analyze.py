@@ -70,6 +70,8 @@ def _main(args) -> int:
     for item in rep.items:
         if item.stem is None:
             print(f"  skipped {item.title}: {item.note}")
+        elif item.clipped:  # still written: a long parameter name should not cost the figure
+            print(f"  text outside the figure {item.title}: {'; '.join(item.clipped)}")
     return 0
 
 

@@ -1,6 +1,7 @@
 """ASHA: rung budgets, promotions when completions arrive out of order (constructed and real)."""
 
 import numpy as np
+import pytest
 
 from hyppo_hep.driver import Driver
 from hyppo_hep.search import Search
@@ -84,6 +85,7 @@ def test_higher_rungs_promote_first():
     assert (rec.config_id, to) == (0, 2)
 
 
+@pytest.mark.slow
 def test_asynchronous_pool_run_promotes_only_the_top_of_what_had_finished(tmp_path):
     """Two processes, one trial per set, budgets of different lengths: sets finish out of
     submission order. At each promotion's submission (journal order), its configuration was

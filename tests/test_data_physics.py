@@ -65,6 +65,7 @@ def test_hadronization_decay_angle_and_anisotropy():
     np.testing.assert_allclose(p_lead + p_other, cond[:1000], atol=1e-9)
 
 
+@pytest.mark.slow
 def test_shower_maximum_moves_with_log_energy():
     energies = np.array([10.0, 20.0, 50.0, 100.0])
     depth_max = []

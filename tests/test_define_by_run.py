@@ -167,6 +167,7 @@ def user_module(tmp_path, monkeypatch):
     sys.modules.pop("dbr_user_model", None)
 
 
+@pytest.mark.slow
 def test_define_by_run_campaign_from_yaml(tmp_path, user_module):
     cfg = tmp_path / "dbr.yaml"
     cfg.write_text(f"objective: {{name: define_by_run, build: '{user_module}:build', train: '{user_module}:train'}}\n"
@@ -205,6 +206,7 @@ def test_space_given_with_define_by_run_is_a_config_error(tmp_path, user_module)
         parse_config({"objective": {"name": "define_by_run", "build": f"{user_module}:build"}})
 
 
+@pytest.mark.slow
 def test_python_api_define_by_run(user_module):
     import importlib
 

@@ -73,6 +73,7 @@ def test_group_layout():
     assert default_group_size(81, trials=5, group_size=8) == 8
 
 
+@pytest.mark.slow
 def test_plain_run_never_loads_mpi4py(tmp_path):
     """Launch detection reads environment variables only: a one-process run imports no MPI."""
     import os

@@ -156,6 +156,7 @@ def test_hep_objectives_stop_at_the_trial_budget(name, options, params, tmp_path
     assert res.score == pytest.approx(min(res.info["epoch_scores"]))
 
 
+@pytest.mark.slow
 def test_budgets_and_median_rule_cross_mpi(tmp_path):
     """ASHA + median rule under real mpiexec (master + 2 groups of 1): every trial trained
     exactly its rung's budget or was stopped by the median rule, as the journal says."""

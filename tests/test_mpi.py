@@ -18,7 +18,7 @@ from hyppo_hep.executor.mpi import group_layout
 from hyppo_hep.journal import read_events, replay
 
 pytest.importorskip("mpi4py")
-pytestmark = pytest.mark.mpi
+pytestmark = [pytest.mark.mpi, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[1]
 SPACE = {"x1": {"lower": -50, "upper": 100, "scaling": 0.1}, "x2": {"lower": 0, "upper": 150, "scaling": 0.1}}

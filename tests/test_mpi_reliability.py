@@ -17,7 +17,7 @@ from test_mpi import ROOT, config, launch, mpiexec
 from test_reliability import check_complete, check_faults, events
 
 pytest.importorskip("mpi4py")
-pytestmark = pytest.mark.mpi
+pytestmark = [pytest.mark.mpi, pytest.mark.slow]
 
 FAULTS = [("none", "raise"), ("none", "nan"), ("process", "abort"), ("none", "hang")]
 

@@ -39,6 +39,7 @@ def test_registry_lookup_does_not_import_torch():
 
 
 @pytest.mark.parametrize("name", ["gan_dimuon", "gan_hadronization"])
+@pytest.mark.slow
 def test_gan_short_training_beats_untrained_and_is_seeded(name, cache):
     obj = resolve(name, {"epochs": 3, "n_events": 1200, "cache_dir": cache})
     obj = pickle.loads(pickle.dumps(obj))  # objectives cross process boundaries
@@ -51,6 +52,7 @@ def test_gan_short_training_beats_untrained_and_is_seeded(name, cache):
     assert other["epoch_scores"] != out["epoch_scores"]
 
 
+@pytest.mark.slow
 def test_vae_short_training_beats_untrained(cache):
     obj = resolve("vae_shower", dict(VAE_OPTS, epochs=5, cache_dir=cache))
     out = obj(VAE_FAST, trial=0, seed=0, device="cpu")

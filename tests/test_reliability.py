@@ -113,6 +113,7 @@ def check_faults(history, mode: str, rate: float = 0.5) -> list:
 
 
 @pytest.mark.parametrize("executor, isolation, mode", FAULTS, ids=["-".join(f) for f in FAULTS])
+@pytest.mark.slow
 def test_injected_faults_are_recorded_and_the_budget_completes(tmp_path, executor, isolation, mode):
     budget, trials = 4, 2
     path = write_cfg(tmp_path, objective={"name": "fault", "mode": mode, "rate": 0.5, "hang_s": 30},
@@ -151,6 +152,7 @@ def test_consecutive_failures_stop_the_run_with_a_message(tmp_path, capsys):
     assert sum(e["event"] == "trial_finished" for e in evs) == 5
 
 
+@pytest.mark.slow
 def test_objective_that_cannot_build_is_exit_2_and_leaves_no_journal(tmp_path, capsys):
     for i, (executor, isolation) in enumerate([("serial", "none"), ("serial", "process"), ("pool", "process")]):
         out = tmp_path / f"o{i}"
@@ -174,6 +176,7 @@ def test_isolated_run_gives_the_same_journal_as_in_process(tmp_path):
 
 # --- 2. kills and signals ---------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_sigkill_at_10_random_moments_then_resume_loses_nothing(tmp_path, capsys):
     budget, trials = 24, 3
     ref = write_cfg(tmp_path, "ref.yaml", budget=budget, trials=trials, out=str(tmp_path / "ref"))
@@ -214,6 +217,7 @@ def test_sigkill_at_10_random_moments_then_resume_loses_nothing(tmp_path, capsys
 
 @pytest.mark.parametrize("executor, sig, status", [("serial", signal.SIGTERM, 143), ("pool", signal.SIGTERM, 143),
                                                    ("pool", signal.SIGINT, 130)])
+@pytest.mark.slow
 def test_signal_stops_cleanly_and_resumes(tmp_path, executor, sig, status):
     budget, trials = 6, 2
     cfg = write_cfg(tmp_path, budget=budget, trials=trials, objective={"name": "branin", "sleep": 0.15},
@@ -240,6 +244,7 @@ def test_signal_stops_cleanly_and_resumes(tmp_path, executor, sig, status):
     check_complete(out, budget, trials)
 
 
+@pytest.mark.slow
 def test_sigkill_of_the_master_leaves_no_orphan_trial(tmp_path):
     cfg = write_cfg(tmp_path, objective={"name": "fault", "mode": "hang", "rate": 1.0}, isolation="process")
     proc = spawn([cfg, "--quiet"])
@@ -336,6 +341,7 @@ FUZZ_EXAMPLES = int(os.environ.get("HYPPO_FUZZ_EXAMPLES", "250"))  # benchmarks/
 @settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                   HealthCheck.too_slow])
 @given(changes=mutated, extra=st.none() | extra_key)
+@pytest.mark.slow
 def test_fuzz_malformed_configs_exit_2_one_line(tmp_path, capsys, changes, extra):
     cfg = {**GOOD, **changes, **({extra: 1} if extra else {})}
     cfg.setdefault("out", str(tmp_path / "never"))
@@ -355,6 +361,7 @@ def test_fuzz_garbage_yaml_exit_2_one_line(tmp_path, capsys, text):
     assert_one_line_exit_2(status, err, text)
 
 
+@pytest.mark.slow
 def test_malformed_configs_as_subprocesses(tmp_path):
     """A handful end to end: the real interpreter's stderr holds one line and no traceback."""
     cases = [{**GOOD, "trials": "many"}, {**GOOD, "objective": "no_such:thing"}, {**GOOD, "isolation": "vm"},
@@ -371,6 +378,7 @@ def test_malformed_configs_as_subprocesses(tmp_path):
     assert_one_line_exit_2(proc.returncode, proc.stderr, "missing file")
 
 
+@pytest.mark.slow
 def test_slurm_requeue_script_stops_requeues_and_resumes(tmp_path):
     """jobs/slurm_requeue.sh with stand-ins for the three Slurm commands it calls (srun runs
     its command, scancel --signal=TERM signals it, scontrol writes down what it was asked):
@@ -490,6 +498,7 @@ def uses_a_subprocess(params, trial, seed, device):
         return pool.apply(float, (params["x1"] ** 2 + params["x2"],))
 
 
+@pytest.mark.slow
 def test_isolated_trial_may_start_its_own_processes(tmp_path):
     # Bug fixed: children ignored SIGTERM (SIG_IGN), which the pool's worker inherited, so
     # Pool.terminate could wait forever. The time limit turns such a hang into a failure.
@@ -506,6 +515,7 @@ def hangs_when_x1_is_high(params, trial, seed, device):
     return params["x1"] ** 2 + params["x2"]
 
 
+@pytest.mark.slow
 def test_api_minimize_with_a_time_limit_and_isolation():
     import hyppo_hep
 
@@ -556,6 +566,7 @@ def test_bad_data_file_is_exit_2_one_line_and_no_journal(data_files, capsys, spe
     assert not out.exists(), "no partial output a later run could mistake for results"
 
 
+@pytest.mark.slow
 def test_bad_data_in_an_isolated_child_is_exit_2_too(data_files, capsys):
     out = data_files / "out"
     cfg = write_cfg(data_files, objective={"name": "gan_dimuon", "epochs": 1,
@@ -575,6 +586,7 @@ def starts_a_sleeper(params, trial, seed, device):
     return 0.0
 
 
+@pytest.mark.slow
 def test_timeout_kills_the_processes_a_trial_started(tmp_path, monkeypatch):
     pidfile = tmp_path / "pid"
     monkeypatch.setenv("HYPPO_TEST_PIDFILE", str(pidfile))

@@ -51,6 +51,7 @@ def test_serial_and_one_level_by_hand():
     assert nested.utilization == pytest.approx(120.0 / (15 * 10.0))
 
 
+@pytest.mark.slow
 def test_async_beats_sync_with_heterogeneous_sets():
     """Set durations proportional to x2+1 (1...16 x 10 s): synchronous batches wait for the
     slowest set of each batch, the asynchronous master refills each group at once."""
@@ -136,6 +137,7 @@ def test_journal_with_virtual_times(tmp_path):
     assert max(e["finished"] for e in trials) == pytest.approx(30.0) and all(e["time"] <= 30.0 for e in trials)
 
 
+@pytest.mark.slow
 def test_thousands_of_workers():
     space = Space.from_dict(SPACE)
     r = simulate("nested_async", space, build("random", {}, space, 2000), ObjectiveRef("branin"), budget=2000,

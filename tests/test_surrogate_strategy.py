@@ -87,6 +87,7 @@ def test_pending_sets_push_proposals_away():
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 10_000), n_done=st.integers(0, 25), n_pending=st.integers(0, 4),
        n=st.integers(1, 5), name=st.sampled_from(["rbf", "gp", "gp-ei", "gp-lcb"]), k_std=st.sampled_from([0.0, 1.0]))
+@pytest.mark.slow
 def test_every_proposal_is_a_new_lattice_point(seed, n_done, n_pending, n, name, k_std):
     space = Space.from_dict(MIXED)
     rng = np.random.default_rng(seed)
@@ -235,6 +236,7 @@ def test_options_are_validated_with_key_paths():
         build("rbf", {"initial": 0}, space, 10)
 
 
+@pytest.mark.slow
 def test_rbf_beats_random_search_on_noisy_branin():
     obj = branin()
     final = {}

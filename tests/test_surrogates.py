@@ -126,6 +126,7 @@ def test_gp_condition_collapses_std_at_pending_points():
     np.testing.assert_allclose(model.predict(P)[1], s0)
 
 
+@pytest.mark.slow
 def test_gp_hyperparameters_fitted_on_a_subset_still_condition_on_all_points():
     X, y = data(120)
     model = GPSurrogate(max_fit_points=40, n_restarts=0).fit(X, y)

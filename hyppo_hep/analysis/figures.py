@@ -48,6 +48,41 @@ def save(fig, path_stem: str | Path, formats=("png", "pdf")) -> list[Path]:
     return out
 
 
+def text_outside(fig, tol_px: float = 1.0) -> list[str]:
+    """What of ``fig``'s text (titles, axis and tick labels, legends, colour bars, suptitle)
+    runs past the canvas at its saved size and dpi: one description per offender, [] when
+    everything is inside. Draws the figure once (Agg) to know where text lands."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    with _rc():
+        fig.set_dpi(STYLE["savefig.dpi"])  # where text lands depends on the dpi it is drawn at
+        canvas = FigureCanvasAgg(fig)
+        fig.draw_without_rendering()  # layout and text placement without painting pixels
+        if fig.get_layout_engine() is not None:
+            fig.draw_without_rendering()  # constrained layout settles on its second pass, which is what gets saved
+        renderer = canvas.get_renderer()
+        W, H = fig.bbox.width, fig.bbox.height
+        parts = [(_axes_name(ax), ax.get_tightbbox(renderer)) for ax in fig.axes]
+        parts += [(f"legend of {len(leg.get_texts())} entries", leg.get_window_extent(renderer)) for leg in fig.legends]
+        parts += [(f"title '{t.get_text()}'", t.get_window_extent(renderer))
+                  for t in (fig._suptitle, fig._supxlabel, fig._supylabel) if t is not None and t.get_text()]
+        bad = []
+        for name, bb in parts:
+            if bb is None:
+                continue
+            over = {"left": -bb.x0, "right": bb.x1 - W, "bottom": -bb.y0, "top": bb.y1 - H}
+            for side, px in over.items():
+                if px > tol_px:
+                    bad.append(f"{name}: {px:.0f} px past the {side} edge")
+        return bad
+
+
+def _axes_name(ax) -> str:
+    if ax.get_label() == "<colorbar>":
+        return f"colour bar '{ax.get_ylabel() or ax.get_xlabel()}'"
+    return f"axes '{ax.get_title() or ax.get_xlabel() or ax.get_ylabel()}'"
+
+
 def _int_locator():
     from matplotlib.ticker import MaxNLocator
 
@@ -66,6 +101,27 @@ def _norm(values: np.ndarray, log: bool):
     return Normalize(v.min(), v.max() if v.max() > v.min() else v.min() + 1)
 
 
+def log_ticks(axis, values) -> None:
+    """Readable ticks on a log axis over ``values``: decades only when they span more than
+    two, 1-3 steps over one to two, else 1-2-5 steps; plain numbers (20, 50, 100) between 0.01 and 10^4, powers of ten
+    outside; no minor-tick labels (they crowd into each other on a narrow panel)."""
+    from matplotlib.ticker import FuncFormatter, LogFormatterSciNotation, LogLocator, NullFormatter
+
+    v = np.asarray(values, float)
+    v = v[np.isfinite(v) & (v > 0)]
+    if v.size == 0:
+        return
+    decades = math.log10(v.max() / v.min()) if v.max() > v.min() else 0.0
+    # ticks about a third of a decade apart at least: closer, their labels run into each other
+    subs = (1.0,) if decades > 2 else ((1.0, 3.0) if decades > 1 else (1.0, 2.0, 5.0))
+    axis.set_major_locator(LogLocator(base=10, subs=subs, numticks=8))
+    axis.set_minor_formatter(NullFormatter())
+    if v.min() >= 1e-2 and v.max() <= 1e4:
+        axis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))
+    else:
+        axis.set_major_formatter(LogFormatterSciNotation(labelOnlyBase=False))
+
+
 def fig_mean_std(panels: list[dict], score_label: str = "score (mean over trials)", color_label: str = "",
                  color_log: bool = False, color_ticks: list[str] | None = None):
     """Figures 2 and 8: every set's mean score against its trial spread (1σ), coloured by a
@@ -75,9 +131,12 @@ def fig_mean_std(panels: list[dict], score_label: str = "score (mean over trials
     The set with the lowest mean is circled. ``color_ticks`` names categorical levels."""
     with _rc():
         k = len(panels)
-        fig = _figure(3.4 * k, 4.2)
+        # room for the colour bar and its tick labels (category names can be long)
+        bar = 0.0 if all(p.get("color") is None for p in panels) else 0.9 + 0.065 * max(map(len, color_ticks or [""]))
+        fig = _figure(3.4 * k + bar, 4.2)
         gs = fig.add_gridspec(2, k, height_ratios=[1, 3])
-        all_color = np.concatenate([np.asarray(p["color"], float) for p in panels if p.get("color") is not None] or [np.array([])])
+        colored = [np.asarray(p["color"], float) for p in panels if p.get("color") is not None]
+        all_color = np.concatenate(colored or [np.array([])])
         norm = _norm(all_color, color_log)
         means = np.concatenate([np.asarray(p["mean"], float) for p in panels])
         bins = np.linspace(np.nanmin(means), np.nanmax(means), 31) if means.size and np.ptp(means) > 0 else 10
@@ -105,10 +164,12 @@ def fig_mean_std(panels: list[dict], score_label: str = "score (mean over trials
             ax.set_xlabel(score_label)
             if j == 0:
                 ax.set_ylabel("trial spread 1σ (same units)")
-            ax.legend(loc="upper left")
+            ax.legend(loc="best")  # scatter points count: the legend goes where it hides fewest
         if sc is not None:
             cb = fig.colorbar(sc, ax=fig.axes, shrink=0.8, pad=0.01)
             cb.set_label(color_label)
+            if color_log:
+                log_ticks(cb.ax.yaxis, all_color)
             if color_ticks:
                 cb.set_ticks(range(len(color_ticks)))
                 cb.set_ticklabels(color_ticks)
@@ -150,28 +211,54 @@ def fig_convergence(lines: list[dict], score_label: str = "best mean score so fa
     """Figure 3: best score so far against the number of finished sets, mean (line) and ±1σ
     band over repeated runs, one line per strategy; the end of the initial design dashed.
 
-    ``lines``: dicts with ``label``, ``curves`` (list of best-so-far arrays, one per run) and
-    ``n_initial`` (int or None)."""
+    ``lines``: dicts with ``label``, ``curves`` (list of best-so-far arrays, one per run),
+    ``n_initial`` (int or None) and optionally ``untrained`` (the untrained model's score,
+    drawn as a dotted reference line: where the search started from). Lines that share a
+    marker share one legend entry."""
     with _rc():
         fig = _figure(4.6, 3.4)
         ax = fig.add_subplot()
+        ax.xaxis.set_major_locator(_int_locator())
         positive = True
         for i, ln in enumerate(lines):
             x, mean, std, count = band(ln["curves"])
-            color = f"C{i}"
-            ax.plot(x, mean, color=color, lw=1.6, label=f"{ln['label']} ({len(ln['curves'])} run{'s' * (len(ln['curves']) > 1)})")
-            if len(ln["curves"]) > 1:
-                ax.fill_between(x, mean - std, mean + std, color=color, alpha=0.2, lw=0)
+            n = len(ln["curves"])
+            # a running minimum changes in steps: a sloped segment would invent values in between
+            ax.plot(x, mean, color=f"C{i}", lw=1.6, drawstyle="steps-post",
+                    label=f"{ln['label']} ({n} run{'s' * (n > 1)})")
+            if n > 1:
+                ax.fill_between(x, mean - std, mean + std, color=f"C{i}", alpha=0.2, lw=0, step="post")
             positive &= bool(np.all(mean[np.isfinite(mean)] - std[np.isfinite(mean)] > 0))
-            if ln.get("n_initial"):
-                ax.axvline(ln["n_initial"] + 0.5, color=color if len(lines) > 1 else "k", ls="--", lw=1,
-                           label=f"end of initial design ({ln['label']})")
+        _markers(ax, lines, "n_initial", lambda ax, v, **kw: ax.axvline(v + 0.5, ls="--", lw=1, **kw),
+                 "end of initial design")
+        _markers(ax, lines, "untrained", lambda ax, v, **kw: ax.axhline(v, ls=":", lw=1.2, **kw), "untrained model")
+        positive &= all(ln["untrained"] > 0 for ln in lines if _finite(ln.get("untrained")))
         if positive:
             ax.set_yscale("log")
         ax.set_xlabel("number of hyperparameter sets evaluated")
         ax.set_ylabel(score_label + (" (log scale)" if positive else ""))
-        ax.legend()
+        if len(ax.get_legend_handles_labels()[1]) > 4:  # a long legend would hide the curves
+            fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=2, fontsize=7)
+        else:
+            ax.legend(fontsize=7)
         return fig
+
+
+def _finite(v) -> bool:
+    return isinstance(v, (int, float)) and math.isfinite(v)
+
+
+def _markers(ax, lines: list[dict], key: str, draw, what: str) -> None:
+    """One reference line per distinct value of ``key`` over ``lines``: black when all
+    lines share it (named once), else in the colour of the lines it belongs to."""
+    by: dict = {}
+    for i, ln in enumerate(lines):
+        if _finite(ln.get(key)) and (key != "n_initial" or ln[key]):
+            by.setdefault(float(ln[key]), []).append(i)
+    for v, idx in by.items():
+        shared = len(idx) == len(lines)
+        names = "" if shared else " (" + ", ".join(lines[i]["label"] for i in idx) + ")"
+        draw(ax, v, color="k" if shared else f"C{idx[0]}", label=what + names)
 
 
 def fig_sensitivity(columns: list[dict], mean: np.ndarray, std: np.ndarray, threshold: float,
@@ -197,6 +284,7 @@ def fig_sensitivity(columns: list[dict], mean: np.ndarray, std: np.ndarray, thre
             if col.get("log") and np.all(v > 0):
                 top.hist(v, bins=np.geomspace(v.min(), v.max() * 1.0001, 21) if v.max() > v.min() else 10, color="0.45")
                 top.set_xscale("log")
+                log_ticks(top.xaxis, v)
             elif col.get("ticks"):
                 top.hist(v, bins=np.arange(len(col["ticks"]) + 1) - 0.5, color="0.45", rwidth=0.8)
             else:
@@ -214,7 +302,7 @@ def fig_sensitivity(columns: list[dict], mean: np.ndarray, std: np.ndarray, thre
             bot.set_xlabel(col["name"] + (" (log)" if col.get("log") else ""))
             if col.get("ticks"):
                 bot.set_xticks(range(len(col["ticks"])))
-                bot.set_xticklabels([str(t) for t in col["ticks"]], rotation=30)
+                bot.set_xticklabels([str(t) for t in col["ticks"]], rotation=30, ha="right")
             for ax in (top, mid):
                 ax.tick_params(labelbottom=False)
             if j == 0:
@@ -225,7 +313,29 @@ def fig_sensitivity(columns: list[dict], mean: np.ndarray, std: np.ndarray, thre
                 bot.legend(loc="upper right")
             else:
                 mid.tick_params(labelleft=True)
+        _grow_to_fit(fig)
         return fig
+
+
+def _grow_to_fit(fig, pad: float = 0.05) -> None:
+    """Widen the margins of a fixed-layout figure (and the figure with them, axes keep their
+    size) until its text fits on the canvas: long names, rotated category labels."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig.set_dpi(STYLE["savefig.dpi"])
+    canvas = FigureCanvasAgg(fig)
+    fig.draw_without_rendering()
+    bb = fig.get_tightbbox(canvas.get_renderer())  # inches
+    W, H = fig.get_size_inches()
+    left, bottom = max(0.0, pad - bb.x0), max(0.0, pad - bb.y0)
+    right, top = max(0.0, bb.x1 - W + pad), max(0.0, bb.y1 - H + pad)
+    if left + right + bottom + top <= 2 * pad:
+        return
+    sp = fig.subplotpars
+    w, h = W + left + right, H + bottom + top
+    fig.set_size_inches(w, h)
+    fig.subplots_adjust(left=(sp.left * W + left) / w, right=(sp.right * W + left) / w,
+                        bottom=(sp.bottom * H + bottom) / h, top=(sp.top * H + bottom) / h)
 
 
 def fig_scan(param: str, lines: list[dict], log: bool, score_label: str = "score (mean over trials)"):
@@ -240,6 +350,7 @@ def fig_scan(param: str, lines: list[dict], log: bool, score_label: str = "score
             ax.errorbar(x, m, yerr=s, fmt="-o", ms=3, capsize=2, color=f"C{i}", label=ln["label"])
         if log:
             ax.set_xscale("log")
+            log_ticks(ax.xaxis, np.concatenate([np.asarray(ln["x"], float) for ln in lines]))
         ax.set_xlabel(param + (" (log scale)" if log else ""))
         ax.set_ylabel(f"{score_label} ± 1σ")
         ax.legend(title="epochs" if any("epoch" in ln["label"] for ln in lines) else None)
@@ -249,41 +360,57 @@ def fig_scan(param: str, lines: list[dict], log: bool, score_label: str = "score
 def fig_pareto(mean: np.ndarray, std: np.ndarray, size: np.ndarray, front: np.ndarray, size_label: str,
                score_label: str = "score (mean over trials)", title: str = ""):
     """Figures 6 and 10 with the selection the study left open: sets by mean score and 1σ,
-    coloured by model size (log colour scale), the Pareto-optimal sets of (score, 1σ, size)
-    ringed and the lowest-score set circled red."""
+    coloured by model size (log colour scale); black rings: the Pareto-optimal sets of
+    (score, 1σ, size); the front of (score, 1σ) alone as a staircase drawn over the markers
+    and out to the plot's edges (everything above and right of it is beaten in both); the
+    lowest-score set circled red."""
     mean, std, size = (np.asarray(a, float) for a in (mean, std, size))
     front = np.asarray(front, bool)
     with _rc():
-        fig = _figure(4.8, 3.8)
+        fig = _figure(4.8, 4.4)
         ax = fig.add_subplot()
-        sc = ax.scatter(mean, std, c=size, cmap="plasma", norm=_norm(size, True), s=22, edgecolors="none",
-                        label="sets", zorder=2)
+        sc = ax.scatter(mean, std, c=size, cmap="plasma", norm=_norm(size, True), s=22, edgecolors="none", zorder=2)
         ax.scatter(mean[front], std[front], s=70, facecolors="none", edgecolors="k", linewidths=1.0,
-                   label=f"Pareto front of (score, 1σ, size): {int(front.sum())} sets", zorder=3)
-        # the two-objective front (score, 1σ) as a staircase, for the eye
-        from hyppo_hep.analysis.pareto import pareto_mask
-
-        f2 = pareto_mask(np.c_[mean, std])
-        order = np.argsort(mean[f2])
-        ax.step(mean[f2][order], std[f2][order], where="post", color="0.3", lw=0.8, ls=":",
-                label="front of (score, 1σ)", zorder=1)
+                   label=f"black ring: Pareto-optimal in (score, 1σ, size), {int(front.sum())} sets", zorder=3)
         b = int(np.nanargmin(mean))
         ax.scatter([mean[b]], [std[b]], s=180, facecolors="none", edgecolors=BEST, linewidths=1.8,
-                   label=f"lowest score: {mean[b]:.4g} ± {std[b]:.2g}", zorder=4)
+                   label=f"red ring: lowest score, {mean[b]:.4g} ± {std[b]:.2g}", zorder=4)
+        ax.margins(0.08)
+        _front_staircase(ax, mean, std)
         ax.set_xlabel(score_label)
         ax.set_ylabel("trial spread 1σ (same units)")
         if title:
             ax.set_title(title)
         cb = fig.colorbar(sc, ax=ax, pad=0.01)
         cb.set_label(size_label)
-        fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=2)
+        log_ticks(cb.ax.yaxis, size)
+        fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=1)
         return fig
+
+
+def _front_staircase(ax, mean: np.ndarray, std: np.ndarray) -> None:
+    """The non-dominated sets of (score, 1σ) joined as a staircase, from the top edge of the
+    axes down to the right edge, above the markers (a front of one set is still a corner)."""
+    from hyppo_hep.analysis.pareto import pareto_mask
+
+    f2 = pareto_mask(np.c_[mean, std])
+    order = np.argsort(mean[f2])
+    x, y = mean[f2][order], std[f2][order]
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+    xs = np.r_[x[0], x, x1]
+    ys = np.r_[y1, y, y[-1]]
+    ax.step(xs, ys, where="post", color="0.35", lw=1.4, zorder=5, label="grey staircase: front of (score, 1σ) alone")
+    # shade what the front beats in both score and 1σ, so that the corner reads at a glance
+    ax.fill_between(xs, ys, y1, step="post", color="0.5", alpha=0.08, lw=0, zorder=0)
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
 
 
 def fig_distributions(features: dict[str, dict], title: str = ""):
     """Figures 7 and 11: for the best set, each feature's true distribution (black) and the
     mean of its trials' generated distributions (red) with the spread over trials (±1σ band).
-    ``features``: name -> dict(edges ``b+1``, truth ``b``, mean ``b``, std ``b``, n ``int``)."""
+    ``features``: name -> dict(edges ``b+1``, truth ``b``, mean ``b``, std ``b``, n ``int``,
+    optionally ``unit``, e.g. "rad" or "GeV", shown on the x axis)."""
     with _rc():
         k = len(features)
         fig = _figure(3.3 * k, 3.0)
@@ -295,38 +422,47 @@ def fig_distributions(features: dict[str, dict], title: str = ""):
             ax.stairs(m, e, color=BEST, lw=1.5, label=f"generated (mean of {f['n']} trials)")
             ax.stairs(m + s, e, baseline=np.maximum(m - s, 0), fill=True, color=BEST, alpha=0.25, lw=0,
                       label="±1σ over trials")
-            ax.set_xlabel(name)
-            ax.set_ylabel("density (as the objective normalised it)")
+            ax.set_xlabel(f"{name} [{f['unit']}]" if f.get("unit") else name)
+            ax.set_ylabel("density")
         fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=3)
         if title:
             fig.suptitle(title)
         return fig
 
 
+# Rows of the timing figure that get their own label; more workers share the panel's height.
+TIMING_ROWS = 24
+
+
 def fig_timing(busy: dict, t0: float, t1: float, util: float, title: str = ""):
     """Workers' busy (coloured; failed trials red) and idle (blank) time over the run, and
-    the number of busy workers against time; utilization in the title."""
+    the number of busy workers against time; utilization in the title. Past TIMING_ROWS
+    workers the rows get thinner and only every k-th is labelled."""
     from hyppo_hep.analysis.timing import busy_curve
 
     workers = sorted(busy)
     span = max(t1 - t0, 1e-9)
     scale, unit = (1.0, "s") if span < 600 else ((60.0, "min") if span < 36000 else (3600.0, "h"))
+    rows = min(len(workers), TIMING_ROWS)
     with _rc():
-        fig = _figure(6.4, 1.6 + 0.22 * len(workers) + 1.6)
-        gs = fig.add_gridspec(2, 1, height_ratios=[max(1.0, 0.25 * len(workers)), 1.2])
+        fig = _figure(6.4, 1.6 + 0.22 * rows + 1.6)
+        gs = fig.add_gridspec(2, 1, height_ratios=[max(1.0, 0.25 * rows), 1.2])
         ax = fig.add_subplot(gs[0])
+        failed_shown = False
         for i, w in enumerate(workers):
             ok = [((s - t0) / scale, (e - s) / scale) for s, e, good in busy[w] if good]
             bad = [((s - t0) / scale, (e - s) / scale) for s, e, good in busy[w] if not good]
             ax.broken_barh(ok, (i - 0.4, 0.8), facecolors="C0", label="busy (trial)" if i == 0 else None)
             if bad:
-                ax.broken_barh(bad, (i - 0.4, 0.8), facecolors=BEST, label="failed trial")
-        ax.set_yticks(range(len(workers)))
-        ax.set_yticklabels([_short(w) for w in workers])
+                ax.broken_barh(bad, (i - 0.4, 0.8), facecolors=BEST, label=None if failed_shown else "failed trial")
+                failed_shown = True
+        step = math.ceil(len(workers) / TIMING_ROWS)
+        ax.set_yticks(range(0, len(workers), step))
+        ax.set_yticklabels([_short(w) for w in workers[::step]])
+        ax.set_ylim(-0.6, len(workers) - 0.4)
         ax.set_ylabel("worker")
         ax.set_xlim(0, span / scale)
         ax.tick_params(labelbottom=False)
-        ax.legend(loc="upper right")
         ax.set_title((title + ": " if title else "") + f"utilization {util:.1%} of {len(workers)} worker(s) "
                      f"over {span / scale:.3g} {unit}")
         ax2 = fig.add_subplot(gs[1], sharex=ax)
@@ -336,7 +472,11 @@ def fig_timing(busy: dict, t0: float, t1: float, util: float, title: str = ""):
         ax2.set_xlabel(f"wall time since start [{unit}]")
         ax2.set_ylabel("busy workers")
         ax2.set_ylim(0, len(workers) * 1.15 + 0.1)
-        ax2.legend(loc="lower right")
+        handles, labels = [], []
+        for a in (ax, ax2):
+            h, lab = a.get_legend_handles_labels()
+            handles, labels = handles + h, labels + lab
+        fig.legend(handles, labels, loc="outside lower center", ncols=len(labels))
         return fig
 
 
@@ -359,7 +499,7 @@ def fig_sobol(S: dict, title: str = ""):
         ax.set_xticks(x)
         ax.set_xticklabels(names, rotation=35, ha="right")
         ax.set_ylabel("share of score variance")
-        ax.set_title(f"sum S1 = {np.nansum(S['S1']):.2f}")
+        ax.set_title(f"sum S1 = {_two_places(np.nansum(S['S1']))}")
         ax.legend()
         M = np.array(S["S2"], float)
         M = np.where(np.isfinite(M), M, np.nan)
@@ -369,7 +509,8 @@ def fig_sobol(S: dict, title: str = ""):
         for i in range(d):
             for j in range(d):
                 if i != j and np.isfinite(full[i, j]):
-                    ax2.text(j, i, f"{full[i, j]:.2f}", ha="center", va="center", fontsize=7)
+                    ax2.text(j, i, _two_places(full[i, j]), ha="center", va="center", fontsize=7,
+                             color="w" if abs(full[i, j]) > 0.6 * vmax else "k")  # legible on dark cells
         ax2.set_xticks(range(d))
         ax2.set_yticks(range(d))
         ax2.set_xticklabels(names, rotation=35, ha="right")
@@ -381,3 +522,8 @@ def fig_sobol(S: dict, title: str = ""):
         if title:
             fig.suptitle(title)
         return fig
+
+
+def _two_places(v: float) -> str:
+    """``v`` to two decimals; a tiny negative estimate (Saltelli noise) prints 0.00, not -0.00."""
+    return f"{round(float(v), 2) + 0.0:.2f}"

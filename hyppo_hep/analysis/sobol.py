@@ -41,6 +41,10 @@ def sobol_indices(f: Callable[[np.ndarray], np.ndarray], names: list[str], n: in
     return {"names": list(names), **{k: np.asarray(S[k], dtype=float) for k in ("S1", "S1_conf", "ST", "ST_conf", "S2", "S2_conf")}}
 
 
+# The surrogate fit_predictor fits, as figure titles and captions name it.
+SURROGATE = "Gaussian-process (Matérn-5/2)"
+
+
 def fit_predictor(X: np.ndarray, y: np.ndarray, noise_var: np.ndarray | None = None) -> Callable[[np.ndarray], np.ndarray]:
     """The posterior mean of the search's own GP surrogate (hyppo_hep.surrogate.gp: Matérn-5/2,
     ARD) fitted to y (``n``) on X (``n x d``, unit cube), with ``noise_var`` (``n``, the
@@ -54,7 +58,8 @@ def fit_predictor(X: np.ndarray, y: np.ndarray, noise_var: np.ndarray | None = N
 def surrogate_sobol(X: np.ndarray, y: np.ndarray, names: list[str], n: int = 512, seed: int = 0,
                     noise_var: np.ndarray | None = None) -> dict:
     """Sobol indices of a surrogate fitted to (X ``n x d`` unit cube, y ``n``, optional
-    per-set noise variance ``n``)."""
+    per-set noise variance ``n``); ``S["surrogate"]`` names the surrogate."""
     if len(y) < 2 * len(names) + 2:
         raise ValueError(f"{len(y)} finished sets are too few for a surrogate over {len(names)} hyperparameters")
-    return sobol_indices(fit_predictor(X, y, noise_var), names, n, seed)
+    S = sobol_indices(fit_predictor(X, y, noise_var), names, n, seed)
+    return {**S, "surrogate": SURROGATE}
