@@ -72,3 +72,26 @@ def test_the_report_section_puts_dnn_and_baseline_side_by_side():
     assert rows[0]["model"].startswith("tuned DNN (best set 7")
     assert rows[0]["val_loss"] == "0.50000 ± 0.01000" and rows[1]["auc"] == "0.82000"
     assert rows[1]["model"] == "HistGradientBoosting (12 configurations tried)"
+
+
+@pytest.mark.slow
+def test_a_classifier_campaign_report_shows_the_baseline_beside_the_tuned_dnn(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("objective: {name: classifier, epochs: 2, n_events: 1200, score: overfit}\n"
+                   "space: {width: {lower: 2, upper: 8, scaling: 8}, lr: {low: 1.0e-3, high: 1.0e-2, log: true}}\n"
+                   f"budget: 3\ntrials: 2\nstrategy: random\nout: {tmp_path / 'run'}\n")
+    env = {"OMP_NUM_THREADS": "1", **__import__("os").environ}
+    run = subprocess.run([sys.executable, "-m", "hyppo_hep.run", str(cfg), "--quiet"], cwd=root, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    rep = subprocess.run([sys.executable, "-m", "hyppo_hep.analyze", str(tmp_path / "run"), "--formats", "png"],
+                         cwd=root, env=env, capture_output=True, text=True, timeout=600)
+    assert rep.returncode == 0, rep.stderr
+    html = (tmp_path / "run" / "report" / "report.html").read_text()
+    assert "Classifier against an AutoML baseline" in html
+    assert "HistGradientBoosting (12 configurations tried)" in html and "tuned DNN (best set" in html
