@@ -56,7 +56,7 @@ def test_hypervolume_matches_cell_counting(k):
 
 def test_hypervolume_improvement_is_the_difference_of_hypervolumes():
     rng = np.random.default_rng(0)
-    for k in (2, 3):
+    for k in (2, 3, 4):
         front = rng.random((6, k))
         V = rng.random((20, k))
         ref = np.full(k, 1.1)
@@ -214,18 +214,25 @@ def test_pending_sets_count_as_reaching_their_prediction():
 
 
 def test_pending_sets_steer_the_next_proposal():
+    # The same search state asked twice with the same random stream: first with nothing in
+    # flight, then with that first proposal pending. Knowing the pending set's predicted
+    # vector, the second proposal aims at another part of the front instead of the lattice
+    # cell next door (without the constant liar the median move here is 4.5 steps).
     space = Space.from_dict(SPACE)
     opts = {"objectives": ["mean", "std"], "initial": 8}
-    h = History()
-    rng = np.random.default_rng(5)
-    strat = build("multiobjective", opts, space, 40)
-    for _ in range(12):
-        (p,) = strat.propose(h, 1, rng)
-        _record(h, p, [_toy(p, s) for s in range(4)])
-    first = build("multiobjective", opts, space, 40).propose(h, 1, np.random.default_rng(9))[0]
-    _record(h, first, [0.0], state="pending")
-    second = build("multiobjective", opts, space, 40).propose(h, 1, np.random.default_rng(9))[0]
-    assert second != first
+    moves = []
+    for seed in range(8):
+        h = History()
+        rng = np.random.default_rng(seed)
+        strat = build("multiobjective", opts, space, 40)
+        for _ in range(14):
+            (p,) = strat.propose(h, 1, rng)
+            _record(h, p, [_toy(p, s) for s in range(4)])
+        first = build("multiobjective", opts, space, 40).propose(h, 1, np.random.default_rng(9))[0]
+        _record(h, first, [0.0], state="pending")
+        second = build("multiobjective", opts, space, 40).propose(h, 1, np.random.default_rng(9))[0]
+        moves.append(abs(first["x"] - second["x"]) + abs(first["y"] - second["y"]))
+    assert min(moves) >= 1 and np.median(moves) >= 10, moves
 
 
 def test_missing_info_objective_is_a_user_error():
@@ -257,26 +264,32 @@ def test_failed_sets_are_kept_away_from():
 # --- end to end ----------------------------------------------------------------------------------
 
 
-def _objective(params, trial, seed, device):
-    x = params["x"] / 30
-    return {"score": _toy(params, seed), "gen_time": 1.0 + params["y"]}
+SPACE3 = {"x": {"lower": 0, "upper": 30}, "y": {"lower": 0, "upper": 30}, "w": {"lower": 0, "upper": 30}}
+
+
+def _true3(params):
+    """(mean, spread) of a ZDT1-like problem on SPACE3: the score falls with x, the trials'
+    spread grows with it, y and w have interior optima."""
+    x, y, w = params["x"] / 30, params["y"] / 30, params["w"] / 30
+    g = 1 + 3 * (abs(y - 0.4) + abs(w - 0.7))
+    return [g * (1 - math.sqrt(x / g)), 0.02 + 0.3 * x]
+
+
+def _objective3(params, trial, seed, device):
+    mean, spread = _true3(params)
+    return mean + spread * np.random.default_rng(seed).standard_normal()
 
 
 def test_minimize_finds_a_better_front_than_random():
-    # true (mean, std) of every evaluated set; hypervolume against a fixed reference
-    def true_hv(result):
-        pts = []
-        for r in result.history.done:
-            x, y = r.params["x"] / 30, r.params["y"] / 30
-            g = 1 + 4 * abs(y - 0.4)
-            pts.append([g * (1 - math.sqrt(x / g)), 0.02 + 0.3 * x])
-        return hv.hypervolume(np.array(pts), np.array([1.2, 0.35]))
+    def true_hv(result):  # of the evaluated sets' true (mean, spread), against a fixed reference
+        return hv.hypervolume(np.array([_true3(r.params) for r in result.history.done]), np.array([1.1, 0.35]))
 
     mo = {"name": "multiobjective", "objectives": ["mean", "std"]}
-    got = {name: [true_hv(hyppo_hep.minimize(_objective, SPACE, budget=24, trials=3, strategy=s, seed=seed))
+    got = {name: [true_hv(hyppo_hep.minimize(_objective3, SPACE3, budget=30, trials=3, strategy=s, seed=seed))
                   for seed in range(3)]
            for name, s in (("mo", mo), ("random", "random"))}
-    assert np.median(got["mo"]) > 1.1 * np.median(got["random"]), got
+    # measured: mo 0.23, 0.15, 0.19 against random 0.09, 0.14, 0.11
+    assert np.median(got["mo"]) > 1.25 * np.median(got["random"]), got
     assert sum(a > b for a, b in zip(got["mo"], got["random"])) >= 2, got
 
 

@@ -107,10 +107,8 @@ def hypervolume(F: np.ndarray, ref: np.ndarray) -> float:
 
 def hypervolume_improvement(front: np.ndarray, V: np.ndarray, ref: np.ndarray) -> np.ndarray:
     """What each row of ``V`` (``m x k``) would add to the hypervolume of ``front``
-    (``n x k``): ``m`` values >= 0, 0 for rows that ``front`` weakly dominates.
-
-    HV(front + v) - HV(front) = the box [v, ref] minus the part of it the front already
-    dominates, which is the hypervolume of the front's points raised to at least v."""
+    (``n x k``): ``m`` values >= 0, 0 for rows that ``front`` weakly dominates or that are
+    not below ``ref``. Exact, and vectorised over the candidates (see ``_hvi``)."""
     ref = np.asarray(ref, dtype=float)
     V = np.asarray(V, dtype=float).reshape(-1, len(ref))
     front = np.asarray(front, dtype=float).reshape(-1, len(ref))
@@ -118,14 +116,29 @@ def hypervolume_improvement(front: np.ndarray, V: np.ndarray, ref: np.ndarray) -
     if len(front):
         front = front[pareto_mask(front)]
     out = np.zeros(len(V))
-    for i, v in enumerate(V):
-        if not np.all(v < ref):
-            continue
-        if len(front) and np.any(np.all(front <= v, axis=1)):
-            continue
-        box = float(np.prod(ref - v))
-        out[i] = box - hypervolume(np.maximum(front, v), ref) if len(front) else box
+    ok = np.all(V < ref, axis=1)
+    if ok.any():
+        out[ok] = _hvi(front, V[ok], ref)
     return np.maximum(out, 0.0)
+
+
+def _hvi(front: np.ndarray, V: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """Hypervolume improvement of each row of ``V`` (all below ``ref``) over ``front``, by
+    slicing along the last objective: at height z the improvement's cross-section is the
+    (k-1)-D improvement over the front points at or below z, which only changes at the
+    front's levels."""
+    if V.shape[1] == 1:
+        edge = min(front[:, 0].min(), ref[0]) if len(front) else ref[0]
+        return np.maximum(edge - V[:, 0], 0.0)
+    order = np.argsort(front[:, -1], kind="stable")
+    bounds = np.concatenate([[-np.inf], front[order, -1], [ref[-1]]])
+    out = np.zeros(len(V))
+    for j in range(len(order) + 1):  # between bounds j and j + 1, the slice holds order[:j]
+        length = np.minimum(bounds[j + 1], ref[-1]) - np.maximum(bounds[j], V[:, -1])
+        rows = np.flatnonzero(length > 0)
+        if rows.size:
+            out[rows] += length[rows] * _hvi(front[order[:j], :-1], V[rows, :-1], ref[:-1])
+    return out
 
 
 def additive_epsilon(front: np.ndarray, V: np.ndarray) -> np.ndarray:

@@ -12,7 +12,8 @@ Objectives (all minimised), named as:
 
 Each proposal (after an initial Latin hypercube, as the single-objective strategies):
 
-1. One surrogate per objective (the project's RBF or GP, one fit with ``k`` outputs) on the
+1. One surrogate per objective (the project's GP, the default, or RBF; one fit with ``k``
+   outputs) on the
    finished sets' objective vectors, normalised to [0, 1] by the observed range. The
    trials' spread is the noise of each value (std^2/n for the mean, std^2/(2(n-1)) for
    the std, the trials' variance/n for info values). Failed sets, and values a set did
@@ -22,7 +23,10 @@ Each proposal (after an initial Latin hypercube, as the single-objective strateg
 3. Acquisition, per pick:
    - ``hvi`` (default): the hypervolume the candidate's optimistic predicted vector
      (mean - beta * std of the prediction) would add to the observed front (SMS-EGO,
-     Ponweiser et al. 2008); a candidate that adds nothing ranks by its additive epsilon
+     Ponweiser et al. 2008). The GP is the default because its std is the model's own
+     uncertainty, which is what makes the optimism explore; the RBF's std is only the
+     spread of its noise ensemble (surrogate/rbf.py), so with ``rbf`` the exploration
+     comes from the distance term alone; a candidate that adds nothing ranks by its additive epsilon
      distance to the front, so there is always an order;
    - ``chebyshev``: the augmented Chebyshev scalarisation of the predicted vector under
      a new random weight vector per pick (ParEGO's scalarisation, Knowles 2006, on
@@ -132,7 +136,7 @@ def check_options(options: dict, path: str = "strategy") -> None:
         if key not in allowed:
             raise ConfigError(f"{path}.{key}", f"is not an option of this strategy (options: {', '.join(allowed)})")
     parse_objectives(options.get("objectives"), f"{path}.objectives")
-    if options.get("surrogate", "rbf") not in ("rbf", "gp"):
+    if options.get("surrogate", "gp") not in ("rbf", "gp"):
         raise ConfigError(f"{path}.surrogate", f"({options['surrogate']!r}) is not one of rbf, gp")
     if options.get("acquisition", "hvi") not in ("hvi", "chebyshev"):
         raise ConfigError(f"{path}.acquisition", f"({options['acquisition']!r}) is not one of hvi, chebyshev")
@@ -231,10 +235,10 @@ def _as_specs(objectives) -> tuple[ObjectiveSpec, ...]:
 
 class MultiObjectiveStrategy:
     """``{name: multiobjective, objectives: [mean, std, {name: n_params, log: true}],
-    surrogate: rbf|gp, acquisition: hvi|chebyshev, initial: 14, n_candidates: 600,
+    surrogate: gp|rbf, acquisition: hvi|chebyshev, initial: 14, n_candidates: 600,
     weights: [0.3, 0.5, 0.8, 0.95], uniform_fraction: 0.2, beta: 1.0}``"""
 
-    def __init__(self, space, budget: int, objectives=None, surrogate: str = "rbf", acquisition: str = "hvi",
+    def __init__(self, space, budget: int, objectives=None, surrogate: str = "gp", acquisition: str = "hvi",
                  initial: int | None = None, n_candidates: int | None = None, weights=None,
                  uniform_fraction: float = 0.2, beta: float = 1.0):
         options = {"objectives": objectives, "surrogate": surrogate, "acquisition": acquisition,
@@ -351,7 +355,8 @@ class MultiObjectiveStrategy:
         dist = dist.copy()
         picks: list[int] = []
         for i in range(min(n + 2, len(FC))):  # spares in case a pick decodes onto a taken set
-            value = self.acquisition_value(front, optimistic, rng)
+            if i < n:  # the spares reuse the last pick's values
+                value = self.acquisition_value(front, optimistic, rng)
             w = self.weights[(start + i) % len(self.weights)]
             # dist is 0 at every pick so far: weighted_merit_select never picks those again
             got = cand.weighted_merit_select(FC, value, dist, [w], 1)
