@@ -15,7 +15,8 @@ from hyppo_hep.space import Space
 from hyppo_hep.strategy import build
 from hyppo_hep.strategy import hypervolume as hv
 from hyppo_hep.strategy.multiobjective import (MultiObjectiveStrategy, check_options, front_hypervolume,
-                                              objective_matrix, pareto_front, parse_objectives)
+                                              front_rows, hypervolume_progress, objective_matrix, pareto_front,
+                                              parse_objectives)
 
 # --- hypervolume and sorting -----------------------------------------------------------------
 
@@ -169,6 +170,12 @@ def test_pareto_front_and_its_hypervolume():
     s = math.sqrt(0.5)
     # (0.5, s) and (1, 0) below (2, 1): (2 - 0.5)(1 - s) + (2 - 1)(s - 0)
     assert front_hypervolume(h, ["mean", "std"], ref=[2, 1]) == pytest.approx(1.5 * (1 - s) + s)
+    rows = front_rows(h, ["mean", {"name": "std", "log": False}])
+    assert [(r["set_id"], r["mean"], r["std"]) for r in rows] == [(b.set_id, 0.5, pytest.approx(s)), (a.set_id, 1.0, 0.0)]
+    # completion order a, b, dominated: the front grows at b only
+    n, values = hypervolume_progress(h, ["mean", "std"], ref=[2, 1])
+    np.testing.assert_allclose(values, [1.0, 1.5 * (1 - s) + s, 1.5 * (1 - s) + s])
+    assert list(n) == [1, 2, 3]
 
 
 # --- proposals ---------------------------------------------------------------------------------

@@ -205,6 +205,32 @@ def pareto_front(history, objectives) -> list:
     return [r for _, _, r in sorted(front, key=lambda t: (t[0], t[1]))]
 
 
+def front_rows(history, objectives) -> list[dict]:
+    """The Pareto front as table rows (for ``result.pareto`` and the report): set_id,
+    params, n_ok and each objective's value under its label (log ones logged)."""
+    objectives = _as_specs(objectives)
+    front = pareto_front(history, objectives)
+    Y, _ = objective_matrix(front, objectives)
+    return [{"set_id": r.set_id, "params": dict(r.params), "n_ok": r.n_ok,
+             **{o.label: float(v) for o, v in zip(objectives, y)}} for r, y in zip(front, Y)]
+
+
+def hypervolume_progress(history, objectives, ref=None) -> tuple[np.ndarray, np.ndarray]:
+    """The front's hypervolume after each finished set, in completion order (for the
+    report's progress figure): set counts ``m`` (1..m) and hypervolumes ``m``, against
+    ``ref`` (default: ``reference_point`` of all finished sets, so the curve ends at
+    ``front_hypervolume``)."""
+    objectives = _as_specs(objectives)
+    done = sorted(history.done, key=lambda r: (r.finished if r.finished is not None else math.inf, r.set_id))
+    Y, _ = objective_matrix(done, objectives)
+    ok = np.all(np.isfinite(Y), axis=1)
+    if not ok.any():
+        return np.arange(1, len(done) + 1), np.zeros(len(done))
+    ref = reference_point(Y[ok]) if ref is None else np.asarray(ref, dtype=float)
+    values = [hv.hypervolume(Y[: i + 1][ok[: i + 1]], ref) for i in range(len(done))]
+    return np.arange(1, len(done) + 1), np.array(values)
+
+
 def reference_point(Y: np.ndarray, margin: float = 0.1) -> np.ndarray:
     """A reference point for ``Y`` (``n x k``): the worst value of each objective plus
     ``margin`` of its range (of 1 where the range is 0)."""
