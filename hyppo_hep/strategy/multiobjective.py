@@ -32,7 +32,11 @@ Each proposal (after an initial Latin hypercube, as the single-objective strateg
      a new random weight vector per pick (ParEGO's scalarisation, Knowles 2006, on
      per-objective surrogates rather than on one surrogate of the scalarised values).
    The acquisition is combined with the distance to every evaluated and pending set by
-   the weighted merit of candidates.py (weights cycling from exploration to exploitation).
+   the weighted merit of candidates.py. With the GP the default weight is 1 (the
+   acquisition alone: the GP's optimism already explores, as the single-objective GP
+   strategy's EI and LCB do; a 4-seed check on two benchmark problems agreed, see
+   benchmarks/RESULTS_multiobjective.md); with the RBF, whose std does not explore, the
+   weights cycle from exploration to exploitation as in the single-objective strategy.
 4. Pending sets: besides the distance, each pending set's predicted vector joins the front
    the candidates are measured against (a constant liar), and so does each pick of a
    batch: a proposal does not aim where a running training already aims.
@@ -60,7 +64,8 @@ BUILTIN = ("mean", "std", "n_params")
 MAX_OBJECTIVES = 4  # exact hypervolume stays cheap up to here
 REF_NORMALISED = 1.1  # the acquisition's reference point, in units of the observed range
 RADII = (0.2, 0.1, 0.05, 0.025)
-DEFAULT_WEIGHTS = (0.3, 0.5, 0.8, 0.95)
+DEFAULT_WEIGHTS = (0.3, 0.5, 0.8, 0.95)  # the RBF's cycle, as in the single-objective strategy
+GP_WEIGHTS = (1.0,)
 
 
 @dataclass(frozen=True)
@@ -144,7 +149,8 @@ def check_options(options: dict, path: str = "strategy") -> None:
         _check_int(options["initial"], 1, f"{path}.initial")
     if options.get("n_candidates") is not None:
         _check_int(options["n_candidates"], 10, f"{path}.n_candidates")
-    weights = options.get("weights", DEFAULT_WEIGHTS)
+    weights = options.get("weights")
+    weights = DEFAULT_WEIGHTS if weights is None else weights
     if (not isinstance(weights, (list, tuple)) or not weights or not all(
             isinstance(w, (int, float)) and not isinstance(w, bool) and 0 <= w <= 1 for w in weights)):
         raise ConfigError(f"{path}.weights", f"must be a list of numbers in [0, 1], got {weights!r}")
@@ -262,14 +268,14 @@ def _as_specs(objectives) -> tuple[ObjectiveSpec, ...]:
 class MultiObjectiveStrategy:
     """``{name: multiobjective, objectives: [mean, std, {name: n_params, log: true}],
     surrogate: gp|rbf, acquisition: hvi|chebyshev, initial: 14, n_candidates: 600,
-    weights: [0.3, 0.5, 0.8, 0.95], uniform_fraction: 0.2, beta: 1.0}``"""
+    weights: [1.0] (gp) or [0.3, 0.5, 0.8, 0.95] (rbf), uniform_fraction: 0.2, beta: 1.0}``"""
 
     def __init__(self, space, budget: int, objectives=None, surrogate: str = "gp", acquisition: str = "hvi",
                  initial: int | None = None, n_candidates: int | None = None, weights=None,
                  uniform_fraction: float = 0.2, beta: float = 1.0):
         options = {"objectives": objectives, "surrogate": surrogate, "acquisition": acquisition,
                    "initial": initial, "n_candidates": n_candidates,
-                   "weights": DEFAULT_WEIGHTS if weights is None else weights,
+                   "weights": weights,
                    "uniform_fraction": uniform_fraction, "beta": beta}
         check_options(options)
         d = space.dim
@@ -278,7 +284,9 @@ class MultiObjectiveStrategy:
         self.surrogate, self.acquisition = surrogate, acquisition
         self.initial = min(2 * (d + 1) if initial is None else initial, self.budget)
         self.n_candidates = n_candidates or int(min(max(100 * d, 500), 2000))
-        self.weights = tuple(float(w) for w in options["weights"])
+        if weights is None:
+            weights = GP_WEIGHTS if surrogate == "gp" else DEFAULT_WEIGHTS
+        self.weights = tuple(float(w) for w in weights)
         self.uniform_fraction, self.beta = float(uniform_fraction), float(beta)
         self.levels = space.n_levels()
         self.categorical = np.array([isinstance(p, CategoricalParam) for p in space.free], dtype=bool)
