@@ -297,7 +297,7 @@ def test_minimize_finds_a_better_front_than_random():
     got = {name: [true_hv(hyppo_hep.minimize(_objective3, SPACE3, budget=30, trials=3, strategy=s, seed=seed))
                   for seed in range(3)]
            for name, s in (("mo", mo), ("random", "random"))}
-    # measured: mo 0.23, 0.15, 0.19 against random 0.09, 0.14, 0.11
+    # measured: mo 0.23, 0.14, 0.18 against random 0.09, 0.14, 0.11
     assert np.median(got["mo"]) > 1.25 * np.median(got["random"]), got
     assert sum(a > b for a, b in zip(got["mo"], got["random"])) >= 2, got
 
