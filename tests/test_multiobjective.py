@@ -103,8 +103,8 @@ def test_chebyshev_minimisers_cover_a_concave_front():
 
 
 @pytest.mark.parametrize("options, path", [
-    ({}, "strategy.objectives"),
     ({"objectives": ["mean"]}, "strategy.objectives"),
+    ({"objectives": []}, "strategy.objectives"),
     ({"objectives": "mean"}, "strategy.objectives"),
     ({"objectives": ["mean", "size"]}, "strategy.objectives[1]"),
     ({"objectives": ["mean", "mean"]}, "strategy.objectives[1]"),
@@ -126,6 +126,12 @@ def test_bad_options_name_their_key(options, path):
     with pytest.raises(ConfigError) as err:  # the registry's build checks the same way
         build("multiobjective", options, Space.from_dict(SPACE), 20)
     assert err.value.path == path
+
+
+def test_default_objectives_are_mean_and_std():
+    check_options({})
+    strat = build("multiobjective", {}, Space.from_dict(SPACE), 20)
+    assert [o.label for o in strat.objectives] == ["mean", "std"]
 
 
 def test_good_options_build():

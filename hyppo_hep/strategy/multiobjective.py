@@ -2,7 +2,7 @@
 
 ``strategy: {name: multiobjective, objectives: [mean, std, {name: n_params, log: true}]}``
 
-Objectives (all minimised), named as:
+Objectives (all minimised; default ``[mean, std]``), named as:
 
 - ``mean``: the set's mean score over its trials; ``std``: the trials' spread (ddof=1);
 - ``n_params``: the model size the objective reports in each trial's info;
@@ -66,6 +66,8 @@ REF_NORMALISED = 1.1  # the acquisition's reference point, in units of the obser
 RADII = (0.2, 0.1, 0.05, 0.025)
 DEFAULT_WEIGHTS = (0.3, 0.5, 0.8, 0.95)  # the RBF's cycle, as in the single-objective strategy
 GP_WEIGHTS = (1.0,)
+# the two every search has, with no info from the objective: the study's score and variability
+DEFAULT_OBJECTIVES = ("mean", "std")
 
 
 @dataclass(frozen=True)
@@ -108,7 +110,7 @@ def parse_objective(spec, path: str) -> ObjectiveSpec:
 
 def parse_objectives(specs, path: str = "strategy.objectives") -> tuple[ObjectiveSpec, ...]:
     if specs is None:
-        raise ConfigError(path, "is required: the list of what to minimise, e.g. [mean, std, n_params]")
+        specs = list(DEFAULT_OBJECTIVES)
     if not isinstance(specs, (list, tuple)):
         raise ConfigError(path, f"must be a list such as [mean, std], got {specs!r}")
     if not 2 <= len(specs) <= MAX_OBJECTIVES:
