@@ -275,11 +275,9 @@ class MultiObjectiveStrategy:
     def __init__(self, space, budget: int, objectives=None, surrogate: str = "gp", acquisition: str = "hvi",
                  initial: int | None = None, n_candidates: int | None = None, weights=None,
                  uniform_fraction: float = 0.2, beta: float = 1.0):
-        options = {"objectives": objectives, "surrogate": surrogate, "acquisition": acquisition,
-                   "initial": initial, "n_candidates": n_candidates,
-                   "weights": weights,
-                   "uniform_fraction": uniform_fraction, "beta": beta}
-        check_options(options)
+        check_options({"objectives": objectives, "surrogate": surrogate, "acquisition": acquisition,
+                       "initial": initial, "n_candidates": n_candidates, "weights": weights,
+                       "uniform_fraction": uniform_fraction, "beta": beta})
         d = space.dim
         self.space, self.budget = space, int(budget)
         self.objectives = parse_objectives(objectives)
