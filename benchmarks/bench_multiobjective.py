@@ -308,7 +308,13 @@ NOTES = """## How the default came about, and what to keep in mind
 - NSGA-II runs with Optuna's default population of 50: at 50 sets it has only its random
   first generation. That is how Optuna ships it; a smaller population was not tried.
 - Optuna's GPSampler (multi-objective: log expected hypervolume improvement) costs about
-  a second or more of CPU per proposal, so it ran on fewer seeds (see the seeds column).
+  a second or more of CPU per proposal (40 to 110 s a run here, alone on the machine), so
+  it ran on fewer seeds (see the seeds column): on the shared machine of this session
+  (load about 17 on 2 cores) only the single seed of a first trial run, on the two
+  problems that run reached. Its rows are not a measurement of its median.
+- For the same reason the runs were split over processes by problem and tool (the
+  commands above); each row's seeds are complete unless its seeds column says otherwise.
+  The rows marked "weights cycling" have no dtlz2_time6 entry: that run was stopped there.
 """
 
 
