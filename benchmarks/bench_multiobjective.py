@@ -257,6 +257,7 @@ def one_run(task):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=10)
+    ap.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1")
     ap.add_argument("--slow-seeds", type=int, default=3, help=f"seeds for the slow tools ({', '.join(SLOW)})")
     ap.add_argument("--budget", type=int, default=max(CHECKPOINTS))
     ap.add_argument("--problems", nargs="*", default=None, help="subset of: " + ", ".join(problems()))
@@ -276,7 +277,7 @@ def main(argv=None):
         raw = {k: v for k, v in old.items() if not (k.split("|")[0] in probs and k.split("|")[1] in tools)}
     commands.append(command.strip())
     tasks = [(p, t, s, args.budget) for p in probs for t in tools
-             for s in range(args.slow_seeds if t in SLOW else args.seeds)]
+             for s in range(args.first_seed, args.first_seed + (args.slow_seeds if t in SLOW else args.seeds))]
     for task in tasks:
         (pname, tname, seed, _), hvs, cpu = one_run(task)
         entry = raw.setdefault(f"{pname}|{tname}", {"hv": [], "cpu_s": []})
