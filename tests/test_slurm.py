@@ -103,7 +103,7 @@ def test_srun_pmi2_runs_master_and_two_worker_groups(slurm, tmp_path):
     proc = srun_campaign(slurm, tmp_path, 9, "pmi2")
     print(f"srun -n 9 --mpi=pmi2 campaign: {time.monotonic() - t0:.1f} s")
     assert proc.returncode == 0, proc.stderr
-    assert "2 MPI worker groups of 4" in proc.stdout and "Set 4/4 complete" in proc.stdout, proc.stdout
+    assert "2 MPI worker groups of 4" in proc.stdout and "complete (4/4 sets)" in proc.stdout, proc.stdout
     evs = check_complete(tmp_path / "out", 4, 4)
     trials = [e for e in evs if e["event"] == "trial_finished"]
     ranks = {worker_rank(e) for e in trials}

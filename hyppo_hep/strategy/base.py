@@ -27,6 +27,7 @@ STRATEGIES = Registry("strategy", {
     "hyperband": "hyppo_hep.strategy.hyperband:HyperbandSearch",
     "bohb": "hyppo_hep.strategy.hyperband:BOHB",
     "asha": "hyppo_hep.strategy.asha:ASHASearch",
+    "multiobjective": "hyppo_hep.strategy.multiobjective:MultiObjectiveStrategy",  # Pareto front of mean, std, size, info
 })
 
 
