@@ -43,6 +43,24 @@ class SearchResult:
 
     history: History
     k_std: float = 0.0
+    # what a multi-objective campaign minimised (strategy option ``objectives``); None for a
+    # single-objective search, whose ``pareto`` is then the front of (mean, std)
+    objectives: tuple | list | None = None
+
+    @property
+    def pareto(self) -> list[dict]:
+        """The Pareto front of the finished sets: one dict per set (set_id, params, n_ok and
+        each objective's value), sorted by the first objective."""
+        from hyppo_hep.strategy.multiobjective import DEFAULT_OBJECTIVES, front_rows
+
+        return front_rows(self.history, self.objectives or DEFAULT_OBJECTIVES)
+
+    @property
+    def hypervolume(self) -> float:
+        """Hypervolume of that front against the worst values plus 10% of their range."""
+        from hyppo_hep.strategy.multiobjective import DEFAULT_OBJECTIVES, front_hypervolume
+
+        return front_hypervolume(self.history, self.objectives or DEFAULT_OBJECTIVES)
 
     @property
     def ranked(self) -> list[dict]:
@@ -100,7 +118,17 @@ def minimize(objective: Callable | str, space: dict | Space | None = None, *, bu
         summary = run_campaign(cfg, overwrite=overwrite, objective_ref=ref, quiet=quiet)
     else:
         summary = _run_in_memory(cfg, ref, quiet)
-    return _checked(SearchResult(summary.history, cfg.k_std))
+    return _checked(SearchResult(summary.history, cfg.k_std, campaign_objectives(cfg)))
+
+
+def campaign_objectives(cfg: CampaignConfig) -> tuple | None:
+    """The objectives of a multi-objective campaign (its strategy's), None otherwise."""
+    from hyppo_hep.config import MULTI_OBJECTIVE
+    from hyppo_hep.strategy.multiobjective import DEFAULT_OBJECTIVES
+
+    if cfg.strategy.name != MULTI_OBJECTIVE:
+        return None
+    return tuple(cfg.strategy.options.get("objectives") or DEFAULT_OBJECTIVES)
 
 
 def _run_in_memory(cfg: CampaignConfig, ref, quiet: bool = False):

@@ -182,7 +182,7 @@ def parse_early_stopping(value: Any, path: str = "early_stopping") -> EarlyStopp
 
 
 TOP_LEVEL_KEYS = ("objective", "space", "trials", "budget", "strategy", "seed", "out", "executor", "min_ok_trials",
-                  "trial_timeout", "isolation", "max_consecutive_failures", "early_stopping", "stages", "repeat")
+                  "trial_timeout", "isolation", "max_consecutive_failures", "early_stopping", "stages", "repeat", "objectives")
 
 
 # Top-level keys read by one function each (the value in, the typed value out); the
@@ -220,6 +220,8 @@ def parse_config(raw: Any, source: str | None = None) -> CampaignConfig:
     for key, read in _SCALAR_READERS.items():
         if key in raw:
             kw[key] = read(raw[key])
+    if "objectives" in raw:
+        kw["strategy"] = _with_objectives(raw["objectives"], kw.get("strategy"), "strategy" in raw)
     trials = kw.get("trials", 5)
     if kw.get("min_ok_trials", 1) > trials:
         raise ConfigError("min_ok_trials", f"({kw['min_ok_trials']}) is more than trials ({trials})")
@@ -240,6 +242,27 @@ def parse_config(raw: Any, source: str | None = None) -> CampaignConfig:
     elif source:
         kw["out"] = os.path.join("runs", Path(source).stem)
     return CampaignConfig(**kw)
+
+
+MULTI_OBJECTIVE = "multiobjective"
+
+
+def _with_objectives(value: Any, strategy: StrategyConfig | None, given: bool) -> StrategyConfig:
+    """``objectives: [mean, std, n_params]``: what the search minimises. One objective (the
+    mean) is today's search; several need the multi-objective strategy, which is the default
+    then and receives them as its ``objectives`` option (the strategy checks their names)."""
+    if not isinstance(value, list) or not value:
+        raise ConfigError("objectives", f"must be a list of objectives to minimise, e.g. [mean, std, n_params], got {value!r}")
+    if len(value) == 1 and value[0] == "mean":
+        return strategy or StrategyConfig()
+    if not given:
+        return StrategyConfig(MULTI_OBJECTIVE, {"objectives": value})
+    if strategy.name != MULTI_OBJECTIVE:
+        raise ConfigError("objectives", f"has {len(value)} objectives: strategy must be '{MULTI_OBJECTIVE}' "
+                          f"(or left out), not '{strategy.name}'")
+    if "objectives" in strategy.options and strategy.options["objectives"] != value:
+        raise ConfigError("strategy.objectives", "differs from the top-level objectives: give them once")
+    return StrategyConfig(MULTI_OBJECTIVE, {**strategy.options, "objectives": value})
 
 
 def _check_strategies(kw: dict) -> None:

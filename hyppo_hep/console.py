@@ -44,3 +44,16 @@ def ranked_table(history, top: int = 10, k_std: float = 0.0) -> str:
     lines = ["  ".join(h.rjust(w) for h, w in zip(header, widths))]
     lines += ["  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in rows]
     return "\n".join(lines)
+
+
+def pareto_table(rows: list[dict]) -> str:
+    """The rows of ``SearchResult.pareto`` (set_id, params, n_ok, one column per objective)."""
+    if not rows:
+        return "no finished set has every objective yet"
+    objectives = [k for k in rows[0] if k not in ("set_id", "params", "n_ok")]
+    names = list(rows[0]["params"])
+    header = ["set", *objectives, "ok", *names]
+    body = [[str(r["set_id"]), *(fmt(r[o]) for o in objectives), str(r["n_ok"]),
+             *(fmt(v) if isinstance(v, float) else str(v) for v in (r["params"].get(n) for n in names))] for r in rows]
+    widths = [max(len(h), *(len(row[j]) for row in body)) for j, h in enumerate(header)]
+    return "\n".join("  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in [header, *body])

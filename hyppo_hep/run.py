@@ -115,12 +115,28 @@ def _run(cfg, args, executor) -> int:
     if rank_cfg.k_std:
         print(f"ranked by mean + {rank_cfg.k_std:g} x std (strategy option k_std)")
     print(ranked_table(runs[-1][2].history, top=args.top, k_std=rank_cfg.k_std))
+    _print_front(rank_cfg, runs[-1][2].history)
     last = runs[-1][2]
     if last.reason == "too many failures":
         print(f"error: {last.message}; fix the objective and continue with: {_resume_command(args)}",
               file=sys.stderr)
         return EXIT_TOO_MANY_FAILURES
     return 0
+
+
+def _print_front(cfg, history) -> None:
+    """A multi-objective campaign ends with its Pareto front and its hypervolume."""
+    from hyppo_hep.api import SearchResult, campaign_objectives
+    from hyppo_hep.console import pareto_table
+    from hyppo_hep.strategy.multiobjective import parse_objectives
+
+    objectives = campaign_objectives(cfg)
+    if objectives:
+        result = SearchResult(history, cfg.k_std, objectives)
+        labels = ", ".join(o.label for o in parse_objectives(list(objectives)))
+        print(f"\nPareto front of {labels} "
+              f"({len(result.pareto)} sets, hypervolume {result.hypervolume:.6g}):")
+        print(pareto_table(result.pareto))
 
 
 if __name__ == "__main__":

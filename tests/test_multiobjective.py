@@ -8,7 +8,7 @@ import pytest
 
 import hyppo_hep
 from hyppo_hep.errors import ConfigError, UserError
-from hyppo_hep.executor.simulated import DurationModel, simulate
+from hyppo_hep.simulate import DurationModel, simulate
 from hyppo_hep.history import History, SetRecord, TrialRecord
 from hyppo_hep.objectives.registry import ObjectiveRef
 from hyppo_hep.space import Space
@@ -342,3 +342,39 @@ def test_mixed_space_with_categorical_float_and_fixed_parameters(mixed_space):
         assert mixed_space.decode(mixed_space.encode(p)) == p
     rows = front_rows(res.history, objectives)
     assert rows and all(set(r) >= {"set_id", "mean", "std", "log(n_params)"} for r in rows)
+
+
+# --- the top-level `objectives:` key and result.pareto (integration) --------------------------
+
+def test_top_level_objectives_pick_the_multiobjective_strategy_and_the_result_has_a_front():
+    from hyppo_hep.config import parse_config
+    import hyppo_hep
+
+    raw = {"objective": "branin", "space": {"x1": {"low": -5.0, "high": 10.0}, "x2": {"low": 0.0, "high": 15.0}},
+           "objectives": ["mean", "std"], "budget": 6}
+    cfg = parse_config(raw)
+    assert cfg.strategy.name == "multiobjective" and cfg.strategy.options == {"objectives": ["mean", "std"]}
+    assert parse_config({**raw, "objectives": ["mean"]}).strategy.name == "rbf"  # one objective: today's search
+    res = hyppo_hep.minimize("branin", raw["space"], budget=10, trials=3, quiet=True,
+                             strategy={"name": "multiobjective", "objectives": ["mean", "std"]})
+    front = res.pareto
+    assert front and set(front[0]) == {"set_id", "params", "n_ok", "mean", "std"}
+    means = [r["mean"] for r in front]
+    assert means == sorted(means)
+    stds = [r["std"] for r in front]
+    assert all(a > b for a, b in zip(stds, stds[1:]))  # along a 2-D front, better mean costs spread
+    assert res.hypervolume > 0
+
+
+@pytest.mark.parametrize("extra, message", [
+    ({"objectives": ["mean", "std"], "strategy": "rbf"}, "strategy must be 'multiobjective'"),
+    ({"objectives": "mean"}, "must be a list"),
+    ({"objectives": ["mean", "bogus"]}, r"objectives\[1\]"),
+])
+def test_bad_objectives_are_refused_at_parse_time(extra, message):
+    from hyppo_hep.config import parse_config
+    from hyppo_hep.errors import ConfigError
+
+    raw = {"objective": "branin", "space": {"x1": {"low": -5.0, "high": 10.0}}, **extra}
+    with pytest.raises(ConfigError, match=message):
+        parse_config(raw)

@@ -136,10 +136,8 @@ def make_pool(ref):
 
 
 def make_simulated(ref):
-    try:
-        from hyppo_hep.simulate import DurationModel, SimulatedExecutor
-    except ImportError:  # before the simulator moves out of executor/
-        from hyppo_hep.executor.simulated import DurationModel, SimulatedExecutor
+    from hyppo_hep.simulate import DurationModel, SimulatedExecutor
+
     return SimulatedExecutor(ref, 2, 2, DurationModel(base=1.0))
 
 
