@@ -49,6 +49,8 @@ CASES = [
     ("constant 0.5 s trials, 2 groups of 4", {"name": "branin", "sleep": 0.5, "noise": 0.0}, 4, 4, 20),
     ("constant 0.5 s trials, 4 groups of 2", {"name": "branin", "sleep": 0.5, "noise": 0.0}, 2, 2, 40),
     ("heterogeneous 0.2-1.0 s sets, 4 groups of 2", "sleepy:train", 2, 2, 40),
+    # short trials: the messages' latency is 5x larger a share of each set than above
+    ("constant 0.1 s trials, 2 groups of 4", {"name": "branin", "sleep": 0.1, "noise": 0.0}, 4, 4, 40),
 ]
 
 
@@ -134,7 +136,7 @@ def main(argv=None):
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--max-sleep", type=float, help="HYPPO_MPI_MAX_SLEEP for the ranks (default 0.02 s)")
     p.add_argument("--compare", metavar="REF", help="also run hyppo_hep as at git REF, interleaved")
-    p.add_argument("--cases", default="0,1,2", help="indices of CASES to run (default all)")
+    p.add_argument("--cases", default="0,1,2,3", help="indices of CASES to run (default all)")
     args = p.parse_args(argv)
     if args.max_sleep is not None:
         os.environ["HYPPO_MPI_MAX_SLEEP"] = str(args.max_sleep)

@@ -264,12 +264,11 @@ STARTUP_ALLOWANCE_ENV = "HYPPO_MPI_STARTUP_GRACE"
 
 
 class MPIExecutor:
-    """The master's executor (world rank 0): one slot per worker group.
+    """The master's executor (world rank 0): a slot per free worker group (see n_slots).
 
-    ``submit`` sends a set to a free group or queues it; ``poll`` returns trial results as
-    they arrive, one per trial. ``close`` tells every group to stop. Must be constructed
-    on rank 0 while every other rank enters :func:`worker_loop` (both split the world
-    communicator into groups, a collective call).
+    ``submit`` sends a set's trials to idle ranks or queues them; ``poll`` returns trial
+    results as they arrive, one per trial. ``close`` tells every rank to stop. Constructed on
+    rank 0 while every other rank enters :func:`worker_loop`.
 
     Unresponsive ranks (a SIGSTOPped process, a hung driver, a node that stopped answering):
     with a ``timeout`` (the config's trial_timeout) the master applies the limit itself. A
@@ -431,11 +430,8 @@ class MPIExecutor:
         if not self._recent:
             return None
         overall = statistics.median(self._recent)
-        moments = []
-        for rank, todo in self._todo.items():
-            if todo:
-                known = self._set_durations.get(todo[0][0])
-                moments.append(self._since[rank] + (statistics.median(known) if known else overall))
+        typical = {set_id: statistics.median(d) for set_id, d in self._set_durations.items()}  # once per set
+        moments = [self._since[rank] + typical.get(todo[0][0], overall) for rank, todo in self._todo.items() if todo]
         return sorted(moments) or None
 
     # --- ranks that stopped answering -----------------------------------------------------
