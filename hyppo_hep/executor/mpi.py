@@ -305,6 +305,7 @@ class MPIExecutor:
         self._group_of = {r: g for g, members in enumerate(self.layout) for r in members}
         self._queue: deque[TrialSpec] = deque()  # trials not yet sent to a rank, in order
         self._outstanding: dict[int, int] = {}  # set_id -> its trials queued or running
+        self._set_size = 0  # the most trials a spec had: a new set's size
         self._recent: deque[float] = deque(maxlen=32)  # s: durations of the last trials back
         self._set_durations: dict[int, list[float]] = {}  # set_id -> durations of its trials back
         self._expect: dict[tuple[int, int], tuple[int, int, int]] = {}  # (set, trial) -> (group, rank, seed)
@@ -320,12 +321,13 @@ class MPIExecutor:
     def n_slots(self) -> int:
         """Sets in flight (queued or running) plus free capacity in units of groups: every
         fully idle live group, and the idle ranks of partly busy groups by whole group sizes
-        (so that, e.g. at the end of a campaign, idle ranks can take extra trials). Never 0,
-        so that the driver still submits and poll() can say that nothing runs any more."""
+        when a set fits on that many ranks (see _dispatch). Never 0, so that the driver still
+        submits and poll() can say that nothing runs any more."""
         idle = self._idle_ranks()
         whole = [g for g in self._live_groups() if all(r in idle for r in self.layout[g])]
         partial = sum(1 for r in idle if self._group_of[r] not in whole)
-        return max(1, len(self._outstanding) + len(whole) + partial // self.group_size)
+        spare = partial // self.group_size if self._set_size <= self.group_size else 0
+        return max(1, len(self._outstanding) + len(whole) + spare)
 
     def _live_groups(self) -> list[int]:
         return [g for g in range(self._n_groups) if g not in self._retired]
@@ -335,6 +337,7 @@ class MPIExecutor:
 
     def submit(self, spec: TrialSpec) -> None:
         if spec.trials:
+            self._set_size = max(self._set_size, len(spec.trials))
             self._queue.append(spec)
             self._outstanding[spec.set_id] = self._outstanding.get(spec.set_id, 0) + len(spec.trials)
             self._specs[spec.set_id] = spec
@@ -345,9 +348,10 @@ class MPIExecutor:
 
         A whole set (at least group_size trials) goes to a fully idle group, round-robin over
         its ranks as before (a rank with two trials runs them back to back, no round trip).
-        Otherwise (an extension of a set, trials moved off a frozen rank, or no fully idle
-        group) each idle rank takes one trial, ranks of partly busy groups first so that
-        whole groups stay free for new sets; what does not fit stays queued, in order."""
+        Otherwise (an extension of a set, trials moved off a frozen rank, or a set no larger
+        than a group when no group is fully idle) each idle rank takes one trial, ranks of
+        partly busy groups first so that whole groups stay free for new sets; what does not
+        fit stays queued, in order. A set larger than a group waits for a fully idle one."""
         while self._queue:
             spec = self._queue[0]
             idle = self._idle_ranks()
@@ -357,6 +361,11 @@ class MPIExecutor:
             if whole and len(spec.trials) >= self.group_size:
                 members = self.layout[whole[0]]
                 ranks = [members[i % len(members)] for i in range(len(spec.trials))]
+            elif len(spec.trials) > self.group_size:
+                # a set larger than a group waits for a whole one: spread over single idle
+                # ranks it would hold them while every group stays partly busy (measured:
+                # one such set at a time, a third of the ranks idle)
+                return
             else:
                 in_whole = {r for g in whole for r in self.layout[g]}
                 idle.sort(key=lambda r: r in in_whole)
