@@ -527,3 +527,22 @@ def fig_sobol(S: dict, title: str = ""):
 def _two_places(v: float) -> str:
     """``v`` to two decimals; a tiny negative estimate (Saltelli noise) prints 0.00, not -0.00."""
     return f"{round(float(v), 2) + 0.0:.2f}"
+
+
+def fig_hypervolume(lines: list[dict], title: str = ""):
+    """The Pareto front's hypervolume after each finished set, one line per run
+    (``{"label", "n": sets (m,), "hv": hypervolumes (m,)}``): how a multi-objective search
+    progressed toward its front."""
+    fig = _figure(6.4, 4.0)
+    with _rc():
+        ax = fig.add_subplot()
+        for line in lines:
+            ax.step(line["n"], line["hv"], where="post", label=line["label"])
+        ax.set_xlabel("finished sets")
+        ax.set_ylabel("hypervolume of the front")
+        ax.xaxis.set_major_locator(_int_locator())
+        if title:
+            ax.set_title(title)
+        if len(lines) > 1:
+            ax.legend(loc="lower right", fontsize="small")
+    return fig

@@ -30,6 +30,7 @@ import numpy as np
 
 from hyppo_hep.analysis import figures as F
 from hyppo_hep.analysis.baseline_section import section_classifier_baseline
+from hyppo_hep.analysis.multiobjective_section import section_multiobjective
 from hyppo_hep.analysis.load import Run, numeric_values, search_runs, sets_table
 from hyppo_hep.space import CategoricalParam, FloatParam, IntParam
 
@@ -455,7 +456,7 @@ def section_tables(ctx: Context, rep: Report) -> None:
 
 
 SECTIONS = (section_summary, section_notes, section_mean_std, section_convergence, section_sensitivity, section_scans,
-            section_pareto, section_distributions, section_timing, section_sobol, section_classifier_baseline,
+            section_pareto, section_distributions, section_timing, section_sobol, section_multiobjective, section_classifier_baseline,
             section_tables)
 
 
