@@ -342,6 +342,7 @@ def train_epoch(G, D, opts, ema, data: GanData, p: dict, bs: int, gen) -> int:
     cs = None if data.c_train is None else data.c_train[perm]
     ws = None if data.w_train is None else data.w_train[perm]
     noise = torch.randn(n_steps, bs, p["noise_dim"], device=device, generator=gen)
+    g_params = list(G.parameters())
     loss, smooth, gp = p["loss"], p["label_smoothing"], p["gp_weight"] if p["loss"] == "wgan-gp" else 0.0
     for i in range(n_steps):
         sl = slice(i * bs, (i + 1) * bs)
@@ -365,7 +366,9 @@ def train_epoch(G, D, opts, ema, data: GanData, p: dict, bs: int, gen) -> int:
             g_logits = D(fake, c)
         g_loss = generator_loss(loss, g_logits)
         opt_g.zero_grad(set_to_none=True)
-        g_loss.backward()
+        # only the generator's gradients: the discriminator's weight gradients of this pass
+        # would be discarded (its optimiser zeroes them before its next step)
+        torch.autograd.backward(g_loss, inputs=g_params)
         opt_g.step()
         if ema is not None:
             ema.update()
