@@ -155,6 +155,9 @@ def figure(runs: list[dict], path: str) -> None:
             for k, c in enumerate(best_set(r["sets"])["curves"]):
                 axes[1, j].plot(np.arange(1, len(c) + 1), c, color="C0" if r["strategy"] == "rbf" else "C1",
                                 alpha=0.7, label=r["strategy"] if k == 0 else None)
+        floor = np.nanmean([s["floor"] for r in runs if r["workload"] == w for s in r["sets"]])
+        for ax in axes[:, j]:
+            ax.axhline(floor, color="grey", ls="--", lw=1, label="perfect generator (w1_floor)")
         axes[0, j].set(title=w, xlabel="sets evaluated", ylabel="best mean W1 so far", yscale="log")
         axes[1, j].set(xlabel="epoch", ylabel="W1 of the best set's trials", yscale="log")
         axes[0, j].legend()
