@@ -2,9 +2,6 @@
 score exactly, and the export draws the ensemble figure; a campaign without saved models
 is a one-line error."""
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 import torch
@@ -13,6 +10,7 @@ import yaml
 from hyppo_hep import export
 from hyppo_hep.models.checkpoint import load_generator, set_key, trial_path
 from hyppo_hep.objectives import gan
+from hyppo_hep.run import main as run_main
 
 torch.set_num_threads(1)
 
@@ -25,7 +23,7 @@ def campaign(tmp_path_factory):
            "space": {"lr_gen": {"choices": [5e-4, 1e-3]}, "batch_size": 64, "gen_layersize": 16, "disc_layersize": 16},
            "trials": 2, "budget": 2, "strategy": "grid", "seed": 1, "out": str(tmp / "out")}
     (tmp / "c.yaml").write_text(yaml.safe_dump(cfg))
-    subprocess.run([sys.executable, "-m", "hyppo_hep.run", str(tmp / "c.yaml")], check=True, capture_output=True, timeout=300)
+    assert run_main([str(tmp / "c.yaml"), "--quiet"]) == 0
     return tmp
 
 
@@ -63,7 +61,8 @@ def test_export_without_saved_generators_is_one_line(tmp_path, capsys):
            "space": {"lr_gen": {"choices": [5e-4]}, "batch_size": 64, "gen_layersize": 8, "disc_layersize": 8},
            "trials": 1, "budget": 1, "strategy": "grid", "seed": 1, "out": str(tmp_path / "out")}
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
-    subprocess.run([sys.executable, "-m", "hyppo_hep.run", str(tmp_path / "c.yaml")], check=True, capture_output=True, timeout=300)
+    assert run_main([str(tmp_path / "c.yaml"), "--quiet"]) == 0
+    capsys.readouterr()
     assert export.main([str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err.strip()
     assert "no save_dir option" in err and "\n" not in err
