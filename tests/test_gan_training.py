@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from hyppo_hep.errors import UserError
-from hyppo_hep.models.gan import Discriminator, Generator
+from hyppo_hep.models.gan import NORMS, Discriminator, Generator
 from hyppo_hep.models.gan_losses import LOSSES, discriminator_loss, generator_loss, gradient_penalty
 from hyppo_hep.objectives import gan
 from hyppo_hep.objectives.registry import resolve
@@ -44,6 +44,13 @@ def test_discriminator_norms_build_and_run(norm):
     kinds = {type(m).__name__ for m in D.modules()}
     assert ("BatchNorm1d" in kinds) == (norm == "batch") and ("LayerNorm" in kinds) == (norm == "layer")
     assert ("ParametrizedLinear" in kinds) == (norm == "spectral")
+
+
+def test_the_objective_offers_exactly_the_losses_and_norms_the_models_know():
+    # duplicated on purpose: the objective's module must not import torch (registry lookups)
+    assert set(gan.CHOICES["loss"]) == set(LOSSES)
+    assert set(gan.CHOICES["disc_norm"]) == set(NORMS)
+    assert set(gan.CHOICES["gen_norm"]) == set(NORMS) - {"spectral"}
 
 
 def test_loss_values_on_known_logits():
