@@ -37,13 +37,19 @@ cosine learning-rate decay froze the generator in whatever state it had; a slowe
 discriminator only learned more slowly; without BatchNorm in the generator the dimuon
 GAN ended twice as far (W1 0.07 against 0.035 after 100 epochs).
 
-Options: ``epochs`` (5), ``n_events`` (20000), ``test_fraction`` (0.25; the test set is
+Options: ``epochs`` (5), ``n_events`` (20000 generated events; with ``data``, a seeded subsample of
+that many of the file's events, all of them when not given), ``test_fraction`` (0.25; the test set is
 the same for every trial, drawn with ``data_seed``), ``n_generated``, ``data`` (user data:
 ``{path, key, columns, cond_columns, weight}``: conditional when ``cond_columns`` is given;
 with a ``weight`` column, real events are weighted in the discriminator's loss and in the
 W1 score), ``cache_dir``, ``save_dir`` (when given, every trial saves its best epoch's
 generator there, see :mod:`hyppo_hep.models.checkpoint`; ``python -m hyppo_hep.export``
-reloads the best set's and draws the ensemble figure).
+reloads the best set's and draws the ensemble figure), ``preprocess`` (tail cuts and log or
+Box-Cox scaling of skewed features before training, see :mod:`hyppo_hep.data.preprocess`;
+also tunable as the hyperparameters ``pre_tail_cut`` and ``pre_transform``): a
+preprocessed trial trains in the transformed scale, but every W1 and metric is computed
+after the inverse transform, on the physical features' [-1, 1] MinMax scale, so scores
+compare across preprocessing choices (``info.preprocess.w1_scale`` says so).
 
 At the best epoch the trial also reports, in its info, the field's other fidelity
 metrics on the same test sample: mean JSD and mean separation power over features
@@ -57,8 +63,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hyppo_hep.data import cache, dimuon, hadronization, loaders
+from hyppo_hep.data import cache, dimuon, hadronization, loaders, preprocess
 from hyppo_hep.objectives.common import check_names, require, resolve_params, seeded_generator, split, sync, to_device, user_data
+
+GENERATED_EVENTS = 20000  # n_events of the generated sample when the config gives none
+PREPROCESS_HYPERPARAMETERS = ("pre_tail_cut", "pre_transform")  # tunable preprocessing (data/preprocess.py)
 
 DEFAULTS = {
     "noise_dim": 16, "batch_size": 256, "lr_gen": 2e-4, "lr_disc": 2e-4,
@@ -79,19 +88,20 @@ class GanObjective:
 
     workload: str  # "hadronization" | "dimuon"
     epochs: int = 5
-    n_events: int = 20000
+    n_events: int | None = None  # generated data: 20000; user data: all events unless given
     test_fraction: float = 0.25
     data: dict | None = None
     cache_dir: str | None = None
     data_seed: int = 0
     n_generated: int | None = None
     save_dir: str | None = None
+    preprocess: dict | None = None  # tail cuts and log/Box-Cox scaling (hyppo_hep/data/preprocess.py)
     name: str = field(init=False)
 
     def __post_init__(self):
         self.name = f"gan_{self.workload}"
         require(self.name, int(self.epochs) >= 1, f"epochs must be >= 1, got {self.epochs}")
-        require(self.name, int(self.n_events) >= 10, f"n_events must be >= 10, got {self.n_events}")
+        require(self.name, self.n_events is None or int(self.n_events) >= 10, f"n_events must be >= 10, got {self.n_events}")
         require(self.name, 0 < float(self.test_fraction) < 1, f"test_fraction must be in (0, 1), got {self.test_fraction}")
         require(self.name, self.n_generated is None or int(self.n_generated) >= 10,
                 f"n_generated must be >= 10, got {self.n_generated}")
@@ -99,14 +109,15 @@ class GanObjective:
     def arrays(self) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
         """(features (n, d), condition (n, c) or None, event weights (n,) or None), physical units."""
         if self.data is not None:
-            feats, extra = user_data(self.data, lambda: loaders.table_from_spec(self.data, self.name))
+            spec = {**self.data, "n_events": self.data.get("n_events", self.n_events)}  # memo per subsample
+            feats, extra = user_data(spec, lambda: loaders.table_from_spec(self.data, self.name, self.n_events))
             path = self.data.get("path")
             require(self.name, feats.shape[1] >= 1, f"data: no feature columns given in {self.data}")
             require(self.name, len(feats) >= 10, f"data: only {len(feats)} events in '{path}'")
             w = extra.get("weight")
             require(self.name, w is None or ((w >= 0).all() and w.sum() > 0), f"data: weights in '{path}' must be >= 0, not all 0")
             return feats, extra.get("cond"), w
-        args = {"n_events": int(self.n_events), "seed": self.data_seed}
+        args = {"n_events": int(self.n_events or GENERATED_EVENTS), "seed": self.data_seed}
         if self.workload == "hadronization":
             d = cache.cached("hadronization", args, lambda: hadronization.generate(**args), self.cache_dir)
             return d["target"], d["cond"], None
@@ -114,18 +125,73 @@ class GanObjective:
         return d["features"], None, None
 
     def __call__(self, params: dict, trial: int, seed: int, device: str) -> dict:
-        p = resolve_params(self.name, params, dict(DEFAULTS, epochs=int(self.epochs)))
+        pre_params = {k: params[k] for k in PREPROCESS_HYPERPARAMETERS if k in params}
+        p = resolve_params(self.name, {k: v for k, v in params.items() if k not in pre_params},
+                           dict(DEFAULTS, epochs=int(self.epochs)))
         check_hyperparameters(self.name, p)
         feats, cond, weights = self.arrays()
         keep = [] if self.save_dir else None
-        out = train_gan(p, feats, cond, weights, self.test_fraction, self.data_seed, seed, device, self.n_generated, keep)
+        metric = None
+        if self.preprocess is not None or pre_params:
+            feats, cond, weights, metric = self.preprocessed(feats, cond, weights, pre_params)
+        out = train_gan(p, feats, cond, weights, self.test_fraction, self.data_seed, seed, device, self.n_generated, keep,
+                        metric)
+        if metric is not None:
+            out["preprocess"] = metric.describe()
         if keep:
             from hyppo_hep.models.checkpoint import save_generator
 
-            options = {k: getattr(self, k) for k in ("workload", "n_events", "test_fraction", "data", "data_seed", "n_generated")}
+            options = {k: getattr(self, k) for k in ("workload", "n_events", "test_fraction", "data", "data_seed", "n_generated",
+                                                     "preprocess")}
             out["model_path"] = save_generator(self.save_dir, params, trial, keep[0], dict(keep[1], objective=options,
                                                seed=seed, score=out["score"], best_epoch=out["best_epoch"]))
         return out
+
+
+    def feature_names(self, d: int) -> list[str]:
+        if self.data is not None and self.data.get("columns"):
+            return [str(c) for c in self.data["columns"]]
+        if self.workload == "dimuon" and self.data is None:
+            return list(dimuon.FEATURES)
+        return [f"x{j}" for j in range(d)]
+
+    def preprocessed(self, feats, cond, weights, pre_params: dict):
+        """Tail cuts and transforms applied (the spec, then the ``pre_*`` hyperparameters):
+        (features, condition, weights) of the kept events in the transformed scale, and the
+        MetricSpace that maps generated events back to the features' own scale."""
+        names = self.feature_names(feats.shape[1])
+        spec = preprocess.with_hyperparameters(preprocess.check_spec(self.preprocess, names, "preprocess"),
+                                               pre_params, feats, names)
+        keep, z, pre = preprocess.prepare(feats, names, spec)
+        physical = feats[keep]
+        train_idx, _ = split(len(physical), self.test_fraction, self.data_seed)  # GanData.build's split
+        return (z, None if cond is None else cond[keep], None if weights is None else weights[keep],
+                MetricSpace(pre, physical, train_idx))
+
+
+class MetricSpace:
+    """Generated events back in the features' own scale: [-1, 1] of the transformed features
+    -> transformed -> ``pre.inverse`` -> physical -> [-1, 1] by the physical training truth's
+    MinMax. Every W1 and metric of a preprocessed trial is computed there, so it compares with
+    untransformed trials (the journal says so in ``w1_scale``)."""
+
+    def __init__(self, pre, physical: np.ndarray, train_idx: np.ndarray):
+        from hyppo_hep.metrics.wasserstein import minmax_range
+
+        self.pre = pre
+        self.lo, self.hi = minmax_range(physical[train_idx])
+
+    def __call__(self, unit, data: "GanData"):
+        """``unit`` (n, d) tensor in the transformed [-1, 1] scale -> tensor in the metric scale."""
+        from hyppo_hep.metrics.wasserstein import from_unit, to_unit
+
+        z = from_unit(unit.detach().cpu().numpy().astype(np.float64), data.lo, data.hi)
+        physical = self.pre.inverse(z)
+        return to_device(np.nan_to_num(to_unit(physical, self.lo, self.hi), nan=0.0, posinf=1e6, neginf=-1e6),
+                         unit.device)
+
+    def describe(self) -> dict:
+        return {"transforms": self.pre.describe(), "w1_scale": "[-1, 1] MinMax of the physical features (after tail cuts)"}
 
 
 def check_hyperparameters(name: str, p: dict) -> None:
@@ -264,7 +330,7 @@ class Ema:
 
 def train_gan(p: dict, feats: np.ndarray, cond: np.ndarray | None, weights: np.ndarray | None,
               test_fraction: float, data_seed: int, seed: int, device: str, n_generated: int | None = None,
-              keep: list | None = None) -> dict:
+              keep: list | None = None, metric=None) -> dict:
     """Train one GAN with hyperparameters ``p``; features (n, d), condition (n, c) or None,
     event weights (n,) or None. Returns the trial's score and info (see the module docstring).
     ``keep``: a list that receives the best epoch's generator (state dict on the CPU, the
@@ -275,7 +341,7 @@ def train_gan(p: dict, feats: np.ndarray, cond: np.ndarray | None, weights: np.n
     data = GanData.build(feats, cond, weights, test_fraction, data_seed, device)
     gen = seeded_generator(seed, device)
     G, D, opts, scheds, ema = build_networks(p, data, device)
-    evaluate = Evaluator(data, p["noise_dim"], n_generated or 4 * len(data.x_test), seed, device)
+    evaluate = Evaluator(data, p["noise_dim"], n_generated or 4 * len(data.x_test), seed, device, metric)
     bs = min(p["batch_size"], len(data.x_train))
     t_metric = time.perf_counter()
     untrained, _ = evaluate(G)
@@ -310,7 +376,7 @@ def train_gan(p: dict, feats: np.ndarray, cond: np.ndarray | None, weights: np.n
     best = int(np.argmin(scores))
     finite = bool(np.isfinite(scores[best]))
     t0 = time.perf_counter()
-    extra = fidelity_metrics(data.x_test.cpu().numpy(), best_sample.cpu().numpy(),
+    extra = fidelity_metrics(evaluate.x_ref.cpu().numpy(), best_sample.cpu().numpy(),
                              None if data.w_test is None else data.w_test.cpu().numpy()) if finite else {}
     extra["wall_time_final_metrics"] = time.perf_counter() - t0
     return {
@@ -391,7 +457,7 @@ class Evaluator:
     every epoch (the score follows the model, not the draw) and the training's random
     stream is untouched by the evaluation's size. Conditions cycle through the test set."""
 
-    def __init__(self, data: GanData, noise_dim: int, n_generated: int, seed: int, device: str):
+    def __init__(self, data: GanData, noise_dim: int, n_generated: int, seed: int, device: str, metric=None):
         import torch
 
         g = torch.Generator(device=device).manual_seed(seed + 7919)  # any fixed offset from the training seed
@@ -399,6 +465,9 @@ class Evaluator:
         self.noise = torch.randn(self.n, noise_dim, device=device, generator=g)
         n_test = len(data.x_test)
         self.cond = None if data.c_test is None else data.c_test[torch.arange(self.n, device=device) % n_test]
+        # where scores are computed: the training scale, or the features' own (preprocessing)
+        self.to_metric = (lambda u: u) if metric is None else (lambda u: metric(u, data))
+        self.x_ref = self.to_metric(data.x_test)
 
     def __call__(self, G) -> tuple[float, object]:
         import torch
@@ -408,8 +477,8 @@ class Evaluator:
         was_training = G.training
         G.eval()
         with torch.inference_mode():
-            sample = G.unit(self.noise, self.cond)
-            score = float(w1_torch(self.data.x_test, sample, self.data.w_test).mean())
+            sample = self.to_metric(G.unit(self.noise, self.cond))
+            score = float(w1_torch(self.x_ref, sample, self.data.w_test).mean())
         G.train(was_training)
         return score, sample
 
@@ -421,9 +490,9 @@ class Evaluator:
         from hyppo_hep.metrics.wasserstein import w1_torch
 
         with torch.inference_mode():
-            x = self.data.x_train[:self.n]
+            x = self.to_metric(self.data.x_train[:self.n])
             w = None if self.data.w_train is None else self.data.w_train[:self.n]
-            return float((w1_torch(self.data.x_test, x, self.data.w_test, w)).mean())
+            return float((w1_torch(self.x_ref, x, self.data.w_test, w)).mean())
 
 def fidelity_metrics(truth: np.ndarray, gen: np.ndarray, weights: np.ndarray | None = None) -> dict:
     """Mean JSD, mean separation power, FPD and KPD of samples (n, d) in [-1, 1]."""
@@ -442,15 +511,19 @@ def fidelity_metrics(truth: np.ndarray, gen: np.ndarray, weights: np.ndarray | N
     }
 
 
-def gan_hadronization(epochs: int = 5, n_events: int = 20000, test_fraction: float = 0.25,
+def gan_hadronization(epochs: int = 5, n_events: int | None = None, test_fraction: float = 0.25,
                       data: dict | None = None, cache_dir: str | None = None, data_seed: int = 0,
-                      n_generated: int | None = None, save_dir: str | None = None) -> GanObjective:
+                      n_generated: int | None = None, save_dir: str | None = None,
+                      preprocess: dict | None = None) -> GanObjective:
     """Factory: conditional GAN on the hadronization toy (or user data with ``cond_columns``)."""
-    return GanObjective("hadronization", epochs, n_events, test_fraction, data, cache_dir, data_seed, n_generated, save_dir)
+    return GanObjective("hadronization", epochs, n_events, test_fraction, data, cache_dir, data_seed, n_generated, save_dir,
+                        preprocess)
 
 
-def gan_dimuon(epochs: int = 5, n_events: int = 20000, test_fraction: float = 0.25,
+def gan_dimuon(epochs: int = 5, n_events: int | None = None, test_fraction: float = 0.25,
                data: dict | None = None, cache_dir: str | None = None, data_seed: int = 0,
-               n_generated: int | None = None, save_dir: str | None = None) -> GanObjective:
+               n_generated: int | None = None, save_dir: str | None = None,
+               preprocess: dict | None = None) -> GanObjective:
     """Factory: unconditional GAN on Z -> mu mu events (or user data)."""
-    return GanObjective("dimuon", epochs, n_events, test_fraction, data, cache_dir, data_seed, n_generated, save_dir)
+    return GanObjective("dimuon", epochs, n_events, test_fraction, data, cache_dir, data_seed, n_generated, save_dir,
+                        preprocess)
