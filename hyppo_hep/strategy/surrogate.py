@@ -73,7 +73,7 @@ class SurrogateStrategy:
 
     def __init__(self, space, budget: int, initial: int | None = None, k_std: float = 0.0,
                  n_candidates: int | None = None, weights=None, uniform_fraction: float = 0.0,
-                 acquisition: str = "merit", centers: int = 1, cap: bool = True):
+                 acquisition: str = "merit", centers: int = 1, cap: bool = True, center: str = "estimate"):
         d = space.dim
         self.space, self.budget = space, int(budget)
         if initial is None:
@@ -106,7 +106,13 @@ class SurrogateStrategy:
         if not isinstance(cap, bool):
             raise ConfigError("strategy.cap", f"must be true or false, got {cap!r}")
         self.centers, self.cap = centers, cap
+        if center not in ("estimate", "mean"):
+            raise ConfigError("strategy.center", f"({center!r}) is not one of estimate, mean")
+        self.center = center
         self.levels = space.n_levels()
+        # log lattices are unevenly spaced in the cube: candidates treat them as continuous
+        # and space.snap puts them on their lattice afterwards
+        self.levels[[bool(getattr(p, "log", False)) and hasattr(p, "lower") for p in space.free]] = np.inf
         self.categorical = np.array([isinstance(p, CategoricalParam) for p in space.free], dtype=bool)
         self._design: np.ndarray | None = None
 
@@ -203,9 +209,7 @@ class SurrogateStrategy:
         """Candidate lattice points (``m x dim``), none evaluated, failed, pending or chosen."""
         radius, prob, _ = self.search_state(history)
         done = history.done
-        mean, std, _ = set_stats(done)
-        # the incumbents, as History.ranked orders them: by mean + k std, ties by set id
-        best = np.lexsort((np.array([r.set_id for r in done]), mean + self.k_std * std))[:self.centers]
+        best = np.lexsort((np.array([r.set_id for r in done]), self.incumbent_values(done)))[:self.centers]
         centers = self.space.encode_many([done[i].params for i in best])
         n_uniform = int(round(self.uniform_fraction * self.n_candidates))
         n_pert = self.n_candidates - n_uniform
@@ -216,7 +220,20 @@ class SurrogateStrategy:
                  for c, k in zip(centers, counts)]
         parts.append(cand.uniform_candidates(n_uniform, self.levels, rng))
         taken = history.keys(self.space) | {self.space.key(p) for p in also_taken}
-        return cand.unique_new(np.vstack(parts), taken)
+        return cand.unique_new(self.space.snap(np.vstack(parts)), taken)
+
+    def incumbent_values(self, done) -> np.ndarray:
+        """What the candidates' centres are chosen by, one value per finished set: the
+        noise-aware estimate of mean + k std (``center: estimate``, hyppo_hep.recommend:
+        a lucky set of scattered trials does not pull the search to itself) or the raw
+        mean + k std (``center: mean``), ``len(done)``."""
+        if self.center == "estimate":
+            from hyppo_hep.recommend import estimate_sets
+
+            ests = {e.set_id: e.value(self.k_std) for e in estimate_sets(done, self.k_std, self.space, max_points=100)}
+            return np.array([ests.get(r.set_id, np.inf) for r in done])
+        mean, std, _ = set_stats(done)
+        return mean + self.k_std * std
 
     def _propose_adaptive(self, history, n: int, rng: np.random.Generator, chosen: list[dict]) -> list[dict]:
         space = self.space
@@ -246,10 +263,15 @@ class RBFStrategy(SurrogateStrategy):
 
     def __init__(self, space, budget: int, initial: int | None = None, kernel: str = "cubic", k_std: float = 0.0,
                  n_candidates: int | None = None, weights=None, uniform_fraction: float = 0.0, centers: int = 1,
-                 cap: bool = True, ensemble: int = 32, eta: float = 1e-6):
+                 cap: bool = True, ensemble: int = 32, eta: float = 1e-6, smooth: float = 0.0,
+                 center: str = "estimate"):
         from hyppo_hep.surrogate.rbf import KERNELS
 
-        super().__init__(space, budget, initial, k_std, n_candidates, weights, uniform_fraction, "merit", centers, cap)
+        super().__init__(space, budget, initial, k_std, n_candidates, weights, uniform_fraction, "merit", centers, cap,
+                         center)
+        if isinstance(smooth, bool) or not isinstance(smooth, (int, float)) or smooth < 0:
+            raise ConfigError("strategy.smooth", f"must be a number >= 0, got {smooth!r}")
+        self.smooth = float(smooth)
         if kernel not in KERNELS:
             raise ConfigError("strategy.kernel", f"({kernel!r}) is not one of {', '.join(KERNELS)}")
         if isinstance(ensemble, bool) or not isinstance(ensemble, int) or ensemble < 0:
@@ -261,7 +283,7 @@ class RBFStrategy(SurrogateStrategy):
     def make_surrogate(self):
         from hyppo_hep.surrogate.rbf import RBFSurrogate
 
-        return RBFSurrogate(self.kernel, self.eta, self.ensemble)
+        return RBFSurrogate(self.kernel, self.eta, self.ensemble, smooth=self.smooth)
 
 
 class GPStrategy(SurrogateStrategy):
@@ -272,9 +294,9 @@ class GPStrategy(SurrogateStrategy):
     def __init__(self, space, budget: int, initial: int | None = None, k_std: float = 0.0,
                  acquisition: str = "merit", beta: float = 2.0, nu: float = 2.5, n_candidates: int | None = None,
                  weights=None, uniform_fraction: float = 0.0, centers: int = 1, cap: bool = True,
-                 max_fit_points: int = 128):
+                 max_fit_points: int = 128, center: str = "estimate"):
         super().__init__(space, budget, initial, k_std, n_candidates, weights, uniform_fraction, acquisition,
-                         centers, cap)
+                         centers, cap, center)
         if not isinstance(beta, (int, float)) or beta < 0:
             raise ConfigError("strategy.beta", f"must be a number >= 0, got {beta!r}")
         if nu not in (0.5, 1.5, 2.5):
