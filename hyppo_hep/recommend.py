@@ -129,7 +129,7 @@ def smoothed_loo(F: np.ndarray, Y: np.ndarray, s2: np.ndarray, weight: np.ndarra
     return best
 
 
-def estimate_sets(records, k_std: float = 0.0, space=None, max_points: int = 200) -> list[Estimate]:
+def estimate_sets(records, k_std: float = 0.0, space=None, max_points: int = 100) -> list[Estimate]:
     """Noise-aware estimates of the true mean of each finished set in ``records`` (objects
     with set_id, params, mean, std, n_ok), in the order given. Sets outside the
     ``max_points`` best by raw mean keep their raw figures (they are not contenders)."""

@@ -122,3 +122,23 @@ def test_estimates_keep_order_and_skip_failed_sets():
     h.add_set(rec)  # no successful trial
     ests = estimate_sets(list(h.sets.values()))
     assert [e.set_id for e in ests] == [0]
+
+
+def test_result_best_progress_line_and_table_use_the_estimate():
+    from hyppo_hep.api import SearchResult
+    from hyppo_hep.console import progress_line, ranked_table
+
+    rng = np.random.default_rng(0)
+    h = History()
+    background(rng, h)
+    lucky = add(h, 35, [0.60, 1.20])
+    solid = add(h, 20, trials(rng, 0.97, 0.1, 25))
+    res = SearchResult(h)
+    assert res.best["set_id"] == solid.set_id
+    assert res.best["mean"] == pytest.approx(0.97) and res.best["n_ok"] == 25
+    assert res.best["estimate"] - 3 * res.best["estimate_std"] < 0.97 < res.best["estimate"] + 3 * res.best["estimate_std"]
+    rows = ranked_table(h).splitlines()
+    assert rows[0].split()[:4] == ["rank", "set", "estimate", "±"]
+    assert int(rows[1].split()[1]) == solid.set_id
+    line = progress_line(lucky, h, 20)
+    assert f"(set {solid.set_id}; raw 0.97 ± 0.1, 25 trials)" in line
