@@ -189,7 +189,11 @@ def run_hyppo(strategy, pick="recommend"):
         def objective(params, trial, _seed, device):
             return prob.trial(params, trial, seed)
 
-        res = hyppo_hep.minimize(objective, prob.space, budget=budget, trials=TRIALS, strategy=strategy, seed=seed)
+        cfg = dict(strategy) if isinstance(strategy, dict) else {"name": strategy}
+        if "_initial" in cfg:  # [a, b]: an initial design of a * dim + b sets (ablation)
+            a, b = cfg.pop("_initial")
+            cfg["initial"] = int(a * prob.dim + b)
+        res = hyppo_hep.minimize(objective, prob.space, budget=budget, trials=TRIALS, strategy=cfg, seed=seed)
         recs = sorted(res.history.sets.values(), key=lambda r: r.set_id)
         space = Space.from_dict(prob.space)
 

@@ -112,33 +112,49 @@ def loo_rbf(F: np.ndarray, Y: np.ndarray, noise: np.ndarray | float = 1e-8) -> n
     return Y - coef / d[:, None]
 
 
-def smoothed_loo(F: np.ndarray, Y: np.ndarray, s2: np.ndarray, weight: np.ndarray) -> np.ndarray | None:
-    """LOO predictions (``n x k``) of the RBF whose diagonal is ``gamma * s2`` (``s2``: each
-    point's noise variance, in the units of ``Y``), gamma chosen on a log grid to minimise
-    the LOO error of column 0 over the points where ``weight`` is true (cross-validated
-    smoothing: the RBF kernel has no variance scale of its own to put s2 on)."""
-    best, best_err = None, np.inf
-    scale = np.std(Y[:, 0]) ** 2 or 1.0
-    for gamma in (0.0, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0):
+SMOOTHING_GRID = (0.0, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)
+
+
+def smoothed_loo(F: np.ndarray, Y: np.ndarray, s2: np.ndarray, weight: np.ndarray,
+                 scale: float | None = None) -> tuple[np.ndarray | None, float]:
+    """LOO predictions (``n x k``) of the RBF whose diagonal is ``gamma * s2 / var(Y[:, 0])``
+    (``s2``: each point's noise variance, in the units of ``Y``; ``scale`` replaces that
+    variance when given) and that gamma, chosen on a
+    log grid to minimise the LOO error of column 0 over the points where ``weight`` is true
+    (cross-validated smoothing: the RBF kernel has no variance scale to put s2 on)."""
+    best, best_err, best_gamma = None, np.inf, 0.0
+    scale = scale or np.std(Y[:, 0]) ** 2 or 1.0
+    for gamma in SMOOTHING_GRID:
         loo = loo_rbf(F, Y, 1e-8 + gamma * s2 / scale)
         if loo is None:
             continue
         err = float(np.mean((Y[weight, 0] - loo[weight, 0]) ** 2))
         if err < best_err:
-            best, best_err = loo, err
-    return best
+            best, best_err, best_gamma = loo, err, gamma
+    return best, best_gamma
 
 
 def estimate_sets(records, k_std: float = 0.0, space=None, max_points: int = 100) -> list[Estimate]:
     """Noise-aware estimates of the true mean of each finished set in ``records`` (objects
-    with set_id, params, mean, std, n_ok), in the order given. Sets outside the
-    ``max_points`` best by raw mean keep their raw figures (they are not contenders)."""
-    recs = [r for r in records if r.n_ok > 0]
-    if not recs:
+    with set_id, params and scores), in the order given, sets without a successful trial
+    left out. Sets outside the ``max_points`` best by raw mean + k std keep their raw
+    figures (they are not contenders)."""
+    # one pass over the trials (the SetRecord properties recompute them at each access)
+    scored = [(r, r.scores) for r in records]
+    scored = [(r, sc) for r, sc in scored if sc]
+    if not scored:
         return []
-    mean = np.array([r.mean for r in recs], dtype=float)
-    std = np.array([r.std for r in recs], dtype=float)
-    n_ok = np.array([r.n_ok for r in recs], dtype=float)
+    n_ok = np.array([len(sc) for _, sc in scored], dtype=float)
+    mean = np.array([sum(sc) / len(sc) for _, sc in scored])
+    # plain Python on a handful of trials: a numpy call per set cost more than the model
+    std = np.array([math.sqrt(sum((x - m) ** 2 for x in sc) / (len(sc) - 1)) if len(sc) > 1 else 0.0
+                    for (_, sc), m in zip(scored, mean)])
+    return estimate_arrays([r for r, _ in scored], mean, std, n_ok, k_std, space, max_points)
+
+
+def estimate_arrays(recs, mean, std, n_ok, k_std: float = 0.0, space=None, max_points: int = 100) -> list[Estimate]:
+    """``estimate_sets`` for sets whose trial statistics are known: ``mean``, ``std`` and
+    ``n_ok`` (each ``len(recs)``, every n_ok >= 1)."""
     est_mean, est_sd, spread = mean.copy(), std / np.sqrt(n_ok), std.copy()
     top = np.argsort(mean + k_std * std, kind="stable")[:max_points]
     if len(top) >= 3:
@@ -162,7 +178,7 @@ def _shrink(F: np.ndarray, mean: np.ndarray, std: np.ndarray, n_ok: np.ndarray):
     if loo is None:  # too few sets for a model: the neighbours' prior is their average
         loo = (Y.sum(axis=0)[None, :] - Y) / max(len(Y) - 1, 1)
     else:
-        loo = np.hstack([smoothed_loo(F, Y, np.maximum(std, fallback) ** 2 / n_ok, good)[:, :1], loo])
+        loo = np.hstack([smoothed_loo(F, Y, np.maximum(std, fallback) ** 2 / n_ok, good)[0][:, :1], loo])
     prior_spread = np.where(np.isfinite(loo[:, 1]) & (loo[:, 1] > 0), loo[:, 1], fallback)
     dof = np.maximum(n_ok - 1, 0)
     spread = np.sqrt((dof * std**2 + PRIOR_DOF * prior_spread**2) / (dof + PRIOR_DOF))

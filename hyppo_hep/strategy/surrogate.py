@@ -115,6 +115,18 @@ class SurrogateStrategy:
         self.levels[[bool(getattr(p, "log", False)) and hasattr(p, "lower") for p in space.free]] = np.inf
         self.categorical = np.array([isinstance(p, CategoricalParam) for p in space.free], dtype=bool)
         self._design: np.ndarray | None = None
+        self._stats_memo = None
+
+    def stats(self, done) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``set_stats(done)`` for the finished sets, computed once per proposal: the fit, the
+        smoothing and the incumbents all need it, and at a thousand sets each pass costs
+        tens of milliseconds."""
+        if self._stats_memo is None:  # outside a proposal: nothing to share
+            return set_stats(done)
+        key = tuple((r.set_id, len(r.trials)) for r in done)
+        if self._stats_memo.get("key") != key:
+            self._stats_memo.update(key=key, stats=set_stats(done))
+        return self._stats_memo["stats"]
 
     # --- to be provided by subclasses ---------------------------------------------------------
     def make_surrogate(self):
@@ -128,7 +140,7 @@ class SurrogateStrategy:
         space = self.space
         done = history.done
         failed = history.failed
-        mean, std, n_ok = set_stats(done)
+        mean, std, n_ok = self.stats(done)
         var_mean = std**2 / n_ok
         # the sample std of n normal trials has variance about std^2 / (2 (n - 1))
         var_std = np.where(n_ok > 1, std**2 / (2 * np.maximum(n_ok - 1, 1)), 0.0)
@@ -182,8 +194,12 @@ class SurrogateStrategy:
             out += new_points(space, self._design, history, n_design)
         n_fit = len(history.done) + len(history.failed)
         if len(out) < n and len(history.done) >= 2 and n_fit >= min(space.dim + 2, self.initial):
-            with _one_blas_thread():
-                out += self._propose_adaptive(history, n - len(out), rng, out)
+            self._stats_memo = {}
+            try:
+                with _one_blas_thread():
+                    out += self._propose_adaptive(history, n - len(out), rng, out)
+            finally:
+                self._stats_memo = None  # the trials of these sets may change before the next call
         if len(out) < n:
             chosen = {space.key(p) for p in out}
             U = random_design(space, n - len(out), rng, exclude=history.keys(space) | chosen)
@@ -228,11 +244,12 @@ class SurrogateStrategy:
         a lucky set of scattered trials does not pull the search to itself) or the raw
         mean + k std (``center: mean``), ``len(done)``."""
         if self.center == "estimate":
-            from hyppo_hep.recommend import estimate_sets
+            from hyppo_hep.recommend import estimate_arrays
 
-            ests = {e.set_id: e.value(self.k_std) for e in estimate_sets(done, self.k_std, self.space, max_points=100)}
-            return np.array([ests.get(r.set_id, np.inf) for r in done])
-        mean, std, _ = set_stats(done)
+            mean, std, n_ok = self.stats(done)
+            return np.array([e.value(self.k_std) for e in estimate_arrays(done, mean, std, n_ok, self.k_std,
+                                                                          self.space)])
+        mean, std, _ = self.stats(done)
         return mean + self.k_std * std
 
     def _propose_adaptive(self, history, n: int, rng: np.random.Generator, chosen: list[dict]) -> list[dict]:
@@ -263,15 +280,16 @@ class RBFStrategy(SurrogateStrategy):
 
     def __init__(self, space, budget: int, initial: int | None = None, kernel: str = "cubic", k_std: float = 0.0,
                  n_candidates: int | None = None, weights=None, uniform_fraction: float = 0.0, centers: int = 1,
-                 cap: bool = True, ensemble: int = 32, eta: float = 1e-6, smooth: float = 0.0,
+                 cap: bool = True, ensemble: int = 32, eta: float = 1e-6, smooth: float | str = 0.0,
                  center: str = "estimate"):
         from hyppo_hep.surrogate.rbf import KERNELS
 
         super().__init__(space, budget, initial, k_std, n_candidates, weights, uniform_fraction, "merit", centers, cap,
                          center)
-        if isinstance(smooth, bool) or not isinstance(smooth, (int, float)) or smooth < 0:
-            raise ConfigError("strategy.smooth", f"must be a number >= 0, got {smooth!r}")
-        self.smooth = float(smooth)
+        if smooth != "auto" and (isinstance(smooth, bool) or not isinstance(smooth, (int, float)) or smooth < 0):
+            raise ConfigError("strategy.smooth", f"must be 'auto' or a number >= 0, got {smooth!r}")
+        self.smooth = smooth if smooth == "auto" else float(smooth)
+        self._gamma = 0.0
         if kernel not in KERNELS:
             raise ConfigError("strategy.kernel", f"({kernel!r}) is not one of {', '.join(KERNELS)}")
         if isinstance(ensemble, bool) or not isinstance(ensemble, int) or ensemble < 0:
@@ -283,7 +301,33 @@ class RBFStrategy(SurrogateStrategy):
     def make_surrogate(self):
         from hyppo_hep.surrogate.rbf import RBFSurrogate
 
-        return RBFSurrogate(self.kernel, self.eta, self.ensemble, smooth=self.smooth)
+        return RBFSurrogate(self.kernel, self.eta, self.ensemble,
+                            smooth=self._gamma if self.smooth == "auto" else self.smooth)
+
+    def fit(self, history, with_std: bool | None = None):
+        if self.smooth == "auto":
+            self._gamma = self.cross_validated_smoothing(history)
+        return super().fit(history, with_std)
+
+    def cross_validated_smoothing(self, history, max_points: int = 100) -> float:
+        """The smoothing (multiplier of each set's std^2/n on the RBF diagonal, in units of
+        the capped means' variance) whose leave-one-out error over the better half of the
+        ``max_points`` best sets is lowest: noisy means are smoothed as much as the data
+        say they should be, exact ones interpolated (hyppo_hep.recommend.smoothed_loo)."""
+        from hyppo_hep.recommend import smoothed_loo
+
+        done = history.done
+        mean, std, n_ok = self.stats(done)
+        if len(done) < self.space.dim + 4 or not np.any(std > 0):
+            return 0.0
+        capped = np.minimum(mean, np.median(mean)) if self.cap else mean
+        top = np.argsort(mean, kind="stable")[:max_points]
+        F = self.space.features(self.space.encode_many([done[i].params for i in top]))
+        y = capped[top]
+        # the full fit standardises by the variance of all capped means: choose on that scale
+        _, gamma = smoothed_loo(F, y[:, None], std[top] ** 2 / n_ok[top], y <= np.median(y),
+                                scale=float(np.var(capped)) or None)
+        return gamma
 
 
 class GPStrategy(SurrogateStrategy):
