@@ -176,6 +176,19 @@ def problems() -> dict[str, Problem]:
     }
 
 
+def log_problems() -> dict[str, Problem]:
+    """The same problems with ``log: true`` on the learning-rate and weight-decay lattices
+    (the values stay index x scaling): run with ``--problems gan6_log ...`` for hyppo only,
+    to show what the log encoding gives (the peers would not read the option)."""
+    out = {}
+    for name in ("gan6", "gan10", "clf8"):
+        prob = problems()[name]
+        space = {k: (dict(v, log=True) if (k.startswith("lr") or k == "weight_decay") and v["lower"] >= 1 else v)
+                 for k, v in prob.space.items()}
+        out[f"{name}_log"] = Problem(f"{name}_log", prob.objective, space)
+    return out
+
+
 # --- the tools: each returns the sets (params dicts) it evaluated, in order, and a function
 # k -> the set it would recommend after its first k sets (None: the best observed mean) -----
 
@@ -364,7 +377,7 @@ def add_variants(variants):
 def one_run(task):
     pname, tname, seed, budget, variants = task
     add_variants(variants)
-    prob = problems()[pname]
+    prob = {**problems(), **log_problems()}[pname]
     t0 = time.process_time()
     try:
         seen, recommended = TOOLS[tname](prob, budget, seed)
@@ -415,6 +428,7 @@ def ranks(raw, probs, tools, tie_rel=0.01):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=10)
+    ap.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1")
     ap.add_argument("--slow-seeds", type=int, default=3, help=f"seeds for the slow tools ({', '.join(SLOW)})")
     ap.add_argument("--jobs", type=int, default=1, help="runs in parallel processes")
     ap.add_argument("--budget", type=int, default=100)
@@ -433,11 +447,12 @@ def main(argv=None):
     add_variants(args.variant)
     probs = problems()
     if args.problems:
-        probs = {k: v for k, v in probs.items() if k in args.problems}
+        probs = {k: v for k, v in {**probs, **log_problems()}.items() if k in args.problems}
     tools = {k: v for k, v in TOOLS.items() if (any(t in k for t in args.tools) if args.tools else True)}
     # seed-major, so that an interrupted run has every problem on its first seeds
     tasks = sorted(((p, t, seed, args.budget, args.variant) for t in tools for p in probs
-                    for seed in range(args.slow_seeds if t in SLOW else args.seeds)), key=lambda x: x[2])
+                    for seed in range(args.first_seed, args.first_seed + (args.slow_seeds if t in SLOW else args.seeds))),
+                   key=lambda x: x[2])
     commands = ["python benchmarks/bench_optimizers.py " + " ".join(sys.argv[1:])]
     base: dict = {}
     if args.merge and Path(args.raw).exists():
@@ -446,7 +461,7 @@ def main(argv=None):
         keep = {k: e for k, e in old.items() if (k.split("|")[1] not in tools or k.split("|")[0] not in probs)}
         base = {tuple(k.split("|")): {"values": [{int(c): x for c, x in v.items()} for v in e["values"]],
                                        "cpu_s": e["cpu_s"]} for k, e in keep.items()}
-    all_probs = [p for p in problems() if p in probs or any(q == p for q, _ in base)]
+    all_probs = [p for p in {**problems(), **log_problems()} if p in probs or any(q == p for q, _ in base)]
     all_tools = list(dict.fromkeys([*(t for _, t in base), *tools]))
 
     def save(results):
@@ -496,11 +511,14 @@ def load_raw(path) -> tuple[dict, list]:
 
 def combine(paths, out):
     raw, commands = {}, []
-    for path in paths:
+    for path in paths:  # runs of the same tool on other seeds add up
         r, c = load_raw(path)
-        raw.update(r)
+        for key, entry in r.items():
+            into = raw.setdefault(key, {"values": [], "cpu_s": []})
+            into["values"] += entry["values"]
+            into["cpu_s"] += entry["cpu_s"]
         commands += c
-    probs = [p for p in problems() if any(q == p for q, _ in raw)]
+    probs = [p for p in {**problems(), **log_problems()} if any(q == p for q, _ in raw)]
     tools = list(dict.fromkeys(t for _, t in raw))
     Path(out).write_text(report(raw, probs, tools, {}, commands + [
         "python benchmarks/bench_optimizers.py --combine " + " ".join(paths)]))
