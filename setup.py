@@ -24,7 +24,9 @@ setup(
         # scikit-image is the reference SSIM the tests compare against
         "test": ["pytest>=7", "hypothesis>=6", "scikit-image"],
         # peers of benchmarks/bench_optimizers.py only, never needed at run time
-        "bench": ["optuna>=3.6", "pysot>=0.3.3", "scikit-optimize>=0.10"],
+        "bench": ["optuna>=3.6", "pysot>=0.3.3", "scikit-optimize>=0.10", "smac>=2.0",
+                  # HEBO's own imports (HEBO itself pins numpy<1.25: pip install HEBO --no-deps)
+                  "pymoo>=0.6", "gpytorch>=1.9", "disjoint-set"],
     },
     entry_points={"console_scripts": ["hyppo-hep=hyppo_hep.run:main", "hyppo-hep-analyze=hyppo_hep.analyze:main"]},
 )

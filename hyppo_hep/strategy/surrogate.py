@@ -73,7 +73,8 @@ class SurrogateStrategy:
 
     def __init__(self, space, budget: int, initial: int | None = None, k_std: float = 0.0,
                  n_candidates: int | None = None, weights=None, uniform_fraction: float = 0.0,
-                 acquisition: str = "merit", centers: int = 1, cap: bool = True, center: str = "estimate"):
+                 acquisition: str = "merit", centers: int = 1, cap: bool = True, center: str = "estimate",
+                 trust_region: str = "round"):
         d = space.dim
         self.space, self.budget = space, int(budget)
         if initial is None:
@@ -109,6 +110,9 @@ class SurrogateStrategy:
         if center not in ("estimate", "mean"):
             raise ConfigError("strategy.center", f"({center!r}) is not one of estimate, mean")
         self.center = center
+        if trust_region not in ("round", "ard"):
+            raise ConfigError("strategy.trust_region", f"({trust_region!r}) is not one of round, ard")
+        self.trust_region = trust_region
         self.levels = space.n_levels()
         # log lattices are unevenly spaced in the cube: candidates treat them as continuous
         # and space.snap puts them on their lattice afterwards
@@ -232,11 +236,24 @@ class SurrogateStrategy:
         # two thirds around the incumbent, the rest around the runners-up
         counts = [n_pert] if len(centers) == 1 else [n_pert * 2 // 3] + [
             (n_pert - n_pert * 2 // 3) // (len(centers) - 1)] * (len(centers) - 1)
+        if self.trust_region == "ard" and len(done) >= self.space.dim + 2:
+            radius = radius * self.ard_weights(done)
         parts = [cand.dycors_candidates(c, k, radius, prob, self.levels, self.categorical, rng)
                  for c, k in zip(centers, counts)]
         parts.append(cand.uniform_candidates(n_uniform, self.levels, rng))
         taken = history.keys(self.space) | {self.space.key(p) for p in also_taken}
         return cand.unique_new(self.space.snap(np.vstack(parts)), taken)
+
+    def ard_weights(self, done, max_points: int = 64) -> np.ndarray:
+        """Trust-region weights per coordinate (``dim``, geometric mean 1; candidates.ard_weights)
+        from a GP fitted on the ``max_points`` best finished sets: a local model, as TuRBO
+        fits where its trust region is, so the shape follows the landscape near the best.
+        Categorical coordinates keep weight 1 (they jump between choices anyway)."""
+        mean, std, n_ok = self.stats(done)
+        top = np.argsort(mean, kind="stable")[:max_points]
+        X = self.space.encode_many([done[i].params for i in top])
+        w = cand.ard_weights(X, mean[top], std[top] ** 2 / n_ok[top])
+        return np.where(self.categorical, 1.0, w)
 
     def incumbent_values(self, done) -> np.ndarray:
         """What the candidates' centres are chosen by, one value per finished set: the
@@ -281,11 +298,11 @@ class RBFStrategy(SurrogateStrategy):
     def __init__(self, space, budget: int, initial: int | None = None, kernel: str = "cubic", k_std: float = 0.0,
                  n_candidates: int | None = None, weights=None, uniform_fraction: float = 0.0, centers: int = 1,
                  cap: bool = True, ensemble: int = 32, eta: float = 1e-6, smooth: float | str = 0.0,
-                 center: str = "estimate"):
+                 center: str = "estimate", trust_region: str = "round"):
         from hyppo_hep.surrogate.rbf import KERNELS
 
         super().__init__(space, budget, initial, k_std, n_candidates, weights, uniform_fraction, "merit", centers, cap,
-                         center)
+                         center, trust_region)
         if smooth != "auto" and (isinstance(smooth, bool) or not isinstance(smooth, (int, float)) or smooth < 0):
             raise ConfigError("strategy.smooth", f"must be 'auto' or a number >= 0, got {smooth!r}")
         self.smooth = smooth if smooth == "auto" else float(smooth)
@@ -338,9 +355,9 @@ class GPStrategy(SurrogateStrategy):
     def __init__(self, space, budget: int, initial: int | None = None, k_std: float = 0.0,
                  acquisition: str = "merit", beta: float = 2.0, nu: float = 2.5, n_candidates: int | None = None,
                  weights=None, uniform_fraction: float = 0.0, centers: int = 1, cap: bool = True,
-                 max_fit_points: int = 128, center: str = "estimate"):
+                 max_fit_points: int = 128, center: str = "estimate", trust_region: str = "round"):
         super().__init__(space, budget, initial, k_std, n_candidates, weights, uniform_fraction, acquisition,
-                         centers, cap, center)
+                         centers, cap, center, trust_region)
         if not isinstance(beta, (int, float)) or beta < 0:
             raise ConfigError("strategy.beta", f"must be a number >= 0, got {beta!r}")
         if nu not in (0.5, 1.5, 2.5):
