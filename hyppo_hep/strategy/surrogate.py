@@ -9,7 +9,12 @@ Each proposal:
    surrogate gets each set's std^2/n as its noise (an ensemble for the RBF, per-point
    noise for the GP).
 3. Candidates: DYCORS perturbations of the best sets (a shrinking subset of coordinates,
-   an adaptive radius) plus uniform ones, snapped to the lattice, none already taken.
+   an adaptive radius, optionally stretched per coordinate by a local GP's length scales
+   as TuRBO shapes its trust region) plus uniform ones, snapped to the lattice, none
+   already taken. "Best" is the noise-aware estimate of hyppo_hep.recommend: with noisy
+   means the centre must come from a posterior, not the raw best (TuRBO's authors make the
+   same point about their noise-free release). The RBF smooths noisy means by the
+   cross-validated multiple of std^2/n on its diagonal (``smooth: auto``).
 4. Selection: the weighted merit of the predicted objective (mean + k_std * predicted std)
    and the distance to every evaluated and pending set, with weights cycling from
    exploration to exploitation; for the GP also expected improvement or a lower
@@ -293,11 +298,12 @@ class SurrogateStrategy:
 
 class RBFStrategy(SurrogateStrategy):
     """``{name: rbf, initial: 14, kernel: cubic, k_std: 0.0, n_candidates: 600,
-    weights: [0.3, 0.5, 0.8, 0.95], uniform_fraction: 0.1, ensemble: 32}``"""
+    weights: [0.3, 0.5, 0.8, 0.95], uniform_fraction: 0.1, ensemble: 32, smooth: auto,
+    center: estimate, trust_region: round}``"""
 
     def __init__(self, space, budget: int, initial: int | None = None, kernel: str = "cubic", k_std: float = 0.0,
                  n_candidates: int | None = None, weights=None, uniform_fraction: float = 0.0, centers: int = 1,
-                 cap: bool = True, ensemble: int = 32, eta: float = 1e-6, smooth: float | str = 0.0,
+                 cap: bool = True, ensemble: int = 32, eta: float = 1e-6, smooth: float | str = "auto",
                  center: str = "estimate", trust_region: str = "round"):
         from hyppo_hep.surrogate.rbf import KERNELS
 
