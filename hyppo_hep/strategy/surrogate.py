@@ -79,7 +79,7 @@ class SurrogateStrategy:
     def __init__(self, space, budget: int, initial: int | None = None, k_std: float = 0.0,
                  n_candidates: int | None = None, weights=None, uniform_fraction: float = 0.0,
                  acquisition: str = "merit", centers: int = 1, cap: bool = True, center: str = "estimate",
-                 trust_region: str = "round"):
+                 trust_region: str = "round", warp: str = "none"):
         d = space.dim
         self.space, self.budget = space, int(budget)
         if initial is None:
@@ -118,6 +118,16 @@ class SurrogateStrategy:
         if trust_region not in ("round", "ard"):
             raise ConfigError("strategy.trust_region", f"({trust_region!r}) is not one of round, ard")
         self.trust_region = trust_region
+        if warp not in ("none", "auto"):
+            raise ConfigError("strategy.warp", f"({warp!r}) is not one of none, auto")
+        self.warp, self._warps = warp, {}
+        # the feature column of each ordered coordinate (categoricals take several columns)
+        cols, j = [], 0
+        for p, lev in zip(space.free, space.n_levels()):
+            if not isinstance(p, CategoricalParam) and lev >= 3:
+                cols.append(j)
+            j += p.n_levels if isinstance(p, CategoricalParam) and p.n_levels > 1 else 1
+        self._ordered_columns = cols
         self.levels = space.n_levels()
         # log lattices are unevenly spaced in the cube: candidates treat them as continuous
         # and space.snap puts them on their lattice afterwards
@@ -125,6 +135,30 @@ class SurrogateStrategy:
         self.categorical = np.array([isinstance(p, CategoricalParam) for p in space.free], dtype=bool)
         self._design: np.ndarray | None = None
         self._stats_memo = None
+
+    def features(self, X: np.ndarray) -> np.ndarray:
+        """Surrogate features of unit-cube points ``X`` (``n x dim``): the space's features
+        with the learned input warps (``warp: auto``) applied."""
+        from hyppo_hep.strategy.warping import apply_warps
+
+        return apply_warps(self.space.features(X), self._warps)
+
+    def learn_warps(self, history, max_points: int = 100) -> dict:
+        """Input warps per ordered coordinate (strategy/warping.py), chosen by the LOO error
+        of the smoothing RBF over the better half of the ``max_points`` best sets."""
+        from hyppo_hep.strategy.warping import choose_warps
+
+        done = history.done
+        mean, std, n_ok = self.stats(done)
+        if len(done) < self.space.dim + 4:
+            return {}
+        capped = np.minimum(mean, np.median(mean)) if self.cap else mean
+        top = np.argsort(mean, kind="stable")[:max_points]
+        y = capped[top]
+        F = self.space.features(self.space.encode_many([done[i].params for i in top]))
+        scale = float(np.var(capped)) or 1.0
+        noise = 1e-8 + getattr(self, "_gamma", 0.0) * std[top] ** 2 / n_ok[top] / scale
+        return choose_warps(F, y, noise, self._ordered_columns, y <= np.median(y))
 
     def stats(self, done) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``set_stats(done)`` for the finished sets, computed once per proposal: the fit, the
@@ -164,11 +198,13 @@ class SurrogateStrategy:
         X = space.encode_many([r.params for r in recs])
         Y = np.stack([mean, std], axis=1) if with_std else mean[:, None]
         V = np.stack([var_mean, var_std], axis=1) if with_std else var_mean[:, None]
-        return space.features(X), X, Y, V
+        return self.features(X), X, Y, V
 
     def fit(self, history, with_std: bool | None = None):
         """The fitted surrogate of the finished sets (outputs: mean[, std])."""
         with_std = self.k_std > 0 if with_std is None else with_std
+        if self.warp == "auto":
+            self._warps = self.learn_warps(history)
         F, _, Y, V = self.training_data(history, with_std)
         if self.cap and len(Y) > 2:
             # Median capping (as pySOT does): values above the median are set to it, so that
@@ -182,7 +218,7 @@ class SurrogateStrategy:
         ``mean`` (predicted mean score), ``mean_std`` (its uncertainty) and ``spread``
         (predicted trial-to-trial std), each of length ``len(sets)``."""
         model = self.fit(history, with_std=True)
-        mu, sd = model.predict(self.space.features(self.space.encode_many(sets)))
+        mu, sd = model.predict(self.features(self.space.encode_many(sets)))
         return {"mean": mu[:, 0], "mean_std": sd[:, 0], "spread": np.maximum(mu[:, 1], 0.0)}
 
     def objective_prediction(self, model, F: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -279,10 +315,10 @@ class SurrogateStrategy:
         C = self.candidates(history, rng, chosen)
         if len(C) == 0:
             return []
-        FC = space.features(C)
-        model = self.fit(history)
+        model = self.fit(history)  # first: it learns the input warps the features use
+        FC = self.features(C)
         X_known = np.vstack([history.X_all(space), space.encode_many(chosen)])
-        idx = self.select(model, FC, space.features(X_known), history, n)
+        idx = self.select(model, FC, self.features(X_known), history, n)
         return new_points(space, C[idx], history, n, also_taken={space.key(p) for p in chosen})
 
     def select(self, model, FC: np.ndarray, F_known: np.ndarray, history, n: int) -> list[int]:
@@ -304,11 +340,11 @@ class RBFStrategy(SurrogateStrategy):
     def __init__(self, space, budget: int, initial: int | None = None, kernel: str = "cubic", k_std: float = 0.0,
                  n_candidates: int | None = None, weights=None, uniform_fraction: float = 0.0, centers: int = 1,
                  cap: bool = True, ensemble: int = 32, eta: float = 1e-6, smooth: float | str = "auto",
-                 center: str = "estimate", trust_region: str = "round"):
+                 center: str = "estimate", trust_region: str = "round", warp: str = "none"):
         from hyppo_hep.surrogate.rbf import KERNELS
 
         super().__init__(space, budget, initial, k_std, n_candidates, weights, uniform_fraction, "merit", centers, cap,
-                         center, trust_region)
+                         center, trust_region, warp)
         if smooth != "auto" and (isinstance(smooth, bool) or not isinstance(smooth, (int, float)) or smooth < 0):
             raise ConfigError("strategy.smooth", f"must be 'auto' or a number >= 0, got {smooth!r}")
         self.smooth = smooth if smooth == "auto" else float(smooth)
@@ -361,9 +397,10 @@ class GPStrategy(SurrogateStrategy):
     def __init__(self, space, budget: int, initial: int | None = None, k_std: float = 0.0,
                  acquisition: str = "merit", beta: float = 2.0, nu: float = 2.5, n_candidates: int | None = None,
                  weights=None, uniform_fraction: float = 0.0, centers: int = 1, cap: bool = True,
-                 max_fit_points: int = 128, center: str = "estimate", trust_region: str = "round"):
+                 max_fit_points: int = 128, center: str = "estimate", trust_region: str = "round",
+                 warp: str = "none"):
         super().__init__(space, budget, initial, k_std, n_candidates, weights, uniform_fraction, acquisition,
-                         centers, cap, center, trust_region)
+                         centers, cap, center, trust_region, warp)
         if not isinstance(beta, (int, float)) or beta < 0:
             raise ConfigError("strategy.beta", f"must be a number >= 0, got {beta!r}")
         if nu not in (0.5, 1.5, 2.5):
@@ -382,10 +419,10 @@ class GPStrategy(SurrogateStrategy):
             return super().select(model, FC, F_known, history, n)
         # Pending sets (and each pick of this batch) are conditioned on at their predicted
         # value: the posterior std collapses there, so the next pick looks elsewhere.
-        F_pending = self.space.features(history.X_pending(self.space))
+        F_pending = self.features(history.X_pending(self.space))
         if len(F_pending):
             model = model.condition(F_pending, model.predict(F_pending)[0])
-        incumbent = float(np.min(self.objective_prediction(model, self.space.features(
+        incumbent = float(np.min(self.objective_prediction(model, self.features(
             self.space.encode_many([r.params for r in history.done])))[0]))
         chosen: list[int] = []
         for _ in range(min(n + 2, len(FC))):
