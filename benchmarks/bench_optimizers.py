@@ -545,9 +545,16 @@ def report(raw, probs, tools, missing, commands) -> str:
              "each tool recommends after k sets (peers: best observed mean; hyppo: `result.best`, noise-aware), "
              "median over the seeds in the 'seeds' column (in brackets: 25th-75th percentile at 100 sets). "
              "Lower is better. CPU is the tool's total CPU time over all seeds.", "",
-             "## Ranks", "", "Rank of each tool's median in each (problem, budget) cell, averaged over the problems "
-             "run by every tool listed; best or tied = within 1 % of the spread of the medians in that cell of "
-             "the best median.", "", rank_table(raw, probs, tools), ""]
+             "## Ranks", ""]
+    full = [t for t in tools if all((p, t) in raw for p in probs)]
+    part = [t for t in tools if t not in full]
+    lines += [f"Rank of each tool's median in each (problem, budget) cell, averaged over the {len(probs)} problems; "
+              "best or tied = within 1 % of the spread of the medians in that cell of the best median. Tools run "
+              "on every problem:", "", rank_table(raw, probs, full), ""]
+    if part:
+        common = [p for p in probs if all((p, t) in raw for t in tools)]
+        lines += [f"All tools, on the {len(common)} problems every tool ran ({', '.join(common) or 'none'}; "
+                  f"{', '.join(part)} did not run everywhere):", "", rank_table(raw, common, tools) if common else "-", ""]
     if missing:
         lines += ["Not run (could not be imported here): " + "; ".join(f"{t}: {m}" for t, m in missing.items()), ""]
     for pname in probs:
