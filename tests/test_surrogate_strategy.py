@@ -140,7 +140,7 @@ def test_initial_design_is_a_latin_hypercube_of_the_configured_size():
     U = space.encode_many(props)
     for j in range(2):
         assert len(set(np.minimum((U[:, j] * 8).astype(int), 7))) >= 7
-    assert build("rbf", {}, space, 50).initial == 6  # 2 (d + 1)
+    assert build("rbf", {}, space, 50).initial == 3  # d + 1
 
 
 def test_radius_grows_after_successes_and_shrinks_after_failures():

@@ -2,7 +2,10 @@
 
 Each proposal:
 
-1. Initial design: a Latin hypercube of ``initial`` sets (default 2(d+1)), handed out first.
+1. Initial design: a Latin hypercube of ``initial`` sets (default d+1, as HEBO starts: the
+   smoothing RBF with a linear tail can be fitted from d+1 sets, and every set beyond them
+   is better spent where the model points; 2(d+1) left a 10-D search nearly all random at
+   25 sets), handed out first.
 2. Surrogates of the sets' mean score and, when ``k_std`` > 0, of their trial std, fitted
    on every finished set (failed sets count as the worst observed set, so the search
    keeps away from where trainings break). The trial spread is information: the mean's
@@ -83,7 +86,7 @@ class SurrogateStrategy:
         d = space.dim
         self.space, self.budget = space, int(budget)
         if initial is None:
-            initial = 2 * (d + 1)
+            initial = d + 1
         if isinstance(initial, bool) or not isinstance(initial, int) or initial < 1:
             raise ConfigError("strategy.initial", f"must be an integer >= 1, got {initial!r}")
         self.initial = min(initial, self.budget)
