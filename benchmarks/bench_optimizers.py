@@ -411,7 +411,7 @@ def ranks(raw, probs, tools, tie_rel=0.01):
         rank_sum, best, cells = {t: 0.0 for t in tools}, {t: 0 for t in tools}, 0
         for p in probs:
             meds = {t: medians(raw, p, t).get(k) for t in tools if (p, t) in raw}
-            if len(meds) < len(tools) or any(m is None for m in meds.values()):
+            if not meds or len(meds) < len(tools) or any(m is None for m in meds.values()):
                 continue
             cells += 1
             vals = np.array(list(meds.values()))
