@@ -30,7 +30,9 @@ setup(
         # check the interop exports against the real libraries
         "test": ["pytest>=7", "hypothesis>=6", "scikit-image", "optuna>=3.6", "mlflow-skinny>=2.10"],
         # peers of benchmarks/bench_optimizers.py only, never needed at run time
-        "bench": ["optuna>=3.6", "pysot>=0.3.3", "scikit-optimize>=0.10"],
+        "bench": ["optuna>=3.6", "pysot>=0.3.3", "scikit-optimize>=0.10", "smac>=2.0",
+                  # HEBO's own imports (HEBO itself pins numpy<1.25: pip install HEBO --no-deps)
+                  "pymoo>=0.6", "gpytorch>=1.9", "disjoint-set"],
     },
     entry_points={"console_scripts": ["hyppo-hep=hyppo_hep.cli:main", "hyppo-hep-analyze=hyppo_hep.analyze:main"]},
 )

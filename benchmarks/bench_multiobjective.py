@@ -194,7 +194,7 @@ def run_hyppo(strategy):
         def objective(params, trial, _seed, device):
             return prob.trial(params, trial, seed)
 
-        res = hyppo_hep.minimize(objective, prob.space, budget=budget, trials=TRIALS, strategy=strat, seed=seed)
+        res = hyppo_hep.minimize(objective, prob.space, budget=budget, trials=TRIALS, strategy=strat, seed=seed, quiet=True)
         return [r.params for r in sorted(res.history.sets.values(), key=lambda r: r.set_id)]
     return run
 

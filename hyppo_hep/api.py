@@ -38,8 +38,9 @@ def _strategy_config(strategy) -> StrategyConfig:
 
 @dataclass
 class SearchResult:
-    """The outcome of a search: ``ranked`` sets best first, each a dict with set_id, params,
-    mean, std, n_ok and the raw trial scores; ``history`` holds everything."""
+    """The outcome of a search: ``ranked`` sets best first by the noise-aware estimate of
+    their true mean (hyppo_hep.recommend), each a dict with set_id, params, ``estimate`` ±
+    ``estimate_std``, the raw mean, std, n_ok and trial scores; ``history`` holds everything."""
 
     history: History
     k_std: float = 0.0
@@ -64,8 +65,12 @@ class SearchResult:
 
     @property
     def ranked(self) -> list[dict]:
-        return [{"set_id": r.set_id, "params": r.params, "mean": r.mean, "std": r.std, "n_ok": r.n_ok,
-                 "scores": r.scores} for r in self.history.ranked(self.k_std)]
+        from hyppo_hep.recommend import recommend
+
+        sets = self.history.sets
+        return [{"set_id": e.set_id, "params": sets[e.set_id].params, "estimate": e.value(self.k_std),
+                 "estimate_std": e.mean_std, "mean": e.raw_mean, "std": e.raw_std, "n_ok": e.n_ok,
+                 "scores": sets[e.set_id].scores} for e in recommend(self.history, self.k_std)[0]]
 
     @property
     def best(self) -> dict | None:

@@ -26,20 +26,29 @@ def progress_line(rec, history, n_total: int, k_std: float = 0.0) -> str:
         what = f"FAILED ({rec.n_ok}/{rec.n_trials} trials ok)"
     else:
         what = f"score {fmt(rec.mean)} ± {fmt(rec.std)} ({rec.n_ok}/{rec.n_trials} trials)"
-    best = history.best(k_std)
-    best_txt = f"best so far {fmt(best.objective_value(k_std))} (set {best.set_id})" if best else "no successful set yet"
+    from hyppo_hep.recommend import recommend
+
+    best = recommend(history, k_std)[1]  # noise-aware: the raw best mean is biased low
+    best_txt = (f"best so far {fmt(best.value(k_std))} ± {fmt(best.mean_std)} (set {best.set_id}; raw "
+                f"{fmt(best.raw_mean)} ± {fmt(best.raw_std)}, {best.n_ok} trials)") if best else "no successful set yet"
     return f"Set {rec.set_id} complete ({n_finished}/{n_total} sets) [{hms(rec.wall_time)}]  {what}  {best_txt}"
 
 
 def ranked_table(history, top: int = 10, k_std: float = 0.0) -> str:
-    ranked = history.ranked(k_std)[:top]
+    """Best first by the noise-aware estimate (hyppo_hep.recommend): ``estimate ± error``,
+    then the raw mean and std of the trials."""
+    from hyppo_hep.recommend import recommend
+
+    ests = recommend(history, k_std)[0][:top]
+    ranked = [history.sets[e.set_id] for e in ests]
     if not ranked:
         return "no set finished successfully"
     names = list(ranked[0].params)
-    header = ["rank", "set", "mean", "std", "ok"] + names
-    rows = [[str(i + 1), str(r.set_id), fmt(r.mean), fmt(r.std), f"{r.n_ok}/{r.n_trials}"]
+    header = ["rank", "set", "estimate", "±", "mean", "std", "ok"] + names
+    rows = [[str(i + 1), str(r.set_id), fmt(e.value(k_std)), fmt(e.mean_std), fmt(r.mean), fmt(r.std),
+             f"{r.n_ok}/{r.n_trials}"]
             + [fmt(v) if isinstance(v, float) else str(v) for v in (r.params.get(n) for n in names)]
-            for i, r in enumerate(ranked)]
+            for i, (r, e) in enumerate(zip(ranked, ests))]
     widths = [max(len(h), *(len(row[j]) for row in rows)) for j, h in enumerate(header)]
     lines = ["  ".join(h.rjust(w) for h, w in zip(header, widths))]
     lines += ["  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in rows]

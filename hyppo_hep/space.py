@@ -9,6 +9,8 @@ Parameter kinds, as dicts in the YAML ``space`` section:
 
 - ``{lower: 1, upper: 200, scaling: 5.0e-5}``: integer index in [lower, upper] times a
   scaling factor (5e-5 ... 1e-2 on a lattice of 200 values). Without ``scaling`` a plain int.
+  ``log: true`` keeps the values (index x scaling) but encodes the index on a log scale, so
+  the search treats 1e-4 -> 2e-4 as large a step as 5e-3 -> 1e-2 (learning rates).
 - ``{low: 0.0, high: 0.5}`` a float; ``log: true`` for a log-uniform scale.
 - ``{choices: [relu, tanh, gelu]}`` a categorical.
 - a bare scalar or list (``epochs: 20``) or ``{value: ...}``: a fixed value.
@@ -33,10 +35,30 @@ class IntParam:
     lower: int
     upper: int
     scaling: float | int = 1
+    log: bool = False  # encode the index on a log scale (lower >= 1)
 
     @property
     def n_levels(self) -> int:
         return self.upper - self.lower + 1
+
+    def to_unit(self, index):
+        """Index (scalar or array) -> unit-cube coordinate."""
+        if self.upper == self.lower:
+            return np.full(np.shape(index), 0.5) if np.ndim(index) else 0.5
+        if self.log:
+            lo, hi = math.log(self.lower), math.log(self.upper)
+            return (np.log(index) - lo) / (hi - lo)
+        return (np.asarray(index) - self.lower) / (self.upper - self.lower)
+
+    def from_unit(self, u):
+        """Unit-cube coordinate (scalar or array) -> nearest index on the lattice."""
+        u = np.clip(u, 0.0, 1.0)
+        if self.log:
+            lo, hi = math.log(self.lower), math.log(self.upper)
+            idx = np.rint(np.exp(lo + u * (hi - lo)))
+        else:
+            idx = np.rint(self.lower + u * (self.upper - self.lower))
+        return np.clip(idx, self.lower, self.upper)
 
     def index_of(self, value: Any) -> int:
         index = value / self.scaling
@@ -108,16 +130,21 @@ def parse_param(name: str, spec: Any, path: str) -> Param:
             raise ConfigError(f"{path}.choices", "has duplicate entries")
         return CategoricalParam(name, tuple(choices))
     if "lower" in keys or "upper" in keys or "scaling" in keys:
-        _no_extra(keys, {"lower", "upper", "scaling"}, path)
+        _no_extra(keys, {"lower", "upper", "scaling", "log"}, path)
         lower, upper = _required(spec, ("lower", "upper"), _is_int, "an integer index", path)
         if upper < lower:
             raise ConfigError(f"{path}.upper", f"({upper}) is below lower ({lower})")
+        log = spec.get("log", False)
+        if not isinstance(log, bool):
+            raise ConfigError(f"{path}.log", f"must be true or false, got {log!r}")
+        if log and lower < 1:
+            raise ConfigError(f"{path}.lower", f"({lower}) must be >= 1 with log: true (the index is taken on a log scale)")
         scaling = spec.get("scaling", 1)
         if not _is_number(scaling):
             raise ConfigError(f"{path}.scaling", f"must be a number (finite), got {scaling!r}")
         if scaling <= 0:
             raise ConfigError(f"{path}.scaling", f"({scaling}) must be > 0")
-        return IntParam(name, lower, upper, scaling)
+        return IntParam(name, lower, upper, scaling, log)
     if "low" in keys or "high" in keys:
         _no_extra(keys, {"low", "high", "log"}, path)
         low, high = map(float, _required(spec, ("low", "high"), _is_number, "a number (finite)", path))
@@ -182,6 +209,8 @@ class Space:
         for p in self.params:
             if isinstance(p, IntParam):
                 out[p.name] = {"lower": p.lower, "upper": p.upper, "scaling": p.scaling}
+                if p.log:  # only when set, so the journals of linear lattices read as before
+                    out[p.name]["log"] = True
             elif isinstance(p, FloatParam):
                 out[p.name] = {"low": p.low, "high": p.high, "log": p.log}
             elif isinstance(p, CategoricalParam):
@@ -209,7 +238,7 @@ class Space:
     # --- unit cube ------------------------------------------------------------------------
     def snap(self, U: np.ndarray) -> np.ndarray:
         """Snap points ``U`` (``n x dim`` or ``dim``) to the lattice; floats are only clipped."""
-        U = np.clip(np.asarray(U, dtype=float), 0.0, 1.0)
+        U = U0 = np.clip(np.asarray(U, dtype=float), 0.0, 1.0)
         levels = self.n_levels()
         disc = np.isfinite(levels)
         if disc.any():
@@ -219,6 +248,10 @@ class Space:
             snapped = np.where(levels[disc] == 1, 0.5, snapped)
             U = U.copy()
             U[..., disc] = snapped
+            # log lattices are not evenly spaced in the cube: snap through their indices
+            for i, p in enumerate(self.free):
+                if isinstance(p, IntParam) and p.log:
+                    U[..., i] = p.to_unit(p.from_unit(np.clip(np.asarray(U0)[..., i], 0.0, 1.0)))
         return U
 
     def features(self, U: np.ndarray) -> np.ndarray:
@@ -248,7 +281,7 @@ class Space:
                 continue
             x = float(u[self.free.index(p)])
             if isinstance(p, IntParam):
-                out[p.name] = p.value_of(p.lower + _level(x, p.n_levels))
+                out[p.name] = p.value_of(int(p.from_unit(x)) if p.log else p.lower + _level(x, p.n_levels))
             elif isinstance(p, CategoricalParam):
                 out[p.name] = p.choices[_level(x, p.n_levels)]
             elif p.log:
@@ -285,7 +318,7 @@ class Space:
                 raise ValueError(f"parameter '{p.name}' is missing")
             v = params[p.name]
             if isinstance(p, IntParam):
-                u[i] = _unit(p.index_of(v) - p.lower, p.n_levels)
+                u[i] = p.to_unit(p.index_of(v)) if p.log else _unit(p.index_of(v) - p.lower, p.n_levels)
             elif isinstance(p, CategoricalParam):
                 try:
                     j = p.choices.index(v)
@@ -332,6 +365,9 @@ class Space:
         axes = []
         for p in self.free:
             k = getattr(p, "n_levels", points_per_float)
+            if isinstance(p, IntParam) and p.log and k > 1:
+                axes.append(p.to_unit(np.arange(p.lower, p.upper + 1, dtype=float)))
+                continue
             axes.append(np.array([0.5]) if k == 1 else np.linspace(0.0, 1.0, k))
         if not axes:
             return np.empty((1, 0))

@@ -141,7 +141,7 @@ def test_initial_design_is_a_latin_hypercube_of_the_configured_size():
     U = space.encode_many(props)
     for j in range(2):
         assert len(set(np.minimum((U[:, j] * 8).astype(int), 7))) >= 7
-    assert build("rbf", {}, space, 50).initial == 6  # 2 (d + 1)
+    assert build("rbf", {}, space, 50).initial == 3  # d + 1
 
 
 def test_radius_grows_after_successes_and_shrinks_after_failures():
@@ -276,10 +276,13 @@ def test_cli_ranks_by_the_strategys_k_std(tmp_path):
     out = buf.getvalue()
     assert "ranked by mean + 1.5 x std" in out
     h = replay(read_events(tmp_path / "run" / "journal.jsonl"))
-    best = h.best(1.5)
-    assert f"best so far {best.objective_value(1.5):.5g} (set {best.set_id})" in [ln for ln in out.splitlines() if "(12/12 sets)" in ln][0]
+    from hyppo_hep.recommend import recommend
+
+    ests, best = recommend(h, 1.5)  # the noise-aware ranking, with the raw figures beside it
+    assert (f"best so far {best.value(1.5):.5g} ± {best.mean_std:.5g} (set {best.set_id}; raw {best.raw_mean:.5g}"
+            in [ln for ln in out.splitlines() if "(12/12 sets)" in ln][0])
     table = out.split("ranked by")[1].splitlines()[2:]
-    assert [int(row.split()[1]) for row in table] == [r.set_id for r in h.ranked(1.5)[:10]]
+    assert [int(row.split()[1]) for row in table] == [e.set_id for e in ests[:10]]
 
 
 def test_space_features_one_hot_categoricals():

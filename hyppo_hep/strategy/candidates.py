@@ -26,13 +26,15 @@ RADIUS_MAX = 0.2
 RADIUS_MIN = 0.2 * 0.5**6
 
 
-def dycors_candidates(center: np.ndarray, n: int, radius: float, prob: float, levels: np.ndarray,
+def dycors_candidates(center: np.ndarray, n: int, radius: float | np.ndarray, prob: float, levels: np.ndarray,
                       categorical: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """``n`` perturbations of ``center`` (``dim``) in the unit cube, ``n x dim``, snapped to
     the lattice given by ``levels`` (levels per coordinate, ``inf`` for floats).
 
     Each coordinate is perturbed with probability ``prob`` (at least one per candidate). An
-    ordered coordinate moves by N(0, radius^2), at least one lattice step, reflected into
+    ordered coordinate moves by N(0, radius^2) (``radius``: a number, or one per coordinate
+    for a trust region stretched along the directions that matter least), at least one
+    lattice step, reflected into
     [0, 1]; a categorical one (``categorical[j]`` True) jumps to another choice at random."""
     center = np.asarray(center, dtype=float)
     d = center.size
@@ -42,7 +44,7 @@ def dycors_candidates(center: np.ndarray, n: int, radius: float, prob: float, le
     none = ~mask.any(axis=1)
     mask[none, rng.integers(0, d, none.sum())] = True
     steps = np.where(np.isfinite(levels), 1.0 / np.maximum(levels - 1, 1), 0.0)
-    z = rng.standard_normal((n, d)) * radius
+    z = rng.standard_normal((n, d)) * np.broadcast_to(np.asarray(radius, dtype=float), (d,))
     # on a coarse lattice a small step would snap back to the centre: move at least one level
     z = np.sign(z) * np.maximum(np.abs(z), steps)
     C = center + np.where(mask, z, 0.0)
@@ -144,6 +146,31 @@ def perturb_probability(dim: int, n_adaptive: int, n_adaptive_total: int) -> flo
     if n_adaptive_total <= 1:
         return p0
     return p0 * max(1.0 - np.log(n_adaptive + 1) / np.log(n_adaptive_total), 0.0)
+
+
+def ard_weights(F: np.ndarray, y: np.ndarray, noise_var: np.ndarray | None = None, seed: int = 0,
+                bounds: tuple[float, float] = (0.01, 2.0)) -> np.ndarray:
+    """Per-coordinate trust-region weights from a GP's ARD length scales (as TuRBO shapes its
+    trust region): ``F`` (``n x d``, unit cube), ``y`` (``n``) -> ``d`` weights with
+    geometric mean 1, large where the objective changes slowly (so the search steps far
+    there) and small where it is sensitive. Length scales are fitted by maximum likelihood
+    (scikit-learn, Matern 5/2) with ``noise_var`` (each y's variance) as known noise."""
+    import warnings
+
+    from sklearn.gaussian_process import GaussianProcessRegressor
+    from sklearn.gaussian_process.kernels import ConstantKernel, Matern
+
+    d = F.shape[1]
+    sd = float(np.std(y)) or 1.0
+    ys = (y - np.mean(y)) / sd
+    alpha = 1e-6 + (np.zeros(len(y)) if noise_var is None else np.maximum(noise_var, 0.0) / sd**2)
+    kernel = ConstantKernel(1.0, (1e-2, 1e2)) * Matern(np.full(d, 0.5), bounds, nu=2.5)
+    gp = GaussianProcessRegressor(kernel, alpha=alpha, random_state=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # convergence chatter at the length-scale bounds
+        gp.fit(F, ys)
+    ls = np.clip(np.atleast_1d(gp.kernel_.k2.length_scale).astype(float), *bounds)
+    return ls / np.exp(np.mean(np.log(ls)))
 
 
 def radius_schedule(values, n_skip: int, dim: int, succ_tol: int = 3, fail_tol: int | None = None,

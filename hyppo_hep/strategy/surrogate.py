@@ -2,14 +2,22 @@
 
 Each proposal:
 
-1. Initial design: a Latin hypercube of ``initial`` sets (default 2(d+1)), handed out first.
+1. Initial design: a Latin hypercube of ``initial`` sets (default d+1, as HEBO starts: the
+   smoothing RBF with a linear tail can be fitted from d+1 sets, and every set beyond them
+   is better spent where the model points; 2(d+1) left a 10-D search nearly all random at
+   25 sets), handed out first.
 2. Surrogates of the sets' mean score and, when ``k_std`` > 0, of their trial std, fitted
    on every finished set (failed sets count as the worst observed set, so the search
    keeps away from where trainings break). The trial spread is information: the mean's
    surrogate gets each set's std^2/n as its noise (an ensemble for the RBF, per-point
    noise for the GP).
 3. Candidates: DYCORS perturbations of the best sets (a shrinking subset of coordinates,
-   an adaptive radius) plus uniform ones, snapped to the lattice, none already taken.
+   an adaptive radius, optionally stretched per coordinate by a local GP's length scales
+   as TuRBO shapes its trust region) plus uniform ones, snapped to the lattice, none
+   already taken. "Best" is the noise-aware estimate of hyppo_hep.recommend: with noisy
+   means the centre must come from a posterior, not the raw best (TuRBO's authors make the
+   same point about their noise-free release). The RBF smooths noisy means by the
+   cross-validated multiple of std^2/n on its diagonal (``smooth: auto``).
 4. Selection: the weighted merit of the predicted objective (mean + k_std * predicted std)
    and the distance to every evaluated and pending set, with weights cycling from
    exploration to exploitation; for the GP also expected improvement or a lower
@@ -73,11 +81,12 @@ class SurrogateStrategy:
 
     def __init__(self, space, budget: int, initial: int | None = None, k_std: float = 0.0,
                  n_candidates: int | None = None, weights=None, uniform_fraction: float = 0.0,
-                 acquisition: str = "merit", centers: int = 1, cap: bool = True):
+                 acquisition: str = "merit", centers: int = 1, cap: bool = True, center: str = "estimate",
+                 trust_region: str = "round", warp: str = "none"):
         d = space.dim
         self.space, self.budget = space, int(budget)
         if initial is None:
-            initial = 2 * (d + 1)
+            initial = d + 1
         if isinstance(initial, bool) or not isinstance(initial, int) or initial < 1:
             raise ConfigError("strategy.initial", f"must be an integer >= 1, got {initial!r}")
         self.initial = min(initial, self.budget)
@@ -106,9 +115,64 @@ class SurrogateStrategy:
         if not isinstance(cap, bool):
             raise ConfigError("strategy.cap", f"must be true or false, got {cap!r}")
         self.centers, self.cap = centers, cap
+        if center not in ("estimate", "mean"):
+            raise ConfigError("strategy.center", f"({center!r}) is not one of estimate, mean")
+        self.center = center
+        if trust_region not in ("round", "ard"):
+            raise ConfigError("strategy.trust_region", f"({trust_region!r}) is not one of round, ard")
+        self.trust_region = trust_region
+        if warp not in ("none", "auto"):
+            raise ConfigError("strategy.warp", f"({warp!r}) is not one of none, auto")
+        self.warp, self._warps = warp, {}
+        # the feature column of each ordered coordinate (categoricals take several columns)
+        cols, j = [], 0
+        for p, lev in zip(space.free, space.n_levels()):
+            if not isinstance(p, CategoricalParam) and lev >= 3:
+                cols.append(j)
+            j += p.n_levels if isinstance(p, CategoricalParam) and p.n_levels > 1 else 1
+        self._ordered_columns = cols
         self.levels = space.n_levels()
+        # log lattices are unevenly spaced in the cube: candidates treat them as continuous
+        # and space.snap puts them on their lattice afterwards
+        self.levels[[bool(getattr(p, "log", False)) and hasattr(p, "lower") for p in space.free]] = np.inf
         self.categorical = np.array([isinstance(p, CategoricalParam) for p in space.free], dtype=bool)
         self._design: np.ndarray | None = None
+        self._stats_memo = None
+
+    def features(self, X: np.ndarray) -> np.ndarray:
+        """Surrogate features of unit-cube points ``X`` (``n x dim``): the space's features
+        with the learned input warps (``warp: auto``) applied."""
+        from hyppo_hep.strategy.warping import apply_warps
+
+        return apply_warps(self.space.features(X), self._warps)
+
+    def learn_warps(self, history, max_points: int = 100) -> dict:
+        """Input warps per ordered coordinate (strategy/warping.py), chosen by the LOO error
+        of the smoothing RBF over the better half of the ``max_points`` best sets."""
+        from hyppo_hep.strategy.warping import choose_warps
+
+        done = history.done
+        mean, std, n_ok = self.stats(done)
+        if len(done) < self.space.dim + 4:
+            return {}
+        capped = np.minimum(mean, np.median(mean)) if self.cap else mean
+        top = np.argsort(mean, kind="stable")[:max_points]
+        y = capped[top]
+        F = self.space.features(self.space.encode_many([done[i].params for i in top]))
+        scale = float(np.var(capped)) or 1.0
+        noise = 1e-8 + getattr(self, "_gamma", 0.0) * std[top] ** 2 / n_ok[top] / scale
+        return choose_warps(F, y, noise, self._ordered_columns, y <= np.median(y))
+
+    def stats(self, done) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``set_stats(done)`` for the finished sets, computed once per proposal: the fit, the
+        smoothing and the incumbents all need it, and at a thousand sets each pass costs
+        tens of milliseconds."""
+        if self._stats_memo is None:  # outside a proposal: nothing to share
+            return set_stats(done)
+        key = tuple((r.set_id, len(r.trials)) for r in done)
+        if self._stats_memo.get("key") != key:
+            self._stats_memo.update(key=key, stats=set_stats(done))
+        return self._stats_memo["stats"]
 
     # --- to be provided by subclasses ---------------------------------------------------------
     def make_surrogate(self):
@@ -122,7 +186,7 @@ class SurrogateStrategy:
         space = self.space
         done = history.done
         failed = history.failed
-        mean, std, n_ok = set_stats(done)
+        mean, std, n_ok = self.stats(done)
         var_mean = std**2 / n_ok
         # the sample std of n normal trials has variance about std^2 / (2 (n - 1))
         var_std = np.where(n_ok > 1, std**2 / (2 * np.maximum(n_ok - 1, 1)), 0.0)
@@ -137,11 +201,13 @@ class SurrogateStrategy:
         X = space.encode_many([r.params for r in recs])
         Y = np.stack([mean, std], axis=1) if with_std else mean[:, None]
         V = np.stack([var_mean, var_std], axis=1) if with_std else var_mean[:, None]
-        return space.features(X), X, Y, V
+        return self.features(X), X, Y, V
 
     def fit(self, history, with_std: bool | None = None):
         """The fitted surrogate of the finished sets (outputs: mean[, std])."""
         with_std = self.k_std > 0 if with_std is None else with_std
+        if self.warp == "auto":
+            self._warps = self.learn_warps(history)
         F, _, Y, V = self.training_data(history, with_std)
         if self.cap and len(Y) > 2:
             # Median capping (as pySOT does): values above the median are set to it, so that
@@ -155,7 +221,7 @@ class SurrogateStrategy:
         ``mean`` (predicted mean score), ``mean_std`` (its uncertainty) and ``spread``
         (predicted trial-to-trial std), each of length ``len(sets)``."""
         model = self.fit(history, with_std=True)
-        mu, sd = model.predict(self.space.features(self.space.encode_many(sets)))
+        mu, sd = model.predict(self.features(self.space.encode_many(sets)))
         return {"mean": mu[:, 0], "mean_std": sd[:, 0], "spread": np.maximum(mu[:, 1], 0.0)}
 
     def objective_prediction(self, model, F: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -176,8 +242,12 @@ class SurrogateStrategy:
             out += new_points(space, self._design, history, n_design)
         n_fit = len(history.done) + len(history.failed)
         if len(out) < n and len(history.done) >= 2 and n_fit >= min(space.dim + 2, self.initial):
-            with _one_blas_thread():
-                out += self._propose_adaptive(history, n - len(out), rng, out)
+            self._stats_memo = {}
+            try:
+                with _one_blas_thread():
+                    out += self._propose_adaptive(history, n - len(out), rng, out)
+            finally:
+                self._stats_memo = None  # the trials of these sets may change before the next call
         if len(out) < n:
             chosen = {space.key(p) for p in out}
             U = random_design(space, n - len(out), rng, exclude=history.keys(space) | chosen)
@@ -203,30 +273,55 @@ class SurrogateStrategy:
         """Candidate lattice points (``m x dim``), none evaluated, failed, pending or chosen."""
         radius, prob, _ = self.search_state(history)
         done = history.done
-        mean, std, _ = set_stats(done)
-        # the incumbents, as History.ranked orders them: by mean + k std, ties by set id
-        best = np.lexsort((np.array([r.set_id for r in done]), mean + self.k_std * std))[:self.centers]
+        best = np.lexsort((np.array([r.set_id for r in done]), self.incumbent_values(done)))[:self.centers]
         centers = self.space.encode_many([done[i].params for i in best])
         n_uniform = int(round(self.uniform_fraction * self.n_candidates))
         n_pert = self.n_candidates - n_uniform
         # two thirds around the incumbent, the rest around the runners-up
         counts = [n_pert] if len(centers) == 1 else [n_pert * 2 // 3] + [
             (n_pert - n_pert * 2 // 3) // (len(centers) - 1)] * (len(centers) - 1)
+        if self.trust_region == "ard" and len(done) >= self.space.dim + 2:
+            radius = radius * self.ard_weights(done)
         parts = [cand.dycors_candidates(c, k, radius, prob, self.levels, self.categorical, rng)
                  for c, k in zip(centers, counts)]
         parts.append(cand.uniform_candidates(n_uniform, self.levels, rng))
         taken = history.keys(self.space) | {self.space.key(p) for p in also_taken}
-        return cand.unique_new(np.vstack(parts), taken)
+        return cand.unique_new(self.space.snap(np.vstack(parts)), taken)
+
+    def ard_weights(self, done, max_points: int = 64) -> np.ndarray:
+        """Trust-region weights per coordinate (``dim``, geometric mean 1; candidates.ard_weights)
+        from a GP fitted on the ``max_points`` best finished sets: a local model, as TuRBO
+        fits where its trust region is, so the shape follows the landscape near the best.
+        Categorical coordinates keep weight 1 (they jump between choices anyway)."""
+        mean, std, n_ok = self.stats(done)
+        top = np.argsort(mean, kind="stable")[:max_points]
+        X = self.space.encode_many([done[i].params for i in top])
+        w = cand.ard_weights(X, mean[top], std[top] ** 2 / n_ok[top])
+        return np.where(self.categorical, 1.0, w)
+
+    def incumbent_values(self, done) -> np.ndarray:
+        """What the candidates' centres are chosen by, one value per finished set: the
+        noise-aware estimate of mean + k std (``center: estimate``, hyppo_hep.recommend:
+        a lucky set of scattered trials does not pull the search to itself) or the raw
+        mean + k std (``center: mean``), ``len(done)``."""
+        if self.center == "estimate":
+            from hyppo_hep.recommend import estimate_arrays
+
+            mean, std, n_ok = self.stats(done)
+            return np.array([e.value(self.k_std) for e in estimate_arrays(done, mean, std, n_ok, self.k_std,
+                                                                          self.space)])
+        mean, std, _ = self.stats(done)
+        return mean + self.k_std * std
 
     def _propose_adaptive(self, history, n: int, rng: np.random.Generator, chosen: list[dict]) -> list[dict]:
         space = self.space
         C = self.candidates(history, rng, chosen)
         if len(C) == 0:
             return []
-        FC = space.features(C)
-        model = self.fit(history)
+        model = self.fit(history)  # first: it learns the input warps the features use
+        FC = self.features(C)
         X_known = np.vstack([history.X_all(space), space.encode_many(chosen)])
-        idx = self.select(model, FC, space.features(X_known), history, n)
+        idx = self.select(model, FC, self.features(X_known), history, n)
         return new_points(space, C[idx], history, n, also_taken={space.key(p) for p in chosen})
 
     def select(self, model, FC: np.ndarray, F_known: np.ndarray, history, n: int) -> list[int]:
@@ -242,14 +337,21 @@ class SurrogateStrategy:
 
 class RBFStrategy(SurrogateStrategy):
     """``{name: rbf, initial: 14, kernel: cubic, k_std: 0.0, n_candidates: 600,
-    weights: [0.3, 0.5, 0.8, 0.95], uniform_fraction: 0.1, ensemble: 32}``"""
+    weights: [0.3, 0.5, 0.8, 0.95], uniform_fraction: 0.1, ensemble: 32, smooth: auto,
+    center: estimate, trust_region: round}``"""
 
     def __init__(self, space, budget: int, initial: int | None = None, kernel: str = "cubic", k_std: float = 0.0,
                  n_candidates: int | None = None, weights=None, uniform_fraction: float = 0.0, centers: int = 1,
-                 cap: bool = True, ensemble: int = 32, eta: float = 1e-6):
+                 cap: bool = True, ensemble: int = 32, eta: float = 1e-6, smooth: float | str = "auto",
+                 center: str = "estimate", trust_region: str = "round", warp: str = "none"):
         from hyppo_hep.surrogate.rbf import KERNELS
 
-        super().__init__(space, budget, initial, k_std, n_candidates, weights, uniform_fraction, "merit", centers, cap)
+        super().__init__(space, budget, initial, k_std, n_candidates, weights, uniform_fraction, "merit", centers, cap,
+                         center, trust_region, warp)
+        if smooth != "auto" and (isinstance(smooth, bool) or not isinstance(smooth, (int, float)) or smooth < 0):
+            raise ConfigError("strategy.smooth", f"must be 'auto' or a number >= 0, got {smooth!r}")
+        self.smooth = smooth if smooth == "auto" else float(smooth)
+        self._gamma = 0.0
         if kernel not in KERNELS:
             raise ConfigError("strategy.kernel", f"({kernel!r}) is not one of {', '.join(KERNELS)}")
         if isinstance(ensemble, bool) or not isinstance(ensemble, int) or ensemble < 0:
@@ -261,7 +363,33 @@ class RBFStrategy(SurrogateStrategy):
     def make_surrogate(self):
         from hyppo_hep.surrogate.rbf import RBFSurrogate
 
-        return RBFSurrogate(self.kernel, self.eta, self.ensemble)
+        return RBFSurrogate(self.kernel, self.eta, self.ensemble,
+                            smooth=self._gamma if self.smooth == "auto" else self.smooth)
+
+    def fit(self, history, with_std: bool | None = None):
+        if self.smooth == "auto":
+            self._gamma = self.cross_validated_smoothing(history)
+        return super().fit(history, with_std)
+
+    def cross_validated_smoothing(self, history, max_points: int = 100) -> float:
+        """The smoothing (multiplier of each set's std^2/n on the RBF diagonal, in units of
+        the capped means' variance) whose leave-one-out error over the better half of the
+        ``max_points`` best sets is lowest: noisy means are smoothed as much as the data
+        say they should be, exact ones interpolated (hyppo_hep.recommend.smoothed_loo)."""
+        from hyppo_hep.recommend import smoothed_loo
+
+        done = history.done
+        mean, std, n_ok = self.stats(done)
+        if len(done) < self.space.dim + 4 or not np.any(std > 0):
+            return 0.0
+        capped = np.minimum(mean, np.median(mean)) if self.cap else mean
+        top = np.argsort(mean, kind="stable")[:max_points]
+        F = self.space.features(self.space.encode_many([done[i].params for i in top]))
+        y = capped[top]
+        # the full fit standardises by the variance of all capped means: choose on that scale
+        _, gamma = smoothed_loo(F, y[:, None], std[top] ** 2 / n_ok[top], y <= np.median(y),
+                                scale=float(np.var(capped)) or None)
+        return gamma
 
 
 class GPStrategy(SurrogateStrategy):
@@ -272,9 +400,10 @@ class GPStrategy(SurrogateStrategy):
     def __init__(self, space, budget: int, initial: int | None = None, k_std: float = 0.0,
                  acquisition: str = "merit", beta: float = 2.0, nu: float = 2.5, n_candidates: int | None = None,
                  weights=None, uniform_fraction: float = 0.0, centers: int = 1, cap: bool = True,
-                 max_fit_points: int = 128):
+                 max_fit_points: int = 128, center: str = "estimate", trust_region: str = "round",
+                 warp: str = "none"):
         super().__init__(space, budget, initial, k_std, n_candidates, weights, uniform_fraction, acquisition,
-                         centers, cap)
+                         centers, cap, center, trust_region, warp)
         if not isinstance(beta, (int, float)) or beta < 0:
             raise ConfigError("strategy.beta", f"must be a number >= 0, got {beta!r}")
         if nu not in (0.5, 1.5, 2.5):
@@ -293,10 +422,10 @@ class GPStrategy(SurrogateStrategy):
             return super().select(model, FC, F_known, history, n)
         # Pending sets (and each pick of this batch) are conditioned on at their predicted
         # value: the posterior std collapses there, so the next pick looks elsewhere.
-        F_pending = self.space.features(history.X_pending(self.space))
+        F_pending = self.features(history.X_pending(self.space))
         if len(F_pending):
             model = model.condition(F_pending, model.predict(F_pending)[0])
-        incumbent = float(np.min(self.objective_prediction(model, self.space.features(
+        incumbent = float(np.min(self.objective_prediction(model, self.features(
             self.space.encode_many([r.params for r in history.done])))[0]))
         chosen: list[int] = []
         for _ in range(min(n + 2, len(FC))):

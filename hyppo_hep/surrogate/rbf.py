@@ -52,10 +52,12 @@ class RBFSurrogate:
     predictions are a pure function of the data.
     """
 
-    def __init__(self, kernel: str = "cubic", eta: float = 1e-6, n_ensemble: int = 32, seed: int = 0):
+    def __init__(self, kernel: str = "cubic", eta: float = 1e-6, n_ensemble: int = 32, seed: int = 0,
+                 smooth: float = 0.0):
         if kernel not in KERNELS:
             raise ValueError(f"unknown RBF kernel {kernel!r} (known: {', '.join(KERNELS)})")
         self.kernel, self.eta, self.n_ensemble, self.seed = kernel, float(eta), int(n_ensemble), seed
+        self.smooth = float(smooth)
 
     def fit(self, X: np.ndarray, y: np.ndarray, noise_var: np.ndarray | None = None) -> "RBFSurrogate":
         """``X``: ``n x p`` points; ``y``: ``n`` or ``n x k`` values; ``noise_var``: the
@@ -97,6 +99,12 @@ class RBFSurrogate:
         m = rank + 1
         A = np.zeros((n + m, n + m))
         A[:n, :n] = _phi(cdist(Xs, Xs), self.kernel) + self.eta * np.eye(n)
+        if self.smooth > 0 and noise_var is not None and self.kernel != "linear":
+            # A smoothing fit: each point's diagonal grows with the noise of its first output
+            # (the mean's std^2/n), so a set of scattered trials is not interpolated exactly.
+            # Cubic and thin-plate are conditionally positive definite, so this only smooths.
+            v0 = np.asarray(noise_var, dtype=float).reshape(n, k)[:, 0] / self._ysd[0] ** 2
+            A[np.arange(n), np.arange(n)] += self.smooth * np.maximum(v0, 0.0)
         A[:n, n:] = P
         A[n:, :n] = P.T
         rhs_full = np.vstack([B, np.zeros((m, B.shape[1]))])
