@@ -25,13 +25,14 @@ class Status:
     n_failed: int
     n_pending: int
     n_trials: int
-    best: object | None  # SetRecord
+    best: object | None  # the recommended set's hyppo_hep.recommend.Estimate
     k_std: float
     started: float | None
     last: float | None
     finished: str | None  # the run_finished reason, None while running
     workers: int
     busy: float  # summed trial wall time, seconds
+    history: object = None
 
     @property
     def elapsed(self) -> float:
@@ -55,6 +56,7 @@ class Status:
 
 def journal_status(path: Path, root: Path) -> Status:
     from hyppo_hep.journal import read_events, replay
+    from hyppo_hep.recommend import recommend
 
     events = list(read_events(path))
     header = next((e for e in events if e.get("event") == "campaign"), None)
@@ -72,11 +74,12 @@ def journal_status(path: Path, root: Path) -> Status:
     return Status(
         journal=path, label=str(path.parent.relative_to(root)) if path.parent != root else "",
         budget=header.get("budget"), n_done=len(history.done), n_failed=len(history.failed),
-        n_pending=len(history.pending), n_trials=len(trials), best=history.best(k_std), k_std=k_std,
+        n_pending=len(history.pending), n_trials=len(trials), best=recommend(history, k_std)[1], k_std=k_std,
         started=min(times) if times else None, last=max(times) if times else None,
         finished=end.get("reason") if end and events[-1] is end else None,
         workers=len({t.worker for t in trials if t.worker is not None}),
-        busy=sum((t.finished or 0.0) - (t.started or 0.0) for t in trials if t.started and t.finished))
+        busy=sum((t.finished or 0.0) - (t.started or 0.0) for t in trials if t.started and t.finished),
+        history=history)
 
 
 def format_status(s: Status) -> str:
@@ -88,9 +91,10 @@ def format_status(s: Status) -> str:
     lines = [f"{head}{state}: {s.n_done}{budget} sets done, {s.n_failed} failed, {s.n_pending} in flight, "
              f"{s.n_trials} trials; elapsed {hms(s.elapsed)}" + (f", ETA {hms(s.eta)}" if s.eta is not None else "")]
     if s.best is not None:
-        rank = f" (mean + {s.k_std:g} std {s.best.objective_value(s.k_std):.6g})" if s.k_std else ""
-        lines.append(f"  best so far: set {s.best.set_id}  {s.best.mean:.6g} ± {s.best.std:.6g} "
-                     f"({s.best.n_ok}/{s.best.n_trials} trials){rank}  {s.best.params}")
+        e, rec = s.best, s.history.sets[s.best.set_id]
+        rank = f", ranked by mean + {s.k_std:g} std" if s.k_std else ""
+        lines.append(f"  best so far: set {e.set_id}  {e.value(s.k_std):.6g} ± {e.mean_std:.6g} (noise-aware estimate{rank}; "
+                     f"raw {e.raw_mean:.6g} ± {e.raw_std:.6g}, {e.n_ok}/{rec.n_trials} trials)  {rec.params}")
     if s.utilisation is not None:
         lines.append(f"  workers seen: {s.workers}, utilisation {100 * s.utilisation:.1f}%")
     return "\n".join(lines)
