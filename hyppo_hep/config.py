@@ -96,30 +96,7 @@ def parse_isolation(value: Any, path: str = "isolation") -> str:
     return value
 
 
-def _str(value: Any, path: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigError(path, f"must be a non-empty string, got {value!r}")
-    return value
-
-
-def _mapping(value: Any, path: str) -> dict:
-    if not isinstance(value, dict):
-        raise ConfigError(path, f"must be a mapping, got {type(value).__name__}")
-    for key in value:
-        if not isinstance(key, str):
-            raise ConfigError(f"{path}.{key}", "keys must be strings")
-    return value
-
-
-def _named(value: Any, path: str) -> tuple[str, dict]:
-    """``name`` or ``{name: ..., option: ...}`` -> (name, options)."""
-    if isinstance(value, str):
-        return _str(value, path), {}
-    value = dict(_mapping(value, path))
-    if "name" not in value:
-        raise ConfigError(f"{path}.name", "is missing")
-    name = _str(value.pop("name"), f"{path}.name")
-    return name, value
+_str, _mapping, _named = read_str, read_mapping, read_named  # the shared readers (parsing.py)
 
 
 def parse_objective(value: Any, path: str = "objective") -> ObjectiveRef:
