@@ -27,8 +27,8 @@ setup(
         # campaigns handed to Optuna (journal file, optuna-dashboard) and MLflow
         "interop": ["optuna>=3.6", "mlflow-skinny>=2.10"],
         # scikit-image is the reference SSIM the tests compare against; optuna and mlflow
-        # check the interop exports against the real libraries
-        "test": ["pytest>=7", "hypothesis>=6", "scikit-image", "optuna>=3.6", "mlflow-skinny>=2.10"],
+        # check the interop exports against the real libraries; pandas: hyppo_hep.load
+        "test": ["pytest>=7", "hypothesis>=6", "scikit-image", "optuna>=3.6", "mlflow-skinny>=2.10", "pandas>=1.5"],
         # peers of benchmarks/bench_optimizers.py only, never needed at run time
         "bench": ["optuna>=3.6", "pysot>=0.3.3", "scikit-optimize>=0.10", "smac>=2.0",
                   # HEBO's own imports (HEBO itself pins numpy<1.25: pip install HEBO --no-deps)
