@@ -93,6 +93,15 @@ if [ "$WARNED" = 1 ] || [ "$CANCELLED" = 1 ]; then
     echo "signalled before the run started: not started, not requeued (is --time longer than 120 s?)"
     exit 1
 fi
+# MPICH keeps its shared memory in /dev/shm/mpich_shm_*; ranks that are killed (see the
+# MPI_Finalize hang below) leave theirs behind. A requeued job keeps its job id, so its next
+# step is named as the killed one was, and MPI_Init opened the stale segment and waited for
+# ever (seen here on the third start of a job requeued twice). Remove this user's segments
+# that no process maps any more: nothing can use them.
+for seg in /dev/shm/mpich_shm_*; do
+    [ -O "$seg" ] || continue
+    grep -qsF "$seg" /proc/[0-9]*/maps || rm -f "$seg"
+done
 # srun in the background so that the shell can take the signal while it waits.
 LAUNCHED=1
 srun "${PYTHON:-python}" -m hyppo_hep.run "$CONFIG" ${RESUME[@]+"${RESUME[@]}"} "$@" &
