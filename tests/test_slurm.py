@@ -253,7 +253,10 @@ def test_scancel_stops_cleanly_and_a_resubmission_resumes(slurm, tmp_path, scrip
     assert last["event"] == "run_finished" and last["reason"] == "interrupted", last
     assert last["n_finished"] < budget
     if script == "slurm_requeue.sh":
-        assert "cancelled (run status 143, journal: interrupted): not requeued" in (tmp_path / "job.out").read_text()
+        # the script's own "cancelled ...: not requeued" line is printed only when srun returns
+        # within KillWait (10 s here); a rank slow in MPI_Finalize gets the batch shell killed
+        # first. What matters: it never asked for a requeue.
+        assert "requeueing" not in (tmp_path / "job.out").read_text()
     # resubmission: the requeue script finds the journal and resumes; the others take --resume
     args = [cfg, "--quiet"] if script == "slurm_requeue.sh" else ["--out", out, "--resume", "--quiet"]
     job2 = sbatch_script(slurm, tmp_path, script, "--ntasks-per-node=5", args=args, env=env)
