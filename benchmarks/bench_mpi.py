@@ -2,6 +2,12 @@
 
     python benchmarks/bench_mpi.py             # about 1-2 minutes
     python benchmarks/bench_mpi.py --repeats 1
+    python benchmarks/bench_mpi.py --compare main   # this tree and git ref `main`, side by side
+
+``--compare REF`` runs every case with this tree's hyppo_hep and with the one at git ``REF``
+(exported with git archive), interleaved, so both see the same load on a shared machine.
+Wake-ups are counted the same way for both: the voluntary context switches of every rank
+(getrusage, written at exit by a sitecustomize hook), i.e. every nap and every other block.
 
 Master + 8 worker ranks (2 groups of 4, or 4 groups of 2), trials that sleep (so 9 ranks on
 2 cores measure the scheduling, not the CPU). Reported from the journal: the search's wall
@@ -43,6 +49,11 @@ CASES = [
     ("constant 0.5 s trials, 2 groups of 4", {"name": "branin", "sleep": 0.5, "noise": 0.0}, 4, 4, 20),
     ("constant 0.5 s trials, 4 groups of 2", {"name": "branin", "sleep": 0.5, "noise": 0.0}, 2, 2, 40),
     ("heterogeneous 0.2-1.0 s sets, 4 groups of 2", "sleepy:train", 2, 2, 40),
+    # short trials: the messages' latency is 5x larger a share of each set than above
+    ("constant 0.1 s trials, 2 groups of 4", {"name": "branin", "sleep": 0.1, "noise": 0.0}, 4, 4, 40),
+    # more trials than ranks in a group: a group's first rank runs two; trial-level
+    # scheduling lets the other, idle ranks take trials of the next set meanwhile
+    ("constant 0.5 s trials, 5 per set on 2 groups of 4", {"name": "branin", "sleep": 0.5, "noise": 0.0}, 5, 4, 16),
 ]
 
 
@@ -53,7 +64,34 @@ def mpiexec() -> str:
     return exe
 
 
-def run_case(tmp: Path, objective, trials, group_size, budget, n=9):
+SITECUSTOMIZE = '''
+import atexit, json, os, resource, time
+
+_t0 = time.monotonic()
+
+
+def _write():
+    out = os.environ.get("HYPPO_BENCH_RUSAGE")
+    rank = os.environ.get("PMI_RANK")
+    if out and rank is not None:
+        ru = resource.getrusage(resource.RUSAGE_SELF)
+        with open(os.path.join(out, "ru%s.json" % rank), "w") as fh:
+            json.dump({"nvcsw": ru.ru_nvcsw, "wall": time.monotonic() - _t0}, fh)
+
+
+atexit.register(_write)
+'''
+
+
+def export(ref: str, dest: Path) -> Path:
+    """hyppo_hep as it is at git ``ref``, unpacked under ``dest``."""
+    dest.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", ref, "hyppo_hep"], check=True, capture_output=True)
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True)
+    return dest
+
+
+def run_case(tmp: Path, objective, trials, group_size, budget, n=9, code: Path = ROOT):
     import yaml
 
     out = tmp / "out"
@@ -62,8 +100,11 @@ def run_case(tmp: Path, objective, trials, group_size, budget, n=9):
            "executor": {"kind": "mpi", "group_size": group_size}, "out": str(out)}
     (tmp / "cfg.yaml").write_text(yaml.safe_dump(cfg))
     (tmp / "sleepy.py").write_text(SLEEPY)
-    stats = tmp / "stats"
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(tmp)]), HYPPO_MPI_STATS=str(stats))
+    (tmp / "sitecustomize.py").write_text(SITECUSTOMIZE)
+    stats, rusage = tmp / "stats", tmp / "rusage"
+    rusage.mkdir()
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(code), str(tmp)]), HYPPO_MPI_STATS=str(stats),
+               HYPPO_BENCH_RUSAGE=str(rusage))
     t0 = time.perf_counter()
     proc = subprocess.run([mpiexec(), "-n", str(n), sys.executable, "-m", "hyppo_hep.run", str(tmp / "cfg.yaml"),
                            "--quiet", "--overwrite"], capture_output=True, text=True, env=env, timeout=600)
@@ -81,31 +122,58 @@ def run_case(tmp: Path, objective, trials, group_size, budget, n=9):
     master = next(r for r in ranks if r["role"] == "master")
     # CPU spent while waiting for a message, per second waited (the cost of not spinning)
     idle_cpu = max(r["wait_cpu"] / r["wait_wall"] for r in ranks if r["wait_wall"] > 0)
-    return {"wall": wall, "ideal": busy / workers, "serial": busy, "util": busy / (workers * wall), "total": total,
+    # the messages' latency, from the journal (one clock, one machine): a set's submission
+    # to its first trial's start (master -> rank), a set's last trial's end to its result
+    # being journalled (rank -> master); medians over sets
+    submitted = {e["set_id"]: e["time"] for e in events if e["event"] == "set_submitted"}
+    by_set = {}
+    for e in trials_ev:
+        by_set.setdefault(e["set_id"], []).append(e)
+    to_rank = statistics.median(min(e["started"] for e in es) - submitted[s] for s, es in by_set.items())
+    to_master = statistics.median(max(e["time"] - e["finished"] for e in es) for es in by_set.values())
+    ru = [json.loads(p.read_text()) for p in rusage.glob("ru*.json")]
+    # voluntary context switches of all ranks per second of the job: every nap is one
+    switches = sum(r["nvcsw"] for r in ru) / max(r["wall"] for r in ru)
+    return {"to_rank": to_rank, "to_master": to_master, "switches": switches, "wall": wall, "ideal": busy / workers, "serial": busy, "util": busy / (workers * wall), "total": total,
             "master_cpu": master["cpu"] / master["wall"], "worker_idle_cpu": idle_cpu, "n_trials": len(trials_ev)}
+
+
+HEADER = ("| code | case | sets x trials | wall of the search (s) | ideal = busy / 8 (s) | speedup vs one after "
+          "another | utilization | process wall incl. MPI start (s) | master CPU (% of a core) | worst rank's CPU "
+          "while waiting (% of a core) | wake-ups of all 9 ranks (voluntary switches / s) | set submitted -> "
+          "first trial starts (ms) | last trial ends -> journalled (ms) |")
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--max-sleep", type=float, help="HYPPO_MPI_MAX_SLEEP for the ranks (default 0.02 s)")
+    p.add_argument("--compare", metavar="REF", help="also run hyppo_hep as at git REF, interleaved")
+    p.add_argument("--cases", default="0,1,2,3,4", help="indices of CASES to run (default all)")
     args = p.parse_args(argv)
     if args.max_sleep is not None:
         os.environ["HYPPO_MPI_MAX_SLEEP"] = str(args.max_sleep)
     print(f"## Real MPI on this machine (bench_mpi.py): mpiexec -n 9, {os.cpu_count()} cores, median of "
-          f"{args.repeats}, longest nap {os.environ.get('HYPPO_MPI_MAX_SLEEP', '0.02')} s\n")
-    print("| case | sets x trials | wall of the search (s) | ideal = busy / 8 (s) | speedup vs one after another "
-          "| utilization | process wall incl. MPI start (s) | master CPU (% of a core) | worst rank's CPU while waiting (% of a core) |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for name, objective, trials, group_size, budget in CASES:
-        runs = []
-        for _ in range(args.repeats):
-            with tempfile.TemporaryDirectory() as tmp:
-                runs.append(run_case(Path(tmp), objective, trials, group_size, budget))
-        m = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
-        print(f"| {name} | {budget} x {trials} | {m['wall']:.2f} | {m['ideal']:.2f} | {m['serial'] / m['wall']:.2f}x "
-              f"| {m['util']:.1%} | {m['total']:.1f} | {m['master_cpu']:.1%} | {m['worker_idle_cpu']:.2%} |",
-              flush=True)
+          f"{args.repeats}, longest nap {os.environ.get('HYPPO_MPI_MAX_SLEEP', 'default')} s\n")
+    print(HEADER)
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as codes:
+        versions = [("this tree", ROOT)]
+        if args.compare:
+            versions.insert(0, (args.compare, export(args.compare, Path(codes) / "ref")))
+        for idx in map(int, args.cases.split(",")):
+            name, objective, trials, group_size, budget = CASES[idx]
+            runs = {label: [] for label, _ in versions}
+            for _ in range(args.repeats):
+                for label, code in versions:  # interleaved: both see the same load
+                    with tempfile.TemporaryDirectory() as tmp:
+                        runs[label].append(run_case(Path(tmp), objective, trials, group_size, budget, code=code))
+            for label, _ in versions:
+                m = {k: statistics.median(r[k] for r in runs[label]) for k in runs[label][0]}
+                print(f"| {label} | {name} | {budget} x {trials} | {m['wall']:.2f} | {m['ideal']:.2f} | "
+                      f"{m['serial'] / m['wall']:.2f}x | {m['util']:.1%} | {m['total']:.1f} | {m['master_cpu']:.1%} | "
+                      f"{m['worker_idle_cpu']:.2%} | {m['switches']:.0f} | {1000 * m['to_rank']:.1f} | "
+                      f"{1000 * m['to_master']:.1f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -6,19 +6,24 @@
 Rank 0 runs the strategy, the surrogates and the journal (the same Driver as every other
 executor; :class:`MPIExecutor` is its executor). Ranks 1..N-1 are cut into worker groups of
 ``group_size`` consecutive ranks (the last group holds the remainder when N-1 is not a
-multiple), one communicator per group (``Comm.Split``). One slot = one group:
+multiple). The master sends every rank its trials itself (no hop through a group leader):
 
 - level 1: different sets run on different groups at the same time;
-- level 2: the group leader hands the trials of its set to the ranks of its group
-  (round-robin: trial i to group rank i mod size), and every rank runs its trials on its
-  own device and sends each result straight to the master as it finishes;
-- asynchronous: the master proposes and sends a new set to a group the moment the last
-  trial of that group's set has come back, never waiting for the other groups.
+- level 2: a new set goes to a fully idle group, trial i to its rank i mod size, and every
+  rank runs its trials on its own device and sends each result straight to the master;
+- asynchronous: the master proposes and sends a new set the moment a group is free, never
+  waiting for the other groups;
+- trial level: when no whole group is free, idle ranks of partly busy groups take pending
+  trials one each (the next set's, an extra trial of an earlier set, trials moved off a
+  frozen rank), so a set's trials may run on several groups; the Search and the journal see
+  the same TrialSpecs and TrialResults as ever.
 
 Idle ranks do not spin. MPICH's blocking receive busy-polls a core at 100%; every wait
-here is a non-blocking probe followed by a sleep that doubles from 0.5 ms up to
-``MAX_SLEEP`` (20 ms), i.e. at most ~50 wake-ups a second: a fraction of a percent of a core,
-for at most 20 ms of added latency per message (negligible next to a training).
+here is a non-blocking probe followed by a sleep of at most ``MAX_SLEEP`` (20 ms). Naps
+double from 0.5 ms while nothing is expected, and shrink around the moment a message is
+likely (the master: when a rank's trial should end, from the durations of the trials back;
+a worker: when the master usually answers its result), so a message is seen within a few
+ms for about as many wake-ups as a plain 20 ms timer (benchmarks/RESULTS_mpi.md).
 
 This is the only module that imports mpi4py, and only inside functions: launch detection
 (:func:`world_size_from_env`) reads the launcher's environment variables, so a plain
@@ -27,10 +32,12 @@ This is the only module that imports mpi4py, and only inside functions: launch d
 
 from __future__ import annotations
 
+import bisect
 import json
 import os
 import resource
 import signal
+import statistics
 import sys
 import threading
 import time
@@ -41,8 +48,7 @@ from dataclasses import replace
 from hyppo_hep.errors import UserError
 from hyppo_hep.trial import TrialResult, TrialSpec
 
-TAG_SET = 11  # master -> group leader: a TrialSpec
-TAG_TRIALS = 12  # leader -> group rank: (set_id, params, [(trial, seed), ...], fidelity)
+TAG_WORK = 11  # master -> a worker rank: a TrialSpec of the trials it runs, in order
 TAG_RESULT = 13  # any worker -> master: one TrialResult
 TAG_FATAL = 14  # worker -> master: the objective cannot be built there (message)
 TAG_STOP = 15  # master -> every worker rank: stop now, abandoning a trial in flight (None)
@@ -51,6 +57,8 @@ FIRST_SLEEP = 0.0005  # s
 # s: the longest nap of a waiting rank, i.e. the worst latency it adds to a message. Lower
 # it (env HYPPO_MPI_MAX_SLEEP) for very short trials, at the price of more wake-ups.
 MAX_SLEEP = float(os.environ.get("HYPPO_MPI_MAX_SLEEP", "0.02"))
+# s: the nap of the master around the moment a result is expected (see _wait_message)
+NEAR_SLEEP = 0.001
 
 # Launchers' names for the world size and this process's rank (Hydra/MPICH and Intel MPI,
 # PMI-2/PMIx under srun, Open MPI). SLURM_NTASKS alone is not enough: a batch script's own
@@ -127,9 +135,17 @@ def default_group_size(world_size: int, trials: int, group_size: int | None = No
 
 # --- waiting without spinning ---------------------------------------------------------------
 
-def _wait_message(comm, source, tag, timeout: float | None = None):
+def _wait_message(comm, source, tag, timeout: float | None = None, stats=None, expect: list[float] | None = None):
     """Receive the next message from ``source`` with ``tag`` (wildcards allowed) without
-    busy-waiting; returns (obj, source, tag), or None after ``timeout`` seconds."""
+    busy-waiting; returns (obj, source, tag), or None after ``timeout`` seconds. Each nap
+    is counted in ``stats.wakeups`` (the price of not spinning).
+
+    ``expect``: when (time.monotonic, sorted) a message is likely to arrive. Each nap is
+    then a third of the distance to the nearest such moment (at least NEAR_SLEEP), before
+    and after it, so a
+    message that arrives about when expected is seen within a third of its error instead of
+    up to MAX_SLEEP, for a few more wake-ups; no nap is ever longer than MAX_SLEEP, so a
+    wrong guess costs no latency. A guess that errs early is cheaper than a late one."""
     from mpi4py import MPI
 
     status = MPI.Status()
@@ -138,15 +154,30 @@ def _wait_message(comm, source, tag, timeout: float | None = None):
     while True:
         msg = comm.improbe(source=source, tag=tag, status=status)
         if msg is not None:
+            if stats is not None and expect:
+                stats.guess_errors.append(_nearest(expect, time.monotonic()))
             return msg.recv(), status.Get_source(), status.Get_tag()
         nap = delay
+        if expect:
+            # s from the expected moment: naps shrink towards it and grow again past it, so
+            # a message that comes about when expected is seen within a fraction of its lateness
+            off = abs(_nearest(expect, time.monotonic()))
+            nap = min(MAX_SLEEP, max(NEAR_SLEEP, off / 3))
+        delay = min(2 * delay, MAX_SLEEP)
         if deadline is not None:
             left = deadline - time.monotonic()
             if left <= 0:
                 return None
             nap = min(nap, left)
         time.sleep(nap)
-        delay = min(2 * delay, MAX_SLEEP)
+        if stats is not None:
+            stats.wakeups += 1
+
+
+def _nearest(moments: list[float], now: float) -> float:
+    """now - the moment of sorted ``moments`` nearest to now (> 0: that moment has passed)."""
+    i = bisect.bisect(moments, now)
+    return min((now - m for m in moments[max(0, i - 1):i + 1]), key=abs)
 
 
 def _try_message(comm, source, tag):
@@ -196,12 +227,14 @@ class _RankStats:
         self.n_trials = 0
         self.wait_wall = 0.0  # s spent waiting for a message ...
         self.wait_cpu = 0.0  # ... and the CPU seconds that waiting cost
+        self.wakeups = 0  # naps ended while waiting (each a wake-up of an idle process)
+        self.guess_errors: list[float] = []  # s: message seen - expected moment (late > 0)
 
     def wait(self, *args, **kw):
         """_wait_message(*args, **kw), timed."""
         c0, w0 = time.process_time(), time.monotonic()
         try:
-            return _wait_message(*args, **kw)
+            return _wait_message(*args, stats=self, **kw)
         finally:
             self.wait_cpu += time.process_time() - c0
             self.wait_wall += time.monotonic() - w0
@@ -218,7 +251,9 @@ class _RankStats:
         os.makedirs(out, exist_ok=True)
         data = {"rank": self.rank, "role": self.role, "wall": time.monotonic() - self.wall0,
                 "cpu": self._cpu() - self.cpu0, "busy": self.busy, "n_trials": self.n_trials,
-                "wait_wall": self.wait_wall, "wait_cpu": self.wait_cpu, **extra}
+                "wait_wall": self.wait_wall, "wait_cpu": self.wait_cpu, "wakeups": self.wakeups,
+                "guess_error_median": statistics.median(self.guess_errors) if self.guess_errors else None,
+                "guesses": len(self.guess_errors), **extra}
         with open(os.path.join(out, f"rank{self.rank}.json"), "w", encoding="utf-8") as fh:
             json.dump(data, fh)
 
@@ -234,12 +269,11 @@ STARTUP_ALLOWANCE_ENV = "HYPPO_MPI_STARTUP_GRACE"
 
 
 class MPIExecutor:
-    """The master's executor (world rank 0): one slot per worker group.
+    """The master's executor (world rank 0): a slot per free worker group (see n_slots).
 
-    ``submit`` sends a set to a free group or queues it; ``poll`` returns trial results as
-    they arrive, one per trial. ``close`` tells every group to stop. Must be constructed
-    on rank 0 while every other rank enters :func:`worker_loop` (both split the world
-    communicator into groups, a collective call).
+    ``submit`` sends a set's trials to idle ranks or queues them; ``poll`` returns trial
+    results as they arrive, one per trial. ``close`` tells every rank to stop. Constructed on
+    rank 0 while every other rank enters :func:`worker_loop`.
 
     Unresponsive ranks (a SIGSTOPped process, a hung driver, a node that stopped answering):
     with a ``timeout`` (the config's trial_timeout) the master applies the limit itself. A
@@ -247,18 +281,15 @@ class MPIExecutor:
     within ``timeout`` + ``grace`` of the previous one (or of the set's dispatch), plus a
     start-up allowance for the rank's first result and for every isolated trial (a new
     child builds the objective). When one does not, its trial is returned as
-    failed ("worker unresponsive ..."), the rank's other trials of the set go back to the
-    queue for another group, its group is retired (never sent a set again), and anything
-    the rank sends later is dropped, so no trial is ever recorded twice. If the frozen rank
-    is a group leader that had not yet answered for the set, the other members' trials of
-    it are moved too (they may never have been handed out). Without ``timeout`` the master
+    failed ("worker unresponsive ..."), the rank's other trials go back to the queue for
+    other ranks, its group is retired (its other ranks finish what they hold, then get no
+    more work), and anything the rank sends later is dropped, so no trial is ever recorded
+    twice. Without ``timeout`` the master
     cannot tell a long training from a frozen rank and waits (README, Reliability).
     """
 
     def __init__(self, comm, group_size: int, *, timeout: float | None = None, isolation: str = "none",
                  grace: float | None = None):
-        from mpi4py import MPI
-
         from hyppo_hep.executor.isolation import STARTUP_GRACE_S
 
         if comm.Get_rank() != 0:
@@ -267,7 +298,6 @@ class MPIExecutor:
         self.layout = group_layout(comm.Get_size(), group_size)
         self.group_size = group_size
         self._n_groups = len(self.layout)
-        comm.Split(MPI.UNDEFINED, 0)  # the master belongs to no group
         self.grace = UNRESPONSIVE_GRACE_S if grace is None else grace
         # s a rank may stay silent while it owes a result; None: no limit (no trial_timeout)
         self.limit = None if not timeout else timeout + self.grace
@@ -277,9 +307,12 @@ class MPIExecutor:
         self._worker_of: dict[int, str] = {}  # rank -> its worker name (host:pid:rank) as last seen
         self.lost_ranks: list[int] = []  # declared unresponsive, in that order
         self._retired: set[int] = set()  # groups never sent a set again
-        self._free: deque[int] = deque(range(self._n_groups))
-        self._queue: deque[TrialSpec] = deque()
-        self._load: dict[int, int] = {}  # group -> trials sent to it not yet back
+        self._group_of = {r: g for g, members in enumerate(self.layout) for r in members}
+        self._queue: deque[TrialSpec] = deque()  # trials not yet sent to a rank, in order
+        self._outstanding: dict[int, int] = {}  # set_id -> its trials queued or running
+        self._set_size = 0  # the most trials a spec had: a new set's size
+        self._recent: deque[float] = deque(maxlen=32)  # s: durations of the last trials back
+        self._set_durations: dict[int, list[float]] = {}  # set_id -> durations of its trials back
         self._expect: dict[tuple[int, int], tuple[int, int, int]] = {}  # (set, trial) -> (group, rank, seed)
         self._todo: dict[int, deque] = {}  # rank -> its (set, trial) in the order it runs them
         self._since: dict[int, float] = {}  # rank -> since when it owes its next result (monotonic)
@@ -291,38 +324,87 @@ class MPIExecutor:
 
     @property
     def n_slots(self) -> int:
-        # never 0, so that the driver still submits and poll() can say that nothing runs any more
-        return max(1, self._n_groups - len(self._retired))
+        """Sets in flight (queued or running) plus free capacity in units of groups: every
+        fully idle live group, and the idle ranks of partly busy groups by whole group sizes
+        when a set fits on that many ranks (see _dispatch). Never 0, so that the driver still
+        submits and poll() can say that nothing runs any more."""
+        idle = self._idle_ranks()
+        whole = [g for g in self._live_groups() if all(r in idle for r in self.layout[g])]
+        partial = sum(1 for r in idle if self._group_of[r] not in whole)
+        spare = partial // self.group_size if self._set_size <= self.group_size else 0
+        return max(1, len(self._outstanding) + len(whole) + spare)
+
+    def _live_groups(self) -> list[int]:
+        return [g for g in range(self._n_groups) if g not in self._retired]
+
+    def _idle_ranks(self) -> list[int]:
+        return [r for g in self._live_groups() for r in self.layout[g] if not self._todo.get(r)]
 
     def submit(self, spec: TrialSpec) -> None:
-        self._queue.append(spec)
+        if spec.trials:
+            self._set_size = max(self._set_size, len(spec.trials))
+            self._queue.append(spec)
+            self._outstanding[spec.set_id] = self._outstanding.get(spec.set_id, 0) + len(spec.trials)
+            self._specs[spec.set_id] = spec
         self._dispatch()
 
     def _dispatch(self) -> None:
-        while self._free and self._queue:
-            spec = self._queue.popleft()
-            if not spec.trials:
-                continue
-            group = self._free.popleft()
-            members, now = self.layout[group], time.monotonic()
-            self._load[group] = len(spec.trials)
-            self._specs[spec.set_id] = spec
-            for i, (trial, seed) in enumerate(zip(spec.trials, spec.seeds)):
-                rank = members[i % len(members)]  # the leader's round-robin (worker_loop)
-                self._expect[(spec.set_id, trial)] = (group, rank, seed)
-                todo = self._todo.setdefault(rank, deque())
-                if not todo:
-                    self._since[rank] = now
-                    self._answered.discard(rank)
-                todo.append((spec.set_id, trial))
-            self._outbox.send(self.comm, spec, members[0], TAG_SET)
+        """Place queued trials on idle ranks (trial-level scheduling, groups as default unit).
 
-    def _group_done(self, group: int, n: int = 1) -> None:
-        self._load[group] -= n
-        if self._load[group] <= 0:
-            del self._load[group]
-            if group not in self._retired:
-                self._free.append(group)
+        A whole set (at least group_size trials) goes to a fully idle group, round-robin over
+        its ranks as before (a rank with two trials runs them back to back, no round trip).
+        Otherwise (an extension of a set, trials moved off a frozen rank, or a set no larger
+        than a group when no group is fully idle) each idle rank takes one trial, ranks of
+        partly busy groups first so that whole groups stay free for new sets; what does not
+        fit stays queued, in order. A set larger than a group waits for a fully idle one."""
+        while self._queue:
+            spec = self._queue[0]
+            idle = self._idle_ranks()
+            if not idle:
+                return
+            whole = [g for g in self._live_groups() if all(r in idle for r in self.layout[g])]
+            if whole and len(spec.trials) >= self.group_size:
+                members = self.layout[whole[0]]
+                ranks = [members[i % len(members)] for i in range(len(spec.trials))]
+            elif len(spec.trials) > self.group_size:
+                # a set larger than a group waits for a whole one: spread over single idle
+                # ranks it would hold them while every group stays partly busy (measured:
+                # one such set at a time, a third of the ranks idle)
+                return
+            else:
+                in_whole = {r for g in whole for r in self.layout[g]}
+                idle.sort(key=lambda r: r in in_whole)
+                ranks = idle[:len(spec.trials)]
+            n = len(ranks)
+            self._queue.popleft()
+            if n < len(spec.trials):
+                self._queue.appendleft(replace(spec, trials=spec.trials[n:], seeds=spec.seeds[n:]))
+            self._send_work(replace(spec, trials=spec.trials[:n], seeds=spec.seeds[:n]), ranks)
+
+    def _send_work(self, spec: TrialSpec, ranks: list[int]) -> None:
+        """Send each rank its trials of ``spec`` (trial i to ranks[i]) straight from the
+        master: no hop through a group leader, whose nap would add to every set's latency."""
+        now = time.monotonic()
+        shares: dict[int, list[int]] = {}
+        for i, (trial, seed) in enumerate(zip(spec.trials, spec.seeds)):
+            rank = ranks[i]
+            shares.setdefault(rank, []).append(i)
+            self._expect[(spec.set_id, trial)] = (self._group_of[rank], rank, seed)
+            todo = self._todo.setdefault(rank, deque())
+            if not todo:
+                self._since[rank] = now
+                self._answered.discard(rank)
+            todo.append((spec.set_id, trial))
+        for rank, idx in shares.items():
+            part = replace(spec, trials=tuple(spec.trials[i] for i in idx), seeds=tuple(spec.seeds[i] for i in idx))
+            self._outbox.send(self.comm, part, rank, TAG_WORK)
+
+    def _trial_done(self, set_id: int, n: int = 1) -> None:
+        left = self._outstanding.get(set_id, 0) - n
+        if left > 0:
+            self._outstanding[set_id] = left
+        else:
+            self._outstanding.pop(set_id, None)
 
     def _take(self, message) -> TrialResult | None:
         obj, source, tag = message
@@ -335,12 +417,36 @@ class MPIExecutor:
         del self._expect[key]
         group, rank, _ = entry
         self._todo[rank].remove(key)
-        self._since[rank] = time.monotonic()
+        now = time.monotonic()
+        self._note_duration(obj.set_id, obj.wall_time)
+        self._since[rank] = now
         self._answered.add(rank)
         self._ever_answered.add(rank)
         self._worker_of[rank] = str(obj.worker).split(">")[0]
-        self._group_done(group)
+        self._trial_done(obj.set_id)
         return obj
+
+    # --- when the next result is likely (the master's naps) --------------------------------
+    def _note_duration(self, set_id: int, seconds: float) -> None:
+        """``seconds`` the trial took on its rank (its own clock): without the messages'
+        latencies, so a guess from it errs early, never by the master's own lateness."""
+        self._recent.append(seconds)
+        if self._outstanding.get(set_id, 0) > 1:
+            self._set_durations.setdefault(set_id, []).append(seconds)
+        else:  # its last trial: nothing more to guess for this set
+            self._set_durations.pop(set_id, None)
+
+    def _expected_arrivals(self) -> list[float] | None:
+        """When (monotonic, sorted) the ranks' current trials are likely to end and their
+        results to arrive: a rank's start of its trial plus the median duration of the trials
+        of its set already back (the same network trains as long), else of the last trials
+        of any set. None when nothing can be guessed yet."""
+        if not self._recent:
+            return None
+        overall = statistics.median(self._recent)
+        typical = {set_id: statistics.median(d) for set_id, d in self._set_durations.items()}  # once per set
+        moments = [self._since[rank] + typical.get(todo[0][0], overall) for rank, todo in self._todo.items() if todo]
+        return sorted(moments) or None
 
     # --- ranks that stopped answering -----------------------------------------------------
     def _owing(self) -> list[int]:
@@ -370,25 +476,18 @@ class MPIExecutor:
         return failed
 
     def _give_up(self, rank: int, now: float) -> TrialResult:
-        """Fail the trial ``rank`` owes, move its other trials (and, for a leader that never
-        answered, its group's unstarted ones), retire its group."""
-        group = next(g for g, members in enumerate(self.layout) if rank in members)
+        """Fail the trial ``rank`` owes, move its other trials to the queue, retire its group
+        (its other ranks finish what they hold, then are never sent work again)."""
+        group = self._group_of[rank]
         silent = now - self._since[rank]
         self.lost_ranks.append(rank)
         todo = self._todo.pop(rank)
         head = todo.popleft()
         _, _, seed = self._expect.pop(head)
         moved = list(todo)
-        if rank == self.layout[group][0] and rank not in self._answered:
-            # a leader frozen before it handed the set out: the members may never have had theirs
-            for member in self.layout[group][1:]:
-                if member not in self._answered and self._todo.get(member):
-                    moved += list(self._todo.pop(member))
+        self._trial_done(head[0])
         self._requeue(moved)
-        self._group_done(group, 1 + len(moved))
         self._retired.add(group)
-        if group in self._free:
-            self._free.remove(group)
         live = self._n_groups - len(self._retired)
         why = (f"worker unresponsive: MPI rank {rank} (group {group}) sent nothing for {silent:.0f} s, more than "
                f"trial_timeout + {self.grace:g} s grace{' + start-up' if self._limit(rank) > self.limit else ''}: "
@@ -400,7 +499,8 @@ class MPIExecutor:
         return TrialResult(head[0], head[1], seed, None, why, worker, "?", wall - silent, wall)
 
     def _requeue(self, keys: list[tuple[int, int]]) -> None:
-        """Put trials back at the front of the queue, one spec per set, seeds unchanged."""
+        """Put trials back at the front of the queue, one spec per set, seeds unchanged
+        (they stay outstanding: only the rank that runs them changes)."""
         by_set: dict[int, list[tuple[int, int]]] = {}
         for key in keys:
             _, _, seed = self._expect.pop(key)
@@ -426,7 +526,8 @@ class MPIExecutor:
             wait = self._until_overdue()
             if end is not None:
                 wait = min(x for x in (wait, end - time.monotonic()) if x is not None)
-            first = self._stats.wait(self.comm, MPI.ANY_SOURCE, MPI.ANY_TAG, None if wait is None else max(0.0, wait))
+            first = self._stats.wait(self.comm, MPI.ANY_SOURCE, MPI.ANY_TAG, None if wait is None else max(0.0, wait),
+                                     expect=self._expected_arrivals())
             results = [] if first is None else [self._take(first)]
             while (more := _try_message(self.comm, MPI.ANY_SOURCE, MPI.ANY_TAG)) is not None:
                 results.append(self._take(more))
@@ -523,24 +624,43 @@ def worker_loop(comm, group_size: int, objective_ref, isolation: str = "none",
                 timeout: float | None = None) -> int:
     """Run on every rank but 0 until the master says stop; returns the exit status 0.
 
-    Trials run through :class:`TrialRunner`: in this process, or with ``isolation``
-    process/fresh in a child process (a crash of native code, an OOM kill fails the trial,
-    not the rank), with the per-trial wall-time limit ``timeout`` (s) either way. In-process,
-    the objective is built once per rank up front; if that fails the master is told (it
-    stops the run with the error) and this rank's trials come back failed with the same
-    message. Isolated, the child builds it; a user error there is reported the same way.
+    The master sends this rank its trials directly (TAG_WORK: a TrialSpec, run in order,
+    each result sent back as it finishes). Trials run through :class:`TrialRunner`: in this
+    process, or with ``isolation`` process/fresh in a child process (a crash of native code,
+    an OOM kill fails the trial, not the rank), with the per-trial wall-time limit
+    ``timeout`` (s) either way. In-process, the objective is built once per rank up front;
+    if that fails the master is told (it stops the run with the error) and this rank's
+    trials come back failed with the same message. Isolated, the child builds it; a user
+    error there is reported the same way.
     """
-    from hyppo_hep.executor.isolation import TrialRunner
-
     rank = comm.Get_rank()
     layout = group_layout(comm.Get_size(), group_size)
     group = next(g for g, members in enumerate(layout) if rank in members)
-    gcomm = comm.Split(group, rank)  # group rank 0 = the leader = lowest world rank
-    leader, gsize = gcomm.Get_rank() == 0, gcomm.Get_size()
     outbox = _Outbox()
     watch = _StopWatch(comm)
+    runner, device = _make_runner(comm, objective_ref, isolation, timeout, outbox)
+    stats = _RankStats(rank, "leader" if rank == layout[group][0] else "member")  # counts the loop only
+    try:
+        clock = _ReplyClock()
+        while (spec := _next_work(comm, watch, stats, clock)) is not None:
+            _run_trials(comm, spec, runner, watch, stats, outbox)
+            clock.sent = time.monotonic()
+            if watch.stopped:
+                break
+    except _StopWorker:
+        pass  # the master stopped the run during an in-process trial; it journalled what it had
+    finally:
+        watch.restore()
+        runner.close()
+    outbox.drain(timeout=60)
+    stats.write(group=group, device=device, signal=watch.signalled)
+    return 0
 
+
+def _make_runner(comm, objective_ref, isolation, timeout, outbox):
+    """This rank's TrialRunner and device; an in-process objective is built here, once."""
     from hyppo_hep.device import pick_device, threads_per_rank
+    from hyppo_hep.executor.isolation import TrialRunner
 
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ.setdefault(var, str(threads_per_rank()))
@@ -555,62 +675,57 @@ def worker_loop(comm, group_size: int, objective_ref, isolation: str = "none",
 
             def objective(params, trial, seed, device, _message=message):
                 raise RuntimeError(_message)
-    runner = TrialRunner(objective_ref, isolation=isolation, timeout=timeout, device=device, name=rank,
+    runner = TrialRunner(objective_ref, isolation=isolation, timeout=timeout, device=device, name=comm.Get_rank(),
                          objective=objective)
+    return runner, device
 
-    def wait(source_comm, tag):
-        """The next message on (source_comm, 0, tag), or None once the master said stop."""
-        while not watch.check():
-            got = stats.wait(source_comm, 0, tag, timeout=1.0)
-            if got is not None:
-                return got
-        return None
 
-    stats = _RankStats(rank, "leader" if leader else "member")  # counts the loop only
-    try:
-        while True:
-            if leader:
-                got = wait(comm, TAG_SET)
-                if got is None:
-                    break
-                spec = got[0]
-                shares: list[list[tuple[int, int]]] = [[] for _ in range(gsize)]
-                for i, (trial, seed) in enumerate(zip(spec.trials, spec.seeds)):
-                    shares[i % gsize].append((trial, seed))
-                for member in range(1, gsize):
-                    if shares[member]:
-                        outbox.send(gcomm, (spec.set_id, spec.params, shares[member], spec.fidelity), member,
-                                    TAG_TRIALS)
-                set_id, params, mine, fid = spec.set_id, spec.params, shares[0], spec.fidelity
-            else:
-                got = wait(gcomm, TAG_TRIALS)
-                if got is None:
-                    break
-                set_id, params, mine, fid = got[0]
-            for trial, seed in mine:
-                if watch.check():
-                    break
-                # fid: the epoch budget / median-rule curve decided at submission (fidelity.py)
-                res = runner.run(params, set_id, trial, seed, fid, stop=watch.check)
-                if res is None:  # the master said stop during an isolated trial
-                    break
-                stats.busy += res.wall_time
-                stats.n_trials += 1
-                if res.fatal:  # a user error building the objective in an isolated child
-                    outbox.send(comm, f"{res.error}", 0, TAG_FATAL)
-                else:
-                    outbox.send(comm, res, 0, TAG_RESULT)
-            if watch.stopped:
-                break
-    except _StopWorker:
-        pass  # the master stopped the run during an in-process trial; it journalled what it had
-    finally:
-        watch.restore()
-        runner.close()
-    outbox.drain(timeout=60)
-    stats.write(group=group, device=device, signal=watch.signalled)
-    gcomm.Free()
-    return 0
+class _ReplyClock:
+    """When a rank's next work is likely to arrive: its last result's send time plus the
+    shortest of its recent waits from a result to the next work (the master's answer time).
+    The shortest, not the median: a wait includes this rank's own lateness in seeing the
+    work, which a median would feed back into the guess."""
+
+    def __init__(self):
+        self.sent: float | None = None
+        self.waits: deque[float] = deque(maxlen=16)
+
+    def expect(self) -> float | None:
+        if self.sent is None or not self.waits:
+            return None
+        return self.sent + min(self.waits)
+
+    def got_work(self) -> None:
+        if self.sent is not None:
+            self.waits.append(time.monotonic() - self.sent)
+        self.sent = None
+
+
+def _next_work(comm, watch, stats, clock: _ReplyClock) -> TrialSpec | None:
+    """The next TrialSpec from the master, or None once the master said stop."""
+    while not watch.check():
+        when = clock.expect()
+        got = stats.wait(comm, 0, TAG_WORK, timeout=1.0, expect=None if when is None else [when])
+        if got is not None:
+            clock.got_work()
+            return got[0]
+    return None
+
+
+def _run_trials(comm, spec: TrialSpec, runner, watch, stats, outbox) -> None:
+    for trial, seed in zip(spec.trials, spec.seeds):
+        if watch.check():
+            return
+        # fidelity: the epoch budget / median-rule curve decided at submission (fidelity.py)
+        res = runner.run(spec.params, spec.set_id, trial, seed, spec.fidelity, stop=watch.check)
+        if res is None:  # the master said stop during an isolated trial
+            return
+        stats.busy += res.wall_time
+        stats.n_trials += 1
+        if res.fatal:  # a user error building the objective in an isolated child
+            outbox.send(comm, f"{res.error}", 0, TAG_FATAL)
+        else:
+            outbox.send(comm, res, 0, TAG_RESULT)
 
 
 def run(cfg, run_master) -> int:
