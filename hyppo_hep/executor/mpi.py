@@ -702,14 +702,23 @@ class _ReplyClock:
 
 
 def _next_work(comm, watch, stats, clock: _ReplyClock) -> TrialSpec | None:
-    """The next TrialSpec from the master, or None once the master said stop."""
-    while not watch.check():
-        when = clock.expect()
-        got = stats.wait(comm, 0, TAG_WORK, timeout=1.0, expect=None if when is None else [when])
-        if got is not None:
-            clock.got_work()
-            return got[0]
-    return None
+    """The next TrialSpec from the master, or None once the master said stop.
+
+    Any tag from the master, in the order sent (MPI does not reorder messages of one
+    sender): a rank that waited for work only would take the next executor's work on the
+    same communicator before the stop that precedes it, then drop it on seeing the stop
+    (the hang of the executor contract under mpiexec, issue 16)."""
+    from mpi4py import MPI
+
+    if watch.check():
+        return None
+    when = clock.expect()
+    obj, _, tag = stats.wait(comm, 0, MPI.ANY_TAG, expect=None if when is None else [when])
+    if tag == TAG_STOP:
+        watch.stopped = True
+        return None
+    clock.got_work()
+    return obj
 
 
 def _run_trials(comm, spec: TrialSpec, runner, watch, stats, outbox) -> None:
