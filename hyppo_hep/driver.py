@@ -63,6 +63,23 @@ class Driver:
         if rec is not None and self.on_set_finished is not None:
             self.on_set_finished(rec, self.history)
 
+    def _ask(self, free: int) -> int:
+        """Ask the Search for ``free`` specs at once (one strategy call, so one surrogate fit,
+        for every free slot) and submit them; returns how many. When it handed out all that
+        was asked and the executor still has idle workers (specs smaller than a group: more
+        trials of earlier sets, as adaptive repeats and confirmation trials ask for), ask
+        again: with sets the size of a group, as by default, one ask fills every free slot
+        and a result that arrives meanwhile waits for one fit at most."""
+        total = 0
+        while free > 0 and self.search.budget_left > 0:
+            specs = self.search.ask(free)
+            self._submit(specs)
+            total += len(specs)
+            if len(specs) < free:
+                break  # the strategy has no more for now
+            free = self.executor.n_slots - len(self._in_flight)
+        return total
+
     def run(self) -> RunSummary:
         search = self.search
         start = search.clock()
@@ -75,12 +92,9 @@ class Driver:
             free = self.executor.n_slots - len(self._in_flight)
             if self.stop_when is not None and self.stop_when(self.history):
                 free, reason = 0, StopReason.STOP_CONDITION
-            if free > 0 and search.budget_left > 0:
-                specs = search.ask(free)
-                self._submit(specs)
-                if not specs and not self._in_flight:
-                    reason = StopReason.SPACE_EXHAUSTED
-                    break
+            if free > 0 and search.budget_left > 0 and not self._ask(free) and not self._in_flight:
+                reason = StopReason.SPACE_EXHAUSTED
+                break
             if not self._in_flight:
                 break
             for res in self.executor.poll(timeout=None):

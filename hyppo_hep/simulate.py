@@ -30,11 +30,11 @@ import json
 import math
 import random
 import time
-from collections import deque
 from dataclasses import dataclass, replace
 
 from hyppo_hep.driver import Driver
 from hyppo_hep.executor.base import run_trial
+from hyppo_hep.executor.slots import Slots
 from hyppo_hep.search import Search
 from hyppo_hep.trial import TrialResult, TrialSpec
 
@@ -81,16 +81,21 @@ class SimulatedExecutor:
     charge the master's real time between executor calls to the virtual clock, scaled by
     ``proposal_scale`` (e.g. 10 for a master 10x slower than this machine).
     ``proposal_cost``: extra virtual seconds per submitted set (a model of a surrogate fit
-    too slow to run here). ``proposal_clock``: how the master's time is measured. ``synchronous``: release results only when every busy group is
-    done (batch-synchronous nesting, for comparison).
+    too slow to run here). ``proposal_clock``: how the master's time is measured.
+    ``synchronous``: release results only when every busy group is done (batch-synchronous
+    nesting, for comparison). ``trial_level``: the MPI executor's placement rule (slots.py,
+    shared with it); False places whole specs on whole groups only (the rule before issue 16).
     """
 
     def __init__(self, objective, n_groups: int, group_size: int, durations: DurationModel | None = None, *,
                  synchronous: bool = False, charge_proposals: bool = True, proposal_scale: float = 1.0,
-                 proposal_cost: float = 0.0, proposal_clock=time.process_time):
+                 proposal_cost: float = 0.0, proposal_clock=time.process_time, trial_level: bool = True):
         self.objective = objective.build() if hasattr(objective, "build") else objective
-        self.n_slots, self.group_size = int(n_groups), int(group_size)
-        self.n_workers = self.n_slots * self.group_size
+        self.n_groups, self.group_size = int(n_groups), int(group_size)
+        self.n_workers = self.n_groups * self.group_size
+        workers = list(range(self.n_workers))
+        self.slots = Slots([workers[i:i + self.group_size] for i in range(0, self.n_workers, self.group_size)],
+                           trial_level=trial_level)
         self.durations = durations or DurationModel()
         self.synchronous = synchronous
         self.charge_proposals, self.proposal_scale, self.proposal_cost = charge_proposals, proposal_scale, proposal_cost
@@ -98,13 +103,15 @@ class SimulatedExecutor:
         self.busy = 0.0  # worker-seconds spent in trials
         self.proposal_time = 0.0  # virtual seconds charged for the master's work
         self.n_trials = 0
-        self._events: list = []  # heap of (finish time, seq, group, TrialResult)
+        self._events: list = []  # heap of (finish time, seq, TrialResult)
         self._seq = 0
-        self._free: deque[int] = deque(range(self.n_slots))
-        self._remaining: dict[int, int] = {}
-        self._queue: deque[TrialSpec] = deque()
         self._real = proposal_clock
         self._mark = self._real()
+
+    @property
+    def n_slots(self) -> int:
+        """Sets in flight plus free capacity in sets (Slots.n_slots)."""
+        return self.slots.n_slots
 
     # --- the virtual clock ------------------------------------------------------------------
     def _charge(self) -> None:
@@ -126,29 +133,24 @@ class SimulatedExecutor:
         self._charge()
         self.now += self.proposal_cost
         self.proposal_time += self.proposal_cost
-        self._queue.append(spec)
+        self.slots.submit(spec)
         self._dispatch()
         self._mark = self._real()
 
     def _dispatch(self) -> None:
-        while self._free and self._queue:
-            spec = self._queue.popleft()
-            if not spec.trials:
-                continue
-            group = self._free.popleft()
-            self._remaining[group] = len(spec.trials)
-            cursor = [self.now] * self.group_size  # each worker runs its share back to back
-            for i, (trial, seed) in enumerate(zip(spec.trials, spec.seeds)):
-                w = i % self.group_size
+        """Start the trials the scheduler places; a worker runs its share back to back."""
+        for spec, workers in self.slots.place():
+            cursor: dict[int, float] = {}
+            for trial, seed, w in zip(spec.trials, spec.seeds, workers):
                 duration = self.durations(spec.params, trial, seed)
-                started, finished = cursor[w], cursor[w] + duration
-                cursor[w] = finished
-                res = run_trial(self.objective, spec.params, spec.set_id, trial, seed, "sim",
-                                f"sim:{group * self.group_size + w}", fidelity=spec.fidelity)
+                started = cursor.get(w, self.now)
+                cursor[w] = finished = started + duration
+                res = run_trial(self.objective, spec.params, spec.set_id, trial, seed, "sim", f"sim:{w}",
+                                fidelity=spec.fidelity)
                 res = replace(res, started=started, finished=finished)
                 self.busy += duration
                 self.n_trials += 1
-                heapq.heappush(self._events, (finished, self._seq, group, res))
+                heapq.heappush(self._events, (finished, self._seq, res))
                 self._seq += 1
 
     def poll(self, timeout: float | None = None) -> list[TrialResult]:
@@ -158,25 +160,19 @@ class SimulatedExecutor:
         if not self._events:
             self._mark = self._real()
             return []
-        if self.synchronous:
-            until = max(self._events)[0]
-        else:
-            until = self._events[0][0]
+        until = max(self._events)[0] if self.synchronous else self._events[0][0]
         self.now = max(self.now, until)
         out = []
         while self._events and self._events[0][0] <= self.now:
-            _, _, group, res = heapq.heappop(self._events)
+            res = heapq.heappop(self._events)[2]
+            self.slots.done((res.set_id, res.trial))
             out.append(res)
-            self._remaining[group] -= 1
-            if self._remaining[group] == 0:
-                del self._remaining[group]
-                self._free.append(group)
         self._dispatch()
         self._mark = self._real()
         return out
 
     def close(self) -> None:
-        self._queue.clear()
+        self.slots.queue.clear()
 
     # --- figures ------------------------------------------------------------------------
     def utilization(self, wall: float, n_workers: int | None = None) -> float:

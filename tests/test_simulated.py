@@ -173,3 +173,89 @@ def test_history_caches_stay_correct():
     assert h.keys(space) == {space.key(r.params) for r in h.sets.values()}
     other = Space.from_dict({"x1": {"low": -5.0, "high": 10.0}, "x2": {"low": 0.0, "high": 15.0}})
     assert h.keys(other) == {other.key(r.params) for r in h.sets.values()}
+
+
+# --- trial-level scheduling (slots.py, shared with the MPI executor) -----------------------
+
+def test_trial_level_a_worker_that_finishes_early_starts_the_next_set_groups_only_waits():
+    """1 group of 2 workers, sets of 2 trials: trial 0 takes 10 s, trial 1 takes 30 s
+    (durations by seed). Groups only: set 1 starts at 30 s when its group is whole again.
+    Trial level: worker 0 is free at 10 s and starts set 1's trial 0 there, and its trial 1
+    at 20 s (worker 0 again, free before worker 1)."""
+    class BySeed(DurationModel):
+        def __call__(self, params, trial, seed):
+            return 10.0 if trial == 0 else 30.0
+
+    starts = {}
+    for trial_level in (False, True):
+        r = run("nested_async", budget=2, trials=2, n_groups=1, group_size=2, durations=BySeed(),
+                trial_level=trial_level)
+        starts[trial_level] = sorted(t.started for t in r.history.sets[1].trials.values())
+    assert starts[False] == [30.0, 30.0]
+    assert starts[True] == [10.0, 20.0]
+
+
+class _ExtendsSetZero:
+    """A strategy whose first set is followed by single extra trials of set 0 (as
+    confirmation trials or adaptive top-ups are), until set 0 has four trials."""
+
+    def __init__(self, space):
+        self.space, self.calls = space, []
+
+    def propose(self, history, n, rng):
+        from hyppo_hep.trial import Proposal
+
+        self.calls.append(n)
+        if not history.sets:
+            return [{"x1": 1.0, "x2": 2.0}]
+        return [Proposal.more_trials(0, 1)] * max(0, min(n, 4 - history.sets[0].n_trials))
+
+
+def test_the_driver_fills_every_idle_worker_with_single_extra_trials():
+    """1 group of 4 workers, a set of 2 trials: the two workers left idle get the two extra
+    trials of set 0 at time 0 (asked again while the Search hands out single trials), not
+    one of them per result."""
+    space = Space.from_dict(SPACE)
+    strat = _ExtendsSetZero(space)
+    ex = SimulatedExecutor(ObjectiveRef("branin"), 1, 4, CONST, charge_proposals=False)
+    search = Search(space, strat, budget=2, trials=2, seed=1, clock=ex.clock)
+    Driver(search, ex).run()
+    rec = search.history.sets[0]
+    assert sorted(rec.trials) == [0, 1, 2, 3]
+    assert [t.started for t in rec.trials.values()] == [0.0] * 4
+
+
+class _SlowFit:
+    """``rbf`` whose every proposal costs ``cost`` seconds on the charged clock."""
+
+    def __init__(self, inner, clock, cost):
+        self.inner, self.clock, self.cost, self.calls = inner, clock, cost, 0
+
+    def propose(self, history, n, rng):
+        self.calls += 1
+        self.clock.t += self.cost
+        return self.inner.propose(history, n, rng)
+
+
+def test_a_result_that_arrives_during_a_fit_waits_for_at_most_that_fit_and_free_groups_share_one():
+    """A 50 s proposal on the virtual clock (trials take 100 s, 4 groups of 1): every result
+    is journalled at most one fit after its trial ended, and each ask proposes for every
+    free group at once (fewer fits than sets)."""
+    class Clock:
+        t = 0.0
+
+        def __call__(self):
+            return self.t
+
+    clock = Clock()
+    space = Space.from_dict(SPACE)
+    strat = _SlowFit(build("rbf", {}, space, 24), clock, 50.0)
+    ex = SimulatedExecutor(ObjectiveRef("branin"), 4, 1, DurationModel(base=100.0, sigma_set=0.3, sigma_trial=0.0),
+                           proposal_clock=clock)
+    search = Search(space, strat, budget=24, trials=1, seed=1, clock=ex.clock)
+    Driver(search, ex).run()
+    trials = [t for rec in search.history.sets.values() for t in rec.trials.values()]
+    lags = [rec.finished - max(t.finished for t in rec.trials.values()) for rec in search.history.sets.values()]
+    assert len(trials) == 24
+    assert max(lags) <= 50.0 + 1e-6 and max(lags) > 0  # a fit did delay some result, by one fit at most
+    assert strat.calls < 24

@@ -46,6 +46,7 @@ from collections import deque
 from dataclasses import replace
 
 from hyppo_hep.errors import UserError
+from hyppo_hep.executor.slots import Slots
 from hyppo_hep.trial import TrialResult, TrialSpec
 
 TAG_WORK = 11  # master -> a worker rank: a TrialSpec of the trials it runs, in order
@@ -289,7 +290,7 @@ class MPIExecutor:
     """
 
     def __init__(self, comm, group_size: int, *, timeout: float | None = None, isolation: str = "none",
-                 grace: float | None = None):
+                 grace: float | None = None, trial_level: bool = True):
         from hyppo_hep.executor.isolation import STARTUP_GRACE_S
 
         if comm.Get_rank() != 0:
@@ -297,7 +298,7 @@ class MPIExecutor:
         self.comm = comm
         self.layout = group_layout(comm.Get_size(), group_size)
         self.group_size = group_size
-        self._n_groups = len(self.layout)
+        self.n_groups = len(self.layout)
         self.grace = UNRESPONSIVE_GRACE_S if grace is None else grace
         # s a rank may stay silent while it owes a result; None: no limit (no trial_timeout)
         self.limit = None if not timeout else timeout + self.grace
@@ -306,124 +307,55 @@ class MPIExecutor:
         self._ever_answered: set[int] = set()
         self._worker_of: dict[int, str] = {}  # rank -> its worker name (host:pid:rank) as last seen
         self.lost_ranks: list[int] = []  # declared unresponsive, in that order
-        self._retired: set[int] = set()  # groups never sent a set again
-        self._group_of = {r: g for g, members in enumerate(self.layout) for r in members}
-        self._queue: deque[TrialSpec] = deque()  # trials not yet sent to a rank, in order
-        self._outstanding: dict[int, int] = {}  # set_id -> its trials queued or running
-        self._set_size = 0  # the most trials a spec had: a new set's size
+        self.slots = Slots(self.layout, trial_level=trial_level)  # queue and placement (slots.py)
         self._recent: deque[float] = deque(maxlen=32)  # s: durations of the last trials back
         self._set_durations: dict[int, list[float]] = {}  # set_id -> durations of its trials back
-        self._expect: dict[tuple[int, int], tuple[int, int, int]] = {}  # (set, trial) -> (group, rank, seed)
-        self._todo: dict[int, deque] = {}  # rank -> its (set, trial) in the order it runs them
         self._since: dict[int, float] = {}  # rank -> since when it owes its next result (monotonic)
-        self._answered: set[int] = set()  # ranks that sent a result since they were last given work
-        self._specs: dict[int, TrialSpec] = {}  # set_id -> its spec (to move trials elsewhere)
         self._outbox = _Outbox()
         self._closed = False
         self._stats = _RankStats(0, "master")
 
     @property
     def n_slots(self) -> int:
-        """Sets in flight (queued or running) plus free capacity in units of groups: every
-        fully idle live group, and the idle ranks of partly busy groups by whole group sizes
-        when a set fits on that many ranks (see _dispatch). Never 0, so that the driver still
-        submits and poll() can say that nothing runs any more."""
-        idle = self._idle_ranks()
-        whole = [g for g in self._live_groups() if all(r in idle for r in self.layout[g])]
-        partial = sum(1 for r in idle if self._group_of[r] not in whole)
-        spare = partial // self.group_size if self._set_size <= self.group_size else 0
-        return max(1, len(self._outstanding) + len(whole) + spare)
-
-    def _live_groups(self) -> list[int]:
-        return [g for g in range(self._n_groups) if g not in self._retired]
-
-    def _idle_ranks(self) -> list[int]:
-        return [r for g in self._live_groups() for r in self.layout[g] if not self._todo.get(r)]
+        """Sets in flight plus free capacity in sets (Slots.n_slots); never 0."""
+        return self.slots.n_slots
 
     def submit(self, spec: TrialSpec) -> None:
-        if spec.trials:
-            self._set_size = max(self._set_size, len(spec.trials))
-            self._queue.append(spec)
-            self._outstanding[spec.set_id] = self._outstanding.get(spec.set_id, 0) + len(spec.trials)
-            self._specs[spec.set_id] = spec
+        self.slots.submit(spec)
         self._dispatch()
 
     def _dispatch(self) -> None:
-        """Place queued trials on idle ranks (trial-level scheduling, groups as default unit).
-
-        A whole set (at least group_size trials) goes to a fully idle group, round-robin over
-        its ranks as before (a rank with two trials runs them back to back, no round trip).
-        Otherwise (an extension of a set, trials moved off a frozen rank, or a set no larger
-        than a group when no group is fully idle) each idle rank takes one trial, ranks of
-        partly busy groups first so that whole groups stay free for new sets; what does not
-        fit stays queued, in order. A set larger than a group waits for a fully idle one."""
-        while self._queue:
-            spec = self._queue[0]
-            idle = self._idle_ranks()
-            if not idle:
-                return
-            whole = [g for g in self._live_groups() if all(r in idle for r in self.layout[g])]
-            if whole and len(spec.trials) >= self.group_size:
-                members = self.layout[whole[0]]
-                ranks = [members[i % len(members)] for i in range(len(spec.trials))]
-            elif len(spec.trials) > self.group_size:
-                # a set larger than a group waits for a whole one: spread over single idle
-                # ranks it would hold them while every group stays partly busy (measured:
-                # one such set at a time, a third of the ranks idle)
-                return
-            else:
-                in_whole = {r for g in whole for r in self.layout[g]}
-                idle.sort(key=lambda r: r in in_whole)
-                ranks = idle[:len(spec.trials)]
-            n = len(ranks)
-            self._queue.popleft()
-            if n < len(spec.trials):
-                self._queue.appendleft(replace(spec, trials=spec.trials[n:], seeds=spec.seeds[n:]))
-            self._send_work(replace(spec, trials=spec.trials[:n], seeds=spec.seeds[:n]), ranks)
+        """Send the trials the scheduler places (slots.py: groups for whole sets, idle ranks
+        of busy groups for the rest) to their ranks."""
+        for part, ranks in self.slots.place():
+            self._send_work(part, ranks)
 
     def _send_work(self, spec: TrialSpec, ranks: list[int]) -> None:
-        """Send each rank its trials of ``spec`` (trial i to ranks[i]) straight from the
+        """Send each rank its trials of ``spec`` (trial i runs on ranks[i]) straight from the
         master: no hop through a group leader, whose nap would add to every set's latency."""
         now = time.monotonic()
         shares: dict[int, list[int]] = {}
-        for i, (trial, seed) in enumerate(zip(spec.trials, spec.seeds)):
-            rank = ranks[i]
+        for i, rank in enumerate(ranks):
+            if rank not in shares and len(self.slots.todo[rank]) == ranks.count(rank):
+                self._since[rank] = now  # it was idle: it owes a result from now on
             shares.setdefault(rank, []).append(i)
-            self._expect[(spec.set_id, trial)] = (self._group_of[rank], rank, seed)
-            todo = self._todo.setdefault(rank, deque())
-            if not todo:
-                self._since[rank] = now
-                self._answered.discard(rank)
-            todo.append((spec.set_id, trial))
         for rank, idx in shares.items():
             part = replace(spec, trials=tuple(spec.trials[i] for i in idx), seeds=tuple(spec.seeds[i] for i in idx))
             self._outbox.send(self.comm, part, rank, TAG_WORK)
-
-    def _trial_done(self, set_id: int, n: int = 1) -> None:
-        left = self._outstanding.get(set_id, 0) - n
-        if left > 0:
-            self._outstanding[set_id] = left
-        else:
-            self._outstanding.pop(set_id, None)
 
     def _take(self, message) -> TrialResult | None:
         obj, source, tag = message
         if tag == TAG_FATAL:
             raise UserError(f"worker rank {source}: {obj}")
         key = (obj.set_id, obj.trial)
-        entry = self._expect.get(key)
-        if entry is None or entry[1] != source:
+        entry = self.slots.where.get(key)
+        if entry is None or entry[0] != source:
             return None  # from a rank given up on: its trial was failed or moved already
-        del self._expect[key]
-        group, rank, _ = entry
-        self._todo[rank].remove(key)
-        now = time.monotonic()
         self._note_duration(obj.set_id, obj.wall_time)
-        self._since[rank] = now
-        self._answered.add(rank)
+        rank = self.slots.done(key)
+        self._since[rank] = time.monotonic()
         self._ever_answered.add(rank)
         self._worker_of[rank] = str(obj.worker).split(">")[0]
-        self._trial_done(obj.set_id)
         return obj
 
     # --- when the next result is likely (the master's naps) --------------------------------
@@ -431,7 +363,7 @@ class MPIExecutor:
         """``seconds`` the trial took on its rank (its own clock): without the messages'
         latencies, so a guess from it errs early, never by the master's own lateness."""
         self._recent.append(seconds)
-        if self._outstanding.get(set_id, 0) > 1:
+        if self.slots.outstanding.get(set_id, 0) > 1:
             self._set_durations.setdefault(set_id, []).append(seconds)
         else:  # its last trial: nothing more to guess for this set
             self._set_durations.pop(set_id, None)
@@ -445,12 +377,12 @@ class MPIExecutor:
             return None
         overall = statistics.median(self._recent)
         typical = {set_id: statistics.median(d) for set_id, d in self._set_durations.items()}  # once per set
-        moments = [self._since[rank] + typical.get(todo[0][0], overall) for rank, todo in self._todo.items() if todo]
+        moments = [self._since[rank] + typical.get(todo[0][0], overall) for rank, todo in self.slots.todo.items() if todo]
         return sorted(moments) or None
 
     # --- ranks that stopped answering -----------------------------------------------------
     def _owing(self) -> list[int]:
-        return [r for r, todo in self._todo.items() if todo]
+        return [r for r, todo in self.slots.todo.items() if todo]
 
     def _limit(self, rank: int) -> float:
         new = self.isolated or rank not in self._ever_answered
@@ -471,43 +403,27 @@ class MPIExecutor:
         now = time.monotonic()
         failed = []
         for rank in self._owing():
-            if self._todo.get(rank) and now - self._since[rank] > self._limit(rank):
+            if now - self._since[rank] > self._limit(rank):
                 failed.append(self._give_up(rank, now))
         return failed
 
     def _give_up(self, rank: int, now: float) -> TrialResult:
         """Fail the trial ``rank`` owes, move its other trials to the queue, retire its group
         (its other ranks finish what they hold, then are never sent work again)."""
-        group = self._group_of[rank]
+        group = self.slots.group_of[rank]
         silent = now - self._since[rank]
         self.lost_ranks.append(rank)
-        todo = self._todo.pop(rank)
-        head = todo.popleft()
-        _, _, seed = self._expect.pop(head)
-        moved = list(todo)
-        self._trial_done(head[0])
-        self._requeue(moved)
-        self._retired.add(group)
-        live = self._n_groups - len(self._retired)
+        head, seed, moved = self.slots.lose(rank)
+        n_groups = len(self.layout)
+        live = n_groups - len(self.slots.retired)
         why = (f"worker unresponsive: MPI rank {rank} (group {group}) sent nothing for {silent:.0f} s, more than "
                f"trial_timeout + {self.grace:g} s grace{' + start-up' if self._limit(rank) > self.limit else ''}: "
                f"trial failed, {len(moved)} trial(s) of its set moved "
-               f"to another group, group {group} retired ({live} of {self._n_groups} groups left)")
+               f"to another group, group {group} retired ({live} of {n_groups} groups left)")
         print(f"hyppo_hep: {why}", file=sys.stderr, flush=True)
         wall = time.time()
         worker = self._worker_of.get(rank, f"?:?:{rank}")
         return TrialResult(head[0], head[1], seed, None, why, worker, "?", wall - silent, wall)
-
-    def _requeue(self, keys: list[tuple[int, int]]) -> None:
-        """Put trials back at the front of the queue, one spec per set, seeds unchanged
-        (they stay outstanding: only the rank that runs them changes)."""
-        by_set: dict[int, list[tuple[int, int]]] = {}
-        for key in keys:
-            _, _, seed = self._expect.pop(key)
-            by_set.setdefault(key[0], []).append((key[1], seed))
-        for set_id, pairs in reversed(list(by_set.items())):
-            spec = self._specs[set_id]
-            self._queue.appendleft(replace(spec, trials=tuple(t for t, _ in pairs), seeds=tuple(s for _, s in pairs)))
 
     def poll(self, timeout: float | None = None) -> list[TrialResult]:
         """Wait (without spinning) until at least one trial result arrives or ``timeout``
@@ -515,11 +431,12 @@ class MPIExecutor:
         ranks given up on included, as failed)."""
         from mpi4py import MPI
 
-        if not self._expect and not self._queue:
+        slots = self.slots
+        if not slots.outstanding:
             return []
         end = None if timeout is None else time.monotonic() + timeout
         while True:
-            if self._queue and not self._expect and len(self._retired) == self._n_groups:
+            if slots.queue and not slots.where and len(slots.retired) == len(self.layout):
                 raise UserError(f"every MPI worker group has an unresponsive rank (ranks "
                                 f"{', '.join(map(str, self.lost_ranks))}): nothing can run the remaining trials; "
                                 "the journal keeps every finished trial: resume the run on healthy nodes")
@@ -548,7 +465,7 @@ class MPIExecutor:
             for rank in members:
                 self._outbox.send(self.comm, None, rank, TAG_STOP)
         self._outbox.drain(timeout=60)
-        self._stats.write(n_groups=self.n_slots, group_size=self.group_size)
+        self._stats.write(n_groups=self.n_groups, group_size=self.group_size)
 
 
 # --- worker side ----------------------------------------------------------------------------
