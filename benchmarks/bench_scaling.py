@@ -126,13 +126,86 @@ def rbf_table(workers_list, seed=1):
                   f"{r.real_time:.1f} |", flush=True)
 
 
+class EventLog(list):
+    """The Search's journal events kept in memory (virtual times), to replay the campaign's
+    pick as it stood at any moment."""
+
+    def write(self, record: dict) -> dict:
+        self.append(record)
+        return record
+
+
+def picks_over_time(events, space, objective, n_points=40):
+    """(virtual time, true value of the pick then) at ``n_points`` moments spread over the
+    set completions: the pick is recommend.py's noise-aware recommendation from the sets
+    finished by then, its value the landscape's noise-free mean (true_value)."""
+    from hyppo_hep import journal as J
+    from hyppo_hep.history import History
+    from hyppo_hep.recommend import recommend
+
+    done_times = [e["time"] for e in events if e["event"] == J.SET_FINISHED]
+    if not done_times:
+        return []
+    marks = sorted({done_times[min(len(done_times) - 1, round(i * (len(done_times) - 1) / (n_points - 1)))]
+                    for i in range(n_points)})
+    history, out, i = History(), [], 0
+    for t in marks:
+        while i < len(events) and events[i]["time"] <= t:
+            J.apply(history, events[i])
+            i += 1
+        _, pick = recommend(history, space=space)
+        if pick is not None:
+            out.append((t, objective.true_value(history.sets[pick.set_id].params)))
+    return out
+
+
+def time_to(picks, target):
+    """Virtual seconds until the pick's true value is at most ``target`` (None: never)."""
+    return next((t for t, v in picks if v <= target + 1e-12), None)
+
+
+def issue16_table(workers_list, seed=1, strategies=("rbf",)):
+    """Trial-level scheduling against groups only, the real strategy, proposal time charged:
+    utilization, speedup, proposal time and time-to-quality (virtual hours until the pick
+    is as good as random search's final pick on the same cluster and budget)."""
+    cfg = load_config(DEFAULT_CONFIG)
+    objective = cfg.objective.build()
+    print(f"\n### Issue 16: scheduling rules with the real strategy, {6.25:g} sets per group, seed {seed}\n")
+    print("| strategy | rule | workers | sets | wall (h) | speedup (busy / wall) | utilization | proposal time "
+          "charged (s) | per set (ms) | time-to-quality (h) | true value of the final pick | real time (s) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for workers in workers_list:
+        n_groups = workers // GROUP
+        budget = int(round(6.25 * n_groups))
+        ref = EventLog()
+        one("nested_async", n_groups, budget, seed, strategy="random", journal=ref)
+        ref_picks = picks_over_time(ref, cfg.space, objective)
+        target = ref_picks[-1][1]
+        for strategy in ("random",) + tuple(strategies):
+            for rule, trial_level in (("groups only", False), ("trial level", True)):
+                log = EventLog()
+                r = one("nested_async", n_groups, budget, seed, strategy=strategy, journal=log,
+                        trial_level=trial_level)
+                picks = picks_over_time(log, cfg.space, objective)
+                ttq = time_to(picks, target)
+                print(f"| {strategy} | {rule} | {workers} | {budget} | {r.wall / 3600:.2f} | {r.busy / r.wall:.1f}x | "
+                      f"{r.utilization:.1%} | {r.proposal_time:.1f} | {1000 * r.proposal_time / budget:.1f} | "
+                      f"{'never' if ttq is None else f'{ttq / 3600:.2f}'} | {picks[-1][1]:.4f} | "
+                      f"{r.real_time:.1f} |", flush=True)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="80 workers only")
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--tail", action="store_true", help="only the table of where the utilization goes at scale")
     p.add_argument("--rbf", metavar="WORKERS", help="only the rbf table, e.g. 80,800")
+    p.add_argument("--issue16", metavar="WORKERS", help="only the scheduling-rule table (rbf, time-to-quality), "
+                   "e.g. 80,800")
+    p.add_argument("--seed", type=int, default=1, help="the seed of --issue16")
     args = p.parse_args(argv)
+    if args.issue16:
+        return issue16_table([int(w) for w in args.issue16.split(",")], seed=args.seed)
     if args.rbf:
         return rbf_table([int(w) for w in args.rbf.split(",")])
     if args.tail:

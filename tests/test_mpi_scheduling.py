@@ -98,7 +98,8 @@ if comm.Get_rank() != 0:
 
 
 class Confirm:
-    """New sets, and once set 0 is done one confirmation trial of it (a trial-level ask)."""
+    """New sets, and once set 0 is done one confirmation trial of it (a trial-level ask; the
+    budget of 8 sets leaves asks after set 0 is done, even when idle ranks take sets early)."""
 
     def __init__(self, space):
         self.space, self.asked = space, False
@@ -112,7 +113,7 @@ class Confirm:
 
 space = parse_space({"x1": {"lower": -5, "upper": 10}, "x2": {"lower": 0, "upper": 15}}, objective)
 executor = MPIExecutor(comm, 2)
-search = Search(space, Confirm(space), budget=4, trials=2, seed=5, journal=Journal(sys.argv[1]))
+search = Search(space, Confirm(space), budget=8, trials=2, seed=5, journal=Journal(sys.argv[1]))
 try:
     Driver(search, executor).run()
 finally:
@@ -139,7 +140,7 @@ def test_a_confirmation_trial_takes_one_rank_and_the_journal_stays_exact(tmp_pat
     pairs = sorted((e["set_id"], e["trial"]) for e in evs)
     assert (0, 2) in pairs and pairs == sorted(set(pairs)), pairs
     history = replay(journal)
-    assert len(history.sets) == 4 and history.sets[0].n_trials == 3
+    assert len(history.sets) == 8 and history.sets[0].n_trials == 3
     assert all(r.state == "done" for r in history.sets.values())
     from hyppo_hep.objectives.analytic import branin
     from hyppo_hep.seeding import trial_seeds

@@ -16,7 +16,8 @@ multiple). The master sends every rank its trials itself (no hop through a group
 - trial level: when no whole group is free, idle ranks of partly busy groups take pending
   trials one each (the next set's, an extra trial of an earlier set, trials moved off a
   frozen rank), so a set's trials may run on several groups; the Search and the journal see
-  the same TrialSpecs and TrialResults as ever.
+  the same TrialSpecs and TrialResults as ever. The rule is :class:`~hyppo_hep.executor.
+  slots.Slots`, shared with the simulator (``trial_level=False``: whole groups only).
 
 Idle ranks do not spin. MPICH's blocking receive busy-polls a core at 100%; every wait
 here is a non-blocking probe followed by a sleep of at most ``MAX_SLEEP`` (20 ms). Naps
@@ -270,7 +271,7 @@ STARTUP_ALLOWANCE_ENV = "HYPPO_MPI_STARTUP_GRACE"
 
 
 class MPIExecutor:
-    """The master's executor (world rank 0): a slot per free worker group (see n_slots).
+    """The master's executor (world rank 0): groups of ranks, trials placed by slots.py.
 
     ``submit`` sends a set's trials to idle ranks or queues them; ``poll`` returns trial
     results as they arrive, one per trial. ``close`` tells every rank to stop. Constructed on
