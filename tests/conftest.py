@@ -29,7 +29,7 @@ def mixed_space():
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "mpi: launches real mpiexec runs as subprocesses (needs the 'mpi' extra)")
-    config.addinivalue_line("markers", "slurm: runs under a real single-node Slurm (tests/slurm_cluster.py)")
+    config.addinivalue_line("markers", "slurm: runs under a real single-node Slurm (tests/executor/slurm_cluster.py)")
     config.addinivalue_line("markers", "slow: seconds or more each; the inner loop runs -m 'not slow', CI runs all")
 
 

@@ -161,7 +161,7 @@ def test_budgets_and_median_rule_cross_mpi(tmp_path):
     """ASHA + median rule under real mpiexec (master + 2 groups of 1): every trial trained
     exactly its rung's budget or was stopped by the median rule, as the journal says."""
     pytest.importorskip("mpi4py")
-    from test_mpi import launch
+    from tests.executor.test_mpi import launch
 
     cfg = {"objective": {"name": "curve", "epochs": 9, "sleep": 0.01},
            "space": {"x1": {"lower": -50, "upper": 100, "scaling": 0.1}, "x2": {"lower": 0, "upper": 150, "scaling": 0.1},

@@ -165,7 +165,7 @@ def test_objective_that_cannot_build_is_exit_2_and_leaves_no_journal(tmp_path, c
 
 
 def test_isolated_run_gives_the_same_journal_as_in_process(tmp_path):
-    from test_run import strip_times
+    from tests.test_run import strip_times
 
     a = write_cfg(tmp_path, "a.yaml", out=str(tmp_path / "a"))
     b = write_cfg(tmp_path, "b.yaml", out=str(tmp_path / "b"), isolation="process")
@@ -382,7 +382,7 @@ def test_malformed_configs_as_subprocesses(tmp_path):
 def test_slurm_requeue_script_stops_requeues_and_resumes(tmp_path):
     """jobs/slurm_requeue.sh with stand-ins for the three Slurm commands it calls (srun runs
     its command, scancel --signal=TERM signals it, scontrol writes down what it was asked):
-    the script's own logic is real. Under a real Slurm: tests/test_slurm.py."""
+    the script's own logic is real. Under a real Slurm: tests/executor/test_slurm.py."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "srun").write_text(f'#!/bin/bash\necho $$ > {tmp_path}/run.pid\nexec "$@"\n')
@@ -433,7 +433,7 @@ def test_staged_campaign_interrupted_in_a_stage_resumes_that_stage(tmp_path, cap
     """Bug fixed: a stage journal ending in run_finished was taken as a finished stage even
     when the run had been interrupted; now only a spent budget counts as finished."""
     _CALLS["n"] = 0
-    cfg = write_cfg(tmp_path, objective="test_reliability:term_on_call_7", budget=4, trials=2,
+    cfg = write_cfg(tmp_path, objective="tests.test_reliability:term_on_call_7", budget=4, trials=2,
                     stages=[{"name": "broad"}, {"name": "focus", "ranges": "auto", "budget": 3}])
     status, err = run_main([str(cfg), "--quiet"], capsys)
     assert status == 143 and "interrupted by SIGTERM" in err and err.count("\n") == 1
@@ -502,7 +502,7 @@ def uses_a_subprocess(params, trial, seed, device):
 def test_isolated_trial_may_start_its_own_processes(tmp_path):
     # Bug fixed: children ignored SIGTERM (SIG_IGN), which the pool's worker inherited, so
     # Pool.terminate could wait forever. The time limit turns such a hang into a failure.
-    cfg = write_cfg(tmp_path, objective="test_reliability:uses_a_subprocess", budget=4, trials=1,
+    cfg = write_cfg(tmp_path, objective="tests.test_reliability:uses_a_subprocess", budget=4, trials=1,
                     isolation="process", trial_timeout=30)
     assert main([str(cfg), "--quiet"]) == 0
     history = check_complete(tmp_path / "out", 4, 1)
@@ -590,7 +590,7 @@ def starts_a_sleeper(params, trial, seed, device):
 def test_timeout_kills_the_processes_a_trial_started(tmp_path, monkeypatch):
     pidfile = tmp_path / "pid"
     monkeypatch.setenv("HYPPO_TEST_PIDFILE", str(pidfile))
-    cfg = write_cfg(tmp_path, objective="test_reliability:starts_a_sleeper", budget=1, trials=1,
+    cfg = write_cfg(tmp_path, objective="tests.test_reliability:starts_a_sleeper", budget=1, trials=1,
                     isolation="process", trial_timeout=1.0)
     assert main([str(cfg), "--quiet"]) == 0
     rec = check_complete(tmp_path / "out", 1, 1).sets[0]

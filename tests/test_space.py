@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from hyppo_hep.errors import ConfigError
 from hyppo_hep.space import CategoricalParam, FixedParam, FloatParam, IntParam, Space
 
-from conftest import MIXED, TABLE1_BROAD
+from tests.conftest import MIXED, TABLE1_BROAD
 
 
 def test_table1_lattice_values(table1_space):

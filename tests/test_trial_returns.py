@@ -112,7 +112,7 @@ def test_journal_writes_a_value_that_slipped_through(tmp_path):
     ("serial", "none", "set"), ("serial", "none", "object"), ("serial", "process", "bytes"),
     ("serial", "process", "object"), ("pool", "process", "set"), ("pool", "fresh", "tuple-key")])
 def test_unwritable_trial_values_fail_the_trial_not_the_run(tmp_path, capsys, executor, isolation, bad):
-    cfg = write_cfg(tmp_path, objective={"name": "test_trial_returns:odd_info", "bad": bad}, isolation=isolation,
+    cfg = write_cfg(tmp_path, objective={"name": "tests.test_trial_returns:odd_info", "bad": bad}, isolation=isolation,
                     executor={"kind": "pool", "workers": 2} if executor == "pool" else executor, budget=2)
     assert main([str(cfg), "--quiet"]) == 0, capsys.readouterr().err
     check_odd_info(tmp_path / "out", 2, bad)
@@ -121,7 +121,7 @@ def test_unwritable_trial_values_fail_the_trial_not_the_run(tmp_path, capsys, ex
 def test_resume_of_a_set_with_unwritable_values_completes(tmp_path, capsys):
     """A journal that stopped in the middle of such a set (as the crash used to leave it)
     resumes to the budget."""
-    cfg = write_cfg(tmp_path, objective={"name": "test_trial_returns:odd_info", "bad": "set"}, budget=2)
+    cfg = write_cfg(tmp_path, objective={"name": "tests.test_trial_returns:odd_info", "bad": "set"}, budget=2)
     assert main([str(cfg), "--quiet"]) == 0
     path = tmp_path / "out" / "journal.jsonl"
     lines = path.read_text().splitlines()
@@ -143,7 +143,7 @@ def interrupts_itself(params, trial, seed, device):
 
 @pytest.mark.parametrize("isolation", ["none", "process"])
 def test_a_trials_own_keyboard_interrupt_is_a_failed_trial(tmp_path, capsys, isolation):
-    cfg = write_cfg(tmp_path, objective="test_trial_returns:interrupts_itself", isolation=isolation)
+    cfg = write_cfg(tmp_path, objective="tests.test_trial_returns:interrupts_itself", isolation=isolation)
     assert main([str(cfg), "--quiet"]) == 0, capsys.readouterr().err
     evs = events(tmp_path / "out")
     assert evs[-1]["event"] == "run_finished" and evs[-1]["reason"] == "budget"
@@ -161,7 +161,7 @@ def sleeps(params, trial, seed, device):
 
 
 def test_a_real_ctrl_c_still_stops_the_run_with_130(tmp_path):
-    cfg = write_cfg(tmp_path, objective="test_trial_returns:sleeps", budget=50)
+    cfg = write_cfg(tmp_path, objective="tests.test_trial_returns:sleeps", budget=50)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(TESTS)])}
     proc = subprocess.Popen([sys.executable, "-m", "hyppo_hep.run", str(cfg), "--quiet"], cwd=tmp_path, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

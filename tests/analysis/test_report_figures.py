@@ -15,7 +15,7 @@ from hyppo_hep.analysis import figures as F
 from hyppo_hep.analysis.load import load_runs, read_runs
 from hyppo_hep.analysis.report import Context, Report, build_report, initial_design_size, is_log
 
-FIX = Path(__file__).parent / "fixtures"
+FIX = Path(__file__).parents[1] / "fixtures"
 FAST = {"formats": ("png",), "sobol_n": 32}
 # long names and a categorical with long levels: the labels most likely to run off a canvas
 LONG_SPACE = {

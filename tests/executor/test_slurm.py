@@ -1,4 +1,4 @@
-"""Under a real single-node Slurm (tests/slurm_cluster.py): srun launches, every job script
+"""Under a real single-node Slurm (tests/executor/slurm_cluster.py): srun launches, every job script
 in jobs/ through sbatch, the requeue flow of jobs/slurm_requeue.sh across two requeues, and
 scancel followed by a resubmission with --resume.
 
@@ -18,12 +18,12 @@ import pytest
 import yaml
 
 from hyppo_hep.journal import read_events, replay
-from slurm_cluster import SlurmCluster, SlurmUnavailable, slurm_version
+from tests.executor.slurm_cluster import SlurmCluster, SlurmUnavailable, slurm_version
 
 pytest.importorskip("mpi4py")
 pytestmark = pytest.mark.slurm
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 JOBS = ROOT / "jobs"
 SPACE = {"x1": {"lower": -50, "upper": 100, "scaling": 0.1}, "x2": {"lower": 0, "upper": 150, "scaling": 0.1}}
 # One CPU node: what every job script's #SBATCH lines are overridden with.

@@ -140,7 +140,7 @@ def test_job_configs_name_real_options_and_hyperparameters(job):
 
     import yaml
 
-    cfg = yaml.safe_load((Path(__file__).resolve().parents[1] / "jobs" / f"{job}.yaml").read_text())
+    cfg = yaml.safe_load((Path(__file__).resolve().parents[2] / "jobs" / f"{job}.yaml").read_text())
     options = {k: v for k, v in cfg["objective"].items() if k != "name"}
     obj = resolve(cfg["objective"]["name"], options)
     defaults = importlib.import_module(type(obj).__module__).DEFAULTS

@@ -80,7 +80,7 @@ def test_a_classifier_campaign_report_shows_the_baseline_beside_the_tuned_dnn(tm
     import sys
     from pathlib import Path
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     cfg = tmp_path / "c.yaml"
     cfg.write_text("objective: {name: classifier, epochs: 2, n_events: 1200, score: overfit}\n"
                    "space: {width: {lower: 2, upper: 8, scaling: 8}, lr: {low: 1.0e-3, high: 1.0e-2, log: true}}\n"

@@ -11,7 +11,7 @@ import pytest
 import hyppo_hep
 from hyppo_hep.errors import UserError
 
-FIX = Path(__file__).parent / "fixtures"
+FIX = Path(__file__).parents[1] / "fixtures"
 
 
 def test_staged_campaign_sets_and_trials():

@@ -7,7 +7,7 @@ from hyppo_hep.history import History, SetRecord
 from hyppo_hep.space import Space
 from hyppo_hep.strategy import build
 
-from conftest import drain
+from tests.conftest import drain
 
 
 def history_with(space, params_list, state="done"):

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TESTS = Path(__file__).resolve().parent
 SPACE = {"x1": {"lower": -50, "upper": 100, "scaling": 0.1}, "x2": {"lower": 0, "upper": 150, "scaling": 0.1}}
 
@@ -47,7 +47,7 @@ def wait_gone(pids, timeout=10.0):
 def test_sigkill_of_the_master_kills_what_the_trials_started(tmp_path, executor, isolation):
     piddir = tmp_path / "pids"
     piddir.mkdir()
-    cfg = {"objective": "test_orphans:starts_a_sleeper", "space": SPACE, "trials": 2, "budget": 2,
+    cfg = {"objective": "tests.executor.test_orphans:starts_a_sleeper", "space": SPACE, "trials": 2, "budget": 2,
            "strategy": "random", "out": str(tmp_path / "out"), "isolation": isolation,
            "executor": {"kind": "pool", "workers": 2} if executor == "pool" else executor}
     path = tmp_path / "c.yaml"

@@ -13,7 +13,7 @@ from hyppo_hep.analysis.timing import busy_curve, intervals, utilization
 from hyppo_hep.analyze import main
 from hyppo_hep.journal import replay
 
-FIX = __import__("pathlib").Path(__file__).parent / "fixtures"
+FIX = __import__("pathlib").Path(__file__).parents[1] / "fixtures"
 FAST = ["--formats", "png", "--sobol-samples", "32"]
 
 

@@ -15,8 +15,8 @@ import pytest
 import yaml
 
 from hyppo_hep.journal import read_events, replay
-from test_mpi import ROOT, config, mpiexec
-from test_orphans import alive, wait_gone
+from tests.executor.test_mpi import ROOT, config, mpiexec
+from tests.executor.test_orphans import alive, wait_gone
 
 pytest.importorskip("mpi4py")
 pytestmark = pytest.mark.mpi
@@ -41,14 +41,14 @@ def events(out):
 
 @pytest.mark.parametrize("isolation", ["none", "process"])
 def test_unwritable_values_and_own_interrupts_under_mpi(tmp_path, isolation):
-    from test_trial_returns import check_odd_info
+    from tests.test_trial_returns import check_odd_info
 
-    cfg = config(tmp_path, objective={"name": "test_trial_returns:odd_info", "bad": "object"}, trials=2, budget=3,
+    cfg = config(tmp_path, objective={"name": "tests.test_trial_returns:odd_info", "bad": "object"}, trials=2, budget=3,
                  isolation=isolation, executor={"kind": "mpi", "group_size": 2})
     proc = launch(3, tmp_path, cfg, "--quiet")
     assert proc.returncode == 0, proc.stderr
     check_odd_info(tmp_path / "out", 3)
-    cfg = config(tmp_path, objective="test_trial_returns:interrupts_itself", trials=2, budget=2,
+    cfg = config(tmp_path, objective="tests.test_trial_returns:interrupts_itself", trials=2, budget=2,
                  isolation=isolation, executor={"kind": "mpi", "group_size": 2}, out=str(tmp_path / "out2"))
     proc = launch(3, tmp_path, cfg, "--quiet")
     assert proc.returncode == 0, proc.stderr
@@ -86,7 +86,7 @@ def rank_pids(root_pid, rank):
 def test_sigkill_of_the_mpi_master_leaves_no_process_a_trial_started(tmp_path, isolation):
     piddir = tmp_path / "pids"
     piddir.mkdir()
-    cfg = config(tmp_path, objective="test_orphans:starts_a_sleeper", trials=2, budget=2, isolation=isolation,
+    cfg = config(tmp_path, objective="tests.executor.test_orphans:starts_a_sleeper", trials=2, budget=2, isolation=isolation,
                  executor={"kind": "mpi", "group_size": 2})
     path = tmp_path / "cfg.yaml"
     path.write_text(yaml.safe_dump(cfg))
@@ -220,7 +220,7 @@ def freezes_on_rank(params, trial, seed, device, rank=1, sleep=0.3):
 def run_with_a_freeze(tmp_path, n, group_size, budget, trials):
     piddir = tmp_path / "pids"
     piddir.mkdir()
-    cfg = config(tmp_path, objective="test_mpi_round2:freezes_on_rank", trials=trials, budget=budget,
+    cfg = config(tmp_path, objective="tests.executor.test_mpi_round2:freezes_on_rank", trials=trials, budget=budget,
                  trial_timeout=1.0, executor={"kind": "mpi", "group_size": group_size})
     try:
         proc = launch(n, tmp_path, cfg, "--quiet", timeout=90, HYPPO_TEST_PIDDIR=str(piddir), **FAST_GIVE_UP)

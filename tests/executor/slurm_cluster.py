@@ -5,8 +5,8 @@ it neither needs nor touches /etc/slurm or a system munged, and several can coex
 different ports. The node declares more CPUs than the machine has
 (``SlurmdParameters=config_overrides``) so that 9-rank jobs fit on 2 cores: the trials sleep.
 
-    python tests/slurm_cluster.py up DIR      # start; prints `export SLURM_CONF=...`
-    python tests/slurm_cluster.py down DIR    # stop
+    python tests/executor/slurm_cluster.py up DIR      # start; prints `export SLURM_CONF=...`
+    python tests/executor/slurm_cluster.py down DIR    # stop
 
 ``ensure_installed()`` installs Debian's ``slurm-wlm`` and ``munge`` (and ``libpmix-dev`` for
 ``--mpi=pmix``) when they are missing and this is root on a Debian-like system.
@@ -258,7 +258,7 @@ def _alive(pid: int) -> bool:
 
 def main(argv) -> int:
     if len(argv) != 3 or argv[1] not in ("up", "down"):
-        print("usage: python tests/slurm_cluster.py up|down DIR", file=sys.stderr)
+        print("usage: python tests/executor/slurm_cluster.py up|down DIR", file=sys.stderr)
         return 2
     cluster = SlurmCluster(Path(argv[2]).resolve())
     if argv[1] == "up":

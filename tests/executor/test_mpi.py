@@ -20,7 +20,7 @@ from hyppo_hep.journal import read_events, replay
 pytest.importorskip("mpi4py")
 pytestmark = [pytest.mark.mpi, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SPACE = {"x1": {"lower": -50, "upper": 100, "scaling": 0.1}, "x2": {"lower": 0, "upper": 150, "scaling": 0.1}}
 TIMEOUT = 90  # s per mpiexec run; the runs themselves take a few seconds
 

@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from hyppo_hep.journal import read_events, replay
-from test_mpi import ROOT, config, launch, mpiexec
-from test_reliability import check_complete, check_faults, events
+from tests.executor.test_mpi import ROOT, config, launch, mpiexec
+from tests.test_reliability import check_complete, check_faults, events
 
 pytest.importorskip("mpi4py")
 pytestmark = [pytest.mark.mpi, pytest.mark.slow]
