@@ -13,10 +13,10 @@ import pytest
 from hyppo_hep.executor.mpi import group_layout
 from hyppo_hep.journal import read_events, replay
 
-from test_mpi import config, launch, rank_of  # noqa: E402 — the same real-mpiexec helpers
+from tests.executor.test_mpi import config, launch, rank_of  # noqa: E402 — the same real-mpiexec helpers
 
 pytest.importorskip("mpi4py")
-pytestmark = pytest.mark.mpi
+pytestmark = [pytest.mark.mpi, pytest.mark.slow]
 
 
 def groups_of(evs, layout):
@@ -128,7 +128,7 @@ def test_a_confirmation_trial_takes_one_rank_and_the_journal_stays_exact(tmp_pat
     import os
     import sys
 
-    from test_mpi import ROOT, mpiexec
+    from tests.executor.test_mpi import ROOT, mpiexec
 
     (tmp_path / "drive.py").write_text(EXTEND_SCRIPT)
     journal = tmp_path / "journal.jsonl"
