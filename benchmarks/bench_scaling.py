@@ -37,11 +37,11 @@ def model(sigma_trial: float = 0.02, sigma_set: float = 0.3) -> DurationModel:
                          size_ref=512.0, size_power=0.5)
 
 
-def one(mode, n_groups, budget, seed, durations=None, strategy="random", **kw):
+def one(mode, n_groups, budget, seed, durations=None, strategy="random", search_options=None, **kw):
     cfg = load_config(DEFAULT_CONFIG)
     strat = build(strategy, {}, cfg.space, budget)
     return simulate(mode, cfg.space, strat, cfg.objective, budget=budget, trials=TRIALS, n_groups=n_groups,
-                    group_size=GROUP, durations=durations or model(), seed=seed, **kw)
+                    group_size=GROUP, durations=durations or model(), seed=seed, search_options=search_options, **kw)
 
 
 def med(xs):
@@ -164,10 +164,57 @@ def time_to(picks, target):
     return next((t for t, v in picks if v <= target + 1e-12), None)
 
 
-def issue16_table(workers_list, seed=1, strategies=("rbf",)):
+def _pick_id(history, space):
+    from hyppo_hep.recommend import recommend
+
+    _, pick = recommend(history, space=space)
+    return None if pick is None else pick.set_id
+
+
+def useful_confirmations(events, space) -> tuple[float, int, int]:
+    """Worker-seconds of confirmation trials that changed or confirmed the recommendation,
+    how many did, and how many ran. A confirmation trial (trials_added with purpose confirm)
+    *changed* it when the pick just before it was asked differs from the pick once its set
+    finished again, and *confirmed* it when its set is the campaign's final pick; the others
+    (a challenger's trial that left the pick as it was) count as idle time."""
+    from hyppo_hep import journal as J
+    from hyppo_hep.history import History
+
+    history, asked_pick, waiting, useful = History(), {}, {}, set()
+    durations = {}
+    for e in events:
+        kind = e["event"]
+        if kind == J.TRIALS_ADDED and e.get("purpose") == "confirm":
+            before = _pick_id(history, space)
+            for t in e["trials"]:
+                asked_pick[(e["set_id"], t)] = before
+                waiting.setdefault(e["set_id"], []).append(t)
+        J.apply(history, e)
+        if kind == J.TRIAL_FINISHED and (e["set_id"], e["trial"]) in asked_pick:
+            durations[(e["set_id"], e["trial"])] = e["finished"] - e["started"]
+        if kind == J.SET_FINISHED and waiting.get(e["set_id"]):
+            after = _pick_id(history, space)
+            useful |= {(e["set_id"], t) for t in waiting.pop(e["set_id"]) if asked_pick[(e["set_id"], t)] != after}
+    final = _pick_id(history, space)
+    useful |= {k for k in durations if k[0] == final}
+    return sum(durations[k] for k in useful if k in durations), len(useful & durations.keys()), len(durations)
+
+
+def _confirm_supported() -> bool:
+    import inspect
+
+    from hyppo_hep.search import Search
+
+    return "confirm" in inspect.signature(Search).parameters
+
+
+def issue16_table(workers_list, seed=1, strategies=("rbf",), confirm=3):
     """Trial-level scheduling against groups only, the real strategy, proposal time charged:
     utilization, speedup, proposal time and time-to-quality (virtual hours until the pick
-    is as good as random search's final pick on the same cluster and budget)."""
+    is as good as random search's final pick on the same cluster and budget). With a
+    Search that has confirmation trials (adaptive repeats' ``confirm``), a third rule: trial
+    level with up to ``confirm`` confirmation trials per contending set; utilization and
+    speedup then count only the useful ones (useful_confirmations)."""
     cfg = load_config(DEFAULT_CONFIG)
     objective = cfg.objective.build()
     print(f"\n### Issue 16: scheduling rules with the real strategy, {6.25:g} sets per group, seed {seed}\n")
@@ -181,17 +228,32 @@ def issue16_table(workers_list, seed=1, strategies=("rbf",)):
         one("nested_async", n_groups, budget, seed, strategy="random", journal=ref)
         ref_picks = picks_over_time(ref, cfg.space, objective)
         target = ref_picks[-1][1]
+        rules = [("groups only", False, None), ("trial level", True, None)]
+        if confirm and _confirm_supported():
+            rules.append((f"trial level + confirmation trials (confirm {confirm})", True, {"confirm": confirm}))
         for strategy in ("random",) + tuple(strategies):
-            for rule, trial_level in (("groups only", False), ("trial level", True)):
+            for rule, trial_level, search_options in rules:
                 log = EventLog()
                 r = one("nested_async", n_groups, budget, seed, strategy=strategy, journal=log,
-                        trial_level=trial_level)
+                        trial_level=trial_level, search_options=search_options)
                 picks = picks_over_time(log, cfg.space, objective)
                 ttq = time_to(picks, target)
-                print(f"| {strategy} | {rule} | {workers} | {budget} | {r.wall / 3600:.2f} | {r.busy / r.wall:.1f}x | "
-                      f"{r.utilization:.1%} | {r.proposal_time:.1f} | {1000 * r.proposal_time / budget:.1f} | "
-                      f"{'never' if ttq is None else f'{ttq / 3600:.2f}'} | {picks[-1][1]:.4f} | "
-                      f"{r.real_time:.1f} |", flush=True)
+                busy, confirm_note = r.busy, ""
+                if search_options:  # only the confirmation trials that changed or confirmed the pick count
+                    useful, n_useful, n_run = useful_confirmations(log, cfg.space)
+                    confirmed = sum(e["finished"] - e["started"] for e in log if e["event"] == "trial_finished"
+                                    and (e["set_id"], e["trial"]) in _confirm_keys(log))
+                    busy = r.busy - confirmed + useful
+                    confirm_note = f" ({n_useful} of {n_run} confirmation trials useful)"
+                print(f"| {strategy} | {rule}{confirm_note} | {workers} | {budget} | {r.wall / 3600:.2f} | "
+                      f"{busy / r.wall:.1f}x | {busy / (r.n_workers * r.wall):.1%} | {r.proposal_time:.1f} | "
+                      f"{1000 * r.proposal_time / budget:.1f} | {'never' if ttq is None else f'{ttq / 3600:.2f}'} | "
+                      f"{picks[-1][1]:.4f} | {r.real_time:.1f} |", flush=True)
+
+
+def _confirm_keys(events) -> set:
+    return {(e["set_id"], t) for e in events if e["event"] == "trials_added" and e.get("purpose") == "confirm"
+            for t in e["trials"]}
 
 
 def main(argv=None):
@@ -203,9 +265,11 @@ def main(argv=None):
     p.add_argument("--issue16", metavar="WORKERS", help="only the scheduling-rule table (rbf, time-to-quality), "
                    "e.g. 80,800")
     p.add_argument("--seed", type=int, default=1, help="the seed of --issue16")
+    p.add_argument("--confirm", type=int, default=3, help="confirmation trials per contending set (--issue16; "
+                   "when the Search has them)")
     args = p.parse_args(argv)
     if args.issue16:
-        return issue16_table([int(w) for w in args.issue16.split(",")], seed=args.seed)
+        return issue16_table([int(w) for w in args.issue16.split(",")], seed=args.seed, confirm=args.confirm)
     if args.rbf:
         return rbf_table([int(w) for w in args.rbf.split(",")])
     if args.tail:

@@ -203,18 +203,22 @@ MODES = ("serial", "one_level", "nested_sync", "nested_async")
 
 
 def simulate(mode: str, space, strategy, objective, *, budget: int, trials: int, n_groups: int, group_size: int,
-             durations: DurationModel | None = None, seed: int = 0, journal=None, **executor_options) -> SimResult:
+             durations: DurationModel | None = None, seed: int = 0, journal=None, search_options: dict | None = None,
+             **executor_options) -> SimResult:
     """Run a whole search on a simulated cluster; ``mode`` is one of :data:`MODES`.
 
     serial: 1 worker; one_level: 1 group of ``group_size`` (trials of a set in parallel, sets
     one after another); nested_sync / nested_async: ``n_groups`` groups of ``group_size``.
+    ``search_options``: more keyword arguments of the Search (e.g. adaptive repeats'
+    ``confirm``); the rest go to :class:`SimulatedExecutor`.
     """
     if mode not in MODES:
         raise ValueError(f"mode {mode!r} is not one of {MODES}")
     shape = {"serial": (1, 1), "one_level": (1, group_size)}.get(mode, (n_groups, group_size))
     ex = SimulatedExecutor(objective, *shape, durations, synchronous=(mode == "nested_sync"), **executor_options)
     real0 = time.perf_counter()
-    search = Search(space, strategy, budget=budget, trials=trials, seed=seed, journal=journal, clock=ex.clock)
+    search = Search(space, strategy, budget=budget, trials=trials, seed=seed, journal=journal, clock=ex.clock,
+                    **(search_options or {}))
     summary = Driver(search, ex).run()
     real = time.perf_counter() - real0
     wall = summary.wall_time
