@@ -37,9 +37,32 @@ def model(sigma_trial: float = 0.02, sigma_set: float = 0.3) -> DurationModel:
                          size_ref=512.0, size_power=0.5)
 
 
+class Progress:
+    """Wraps a strategy to print, every 50 proposals, the sets so far and its CPU time
+    (``--progress``: to size runs too long to finish here)."""
+
+    def __init__(self, inner):
+        self.inner, self.n, self.cpu, self.t0 = inner, 0, 0.0, time.perf_counter()
+
+    def propose(self, history, n, rng):
+        c0 = time.process_time()
+        out = self.inner.propose(history, n, rng)
+        self.cpu += time.process_time() - c0
+        self.n += 1
+        if self.n % 50 == 0:
+            print(f"    {time.perf_counter() - self.t0:6.0f} s real: {len(history)} sets, {self.n} proposals "
+                  f"(last for {n}), {self.cpu:.0f} s CPU in propose", file=sys.stderr, flush=True)
+        return out
+
+
+PROGRESS = False
+
+
 def one(mode, n_groups, budget, seed, durations=None, strategy="random", search_options=None, **kw):
     cfg = load_config(DEFAULT_CONFIG)
     strat = build(strategy, {}, cfg.space, budget)
+    if PROGRESS and strategy != "random":
+        strat = Progress(strat)
     return simulate(mode, cfg.space, strat, cfg.objective, budget=budget, trials=TRIALS, n_groups=n_groups,
                     group_size=GROUP, durations=durations or model(), seed=seed, search_options=search_options, **kw)
 
@@ -208,7 +231,7 @@ def _confirm_supported() -> bool:
     return "confirm" in inspect.signature(Search).parameters
 
 
-def issue16_table(workers_list, seed=1, strategies=("rbf",), confirm=3):
+def issue16_table(workers_list, seed=1, strategies=("rbf",), confirm=3, only=("groups", "trial", "confirm")):
     """Trial-level scheduling against groups only, the real strategy, proposal time charged:
     utilization, speedup, proposal time and time-to-quality (virtual hours until the pick
     is as good as random search's final pick on the same cluster and budget). With a
@@ -228,8 +251,9 @@ def issue16_table(workers_list, seed=1, strategies=("rbf",), confirm=3):
         one("nested_async", n_groups, budget, seed, strategy="random", journal=ref)
         ref_picks = picks_over_time(ref, cfg.space, objective)
         target = ref_picks[-1][1]
-        rules = [("groups only", False, None), ("trial level", True, None)]
-        if confirm and _confirm_supported():
+        rules = [r for r in (("groups only", False, None), ("trial level", True, None))
+                 if ("groups" if not r[1] else "trial") in only]
+        if confirm and "confirm" in only and _confirm_supported():
             rules.append((f"trial level + confirmation trials (confirm {confirm})", True, {"confirm": confirm}))
         for strategy in ("random",) + tuple(strategies):
             for rule, trial_level, search_options in rules:
@@ -265,11 +289,16 @@ def main(argv=None):
     p.add_argument("--issue16", metavar="WORKERS", help="only the scheduling-rule table (rbf, time-to-quality), "
                    "e.g. 80,800")
     p.add_argument("--seed", type=int, default=1, help="the seed of --issue16")
+    p.add_argument("--rules", default="groups,trial,confirm", help="--issue16: which rules (default all)")
+    p.add_argument("--progress", action="store_true", help="print the strategy's progress every 50 proposals")
     p.add_argument("--confirm", type=int, default=3, help="confirmation trials per contending set (--issue16; "
                    "when the Search has them)")
     args = p.parse_args(argv)
     if args.issue16:
-        return issue16_table([int(w) for w in args.issue16.split(",")], seed=args.seed, confirm=args.confirm)
+        global PROGRESS
+        PROGRESS = args.progress
+        return issue16_table([int(w) for w in args.issue16.split(",")], seed=args.seed, confirm=args.confirm,
+                             only=args.rules.split(","))
     if args.rbf:
         return rbf_table([int(w) for w in args.rbf.split(",")])
     if args.tail:
