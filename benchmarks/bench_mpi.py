@@ -144,13 +144,53 @@ HEADER = ("| code | case | sets x trials | wall of the search (s) | ideal = busy
           "first trial starts (ms) | last trial ends -> journalled (ms) |")
 
 
+def idle_rank(seconds: float = 6.0) -> None:
+    """Under mpiexec: rank 0 stays silent for ``seconds`` then says stop; every other rank
+    waits as an idle worker rank does (executor/mpi.py's naps) and prints its CPU."""
+    from mpi4py import MPI
+
+    from hyppo_hep.executor import mpi as M
+
+    comm = MPI.COMM_WORLD
+    if comm.Get_rank() == 0:
+        time.sleep(seconds)
+        for r in range(1, comm.Get_size()):
+            comm.send(None, dest=r, tag=M.TAG_STOP)
+        return
+    stats = M._RankStats(comm.Get_rank(), "idle")
+    c0, w0 = time.process_time(), time.monotonic()
+    stats.wait(comm, 0, MPI.ANY_TAG)
+    cpu, wall = time.process_time() - c0, time.monotonic() - w0
+    print(json.dumps({"rank": comm.Get_rank(), "wakeups": stats.wakeups, "wall": wall, "cpu": cpu}), flush=True)
+
+
+def idle_table() -> None:
+    """The CPU of a worker rank that waits with nothing to do (an idle group, the end of a
+    campaign): `mpiexec -n 9`, 8 ranks waiting 6 s for the master."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    out = subprocess.run([mpiexec(), "-n", "9", sys.executable, __file__, "--idle-rank"], capture_output=True,
+                         text=True, timeout=120, env=env).stdout
+    rows = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    print("| rank | wait (s) | wake-ups | CPU (ms) | CPU (% of a core) | CPU per wake-up (us) |")
+    print("|---|---|---|---|---|---|")
+    for r in sorted(rows, key=lambda r: r["rank"]):
+        print(f"| {r['rank']} | {r['wall']:.1f} | {r['wakeups']} | {1000 * r['cpu']:.1f} | "
+              f"{r['cpu'] / r['wall']:.2%} | {1e6 * r['cpu'] / max(1, r['wakeups']):.0f} |")
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--max-sleep", type=float, help="HYPPO_MPI_MAX_SLEEP for the ranks (default 0.02 s)")
     p.add_argument("--compare", metavar="REF", help="also run hyppo_hep as at git REF, interleaved")
     p.add_argument("--cases", default="0,1,2,3,4", help="indices of CASES to run (default all)")
+    p.add_argument("--idle", action="store_true", help="only the CPU of ranks waiting with nothing to do")
+    p.add_argument("--idle-rank", action="store_true", help=argparse.SUPPRESS)  # run by --idle under mpiexec
     args = p.parse_args(argv)
+    if args.idle_rank:
+        return idle_rank()
+    if args.idle:
+        return idle_table()
     if args.max_sleep is not None:
         os.environ["HYPPO_MPI_MAX_SLEEP"] = str(args.max_sleep)
     print(f"## Real MPI on this machine (bench_mpi.py): mpiexec -n 9, {os.cpu_count()} cores, median of "
