@@ -109,9 +109,12 @@ def test_srun_pmi2_runs_master_and_two_worker_groups(slurm, tmp_path):
     ranks = {worker_rank(e) for e in trials}
     assert ranks <= set(range(1, 9)) and ranks & {1, 2, 3, 4} and ranks & {5, 6, 7, 8}, ranks
     assert all(e["device"] == "cpu" for e in trials)
-    for set_id in range(4):  # the 4 trials of a set ran side by side on the 4 ranks of one group
+    for set_id in range(4):  # the 4 trials of a set ran side by side on 4 ranks ...
         mine = sorted(worker_rank(e) for e in trials if e["set_id"] == set_id)
-        assert mine in ([1, 2, 3, 4], [5, 6, 7, 8]), (set_id, mine)
+        assert len(set(mine)) == 4, (set_id, mine)
+        if set_id < 2:  # ... the first two on the two whole groups (later ones may span groups:
+            # an idle rank of a busy group takes a trial of the next set, trial-level scheduling)
+            assert mine in ([1, 2, 3, 4], [5, 6, 7, 8]), (set_id, mine)
 
 
 def test_srun_gives_each_rank_its_local_id_and_cpus(slurm, tmp_path):
