@@ -150,7 +150,7 @@ def kills(base: Path, n: int, sig: int, executor: str) -> tuple[int, int]:
 def fuzz(n: int) -> int:
     env = {**ENV, "HYPPO_FUZZ_EXAMPLES": str(n)}
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                           "tests/test_reliability.py", "-k", "fuzz"], cwd=ROOT, env=env, capture_output=True,
+                           "tests/test_config_fuzz.py", "-k", "fuzz"], cwd=ROOT, env=env, capture_output=True,
                           text=True)
     if proc.returncode != 0:
         print(proc.stdout[-3000:])

@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 
 import hyppo_hep
+from hyppo_hep.errors import SearchFailed
 from hyppo_hep.journal import read_events
+from tests.helpers import GOOD
 
 SPACE = {"x": {"lower": 0, "upper": 100, "scaling": 0.1}, "act": {"choices": ["relu", "tanh"]}, "epochs": 3}
 
@@ -58,3 +60,33 @@ def test_ask_tell_wrong_score_count():
     p = at.ask()
     with pytest.raises(ValueError, match="needs 2 scores"):
         at.tell(p, [1.0])
+
+
+def test_minimize_raises_with_the_last_error_when_every_trial_fails():
+    def broken(params, trial, seed, device):
+        raise ValueError(f"placeholder objective, trial {trial}")
+
+    with pytest.raises(SearchFailed, match=r"every trial failed \(6 trials\); last error: ValueError: placeholder"):
+        hyppo_hep.minimize(broken, {"x": {"low": 0.0, "high": 1.0}}, budget=3, trials=2, strategy="random")
+
+
+def test_minimize_with_some_failures_returns_the_best_set():
+    def half(params, trial, seed, device):
+        if trial == 0:
+            raise ValueError("flaky")
+        return params["x"]
+
+    res = hyppo_hep.minimize(half, {"x": {"low": 0.0, "high": 1.0}}, budget=4, trials=2, strategy="random")
+    assert res.best is not None and res.best["n_ok"] == 1
+
+
+def test_ask_tell_with_out_writes_results_csv(tmp_path):
+    at = hyppo_hep.AskTell(GOOD["space"], strategy="random", trials=2, budget=3, out=str(tmp_path / "o"))
+    for _ in range(3):
+        params = at.ask()
+        at.tell(params, [params["x1"], params["x2"]])
+    at.close()
+    rows = (tmp_path / "o" / "results.csv").read_text().splitlines()
+    assert len(rows) == 4 and rows[0].startswith("set_id,x1,x2,mean")
+    header = next(read_events(tmp_path / "o" / "journal.jsonl"))
+    assert header["objective"]["name"] == "ask-tell" and header["strategy"]["name"] == "random"

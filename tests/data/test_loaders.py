@@ -5,6 +5,7 @@ import pytest
 
 from hyppo_hep.data import loaders
 from hyppo_hep.errors import UserError
+from tests.helpers import assert_one_line_exit_2, run_main, write_cfg
 
 COLS = ["pt1", "eta1"]
 
@@ -82,3 +83,51 @@ def test_root_tree(tmp_path, columns):
                                   np.column_stack([columns["pt1"], columns["eta1"]]))
     with pytest.raises(UserError, match=r"lacks branch\(es\) \['phi1'\]"):
         loaders.read_table(path, "Events", ["phi1"])
+
+
+# --- bad data through a run: exit 2, one line, no journal, in process and in an isolated child ---
+
+@pytest.fixture
+def data_files(tmp_path):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    good = {c: rng.standard_normal(200) for c in ("pt", "eta", "phi")}
+    np.savez(tmp_path / "nan.npz", **{**good, "eta": np.where(np.arange(200) == 17, np.nan, good["eta"])})
+    np.savez(tmp_path / "flat.npz", table=rng.standard_normal(200))
+    (tmp_path / "junk.npz").write_bytes(b"this is not a zip file")
+    (tmp_path / "data.csv").write_text("pt,eta\n1,2\n")
+    return tmp_path
+
+
+BAD_DATA = [
+    ({"path": "missing.npz", "columns": ["pt", "eta"]}, "does not exist"),
+    ({"path": "nan.npz", "columns": ["pt", "eta", "phi"]}, "NaN/inf value(s)"),
+    ({"path": "flat.npz", "key": "table"}, "expected (events, columns)"),
+    ({"path": "junk.npz", "columns": ["pt"]}, "is not a readable .npz"),
+    ({"path": "data.csv", "columns": ["pt"]}, "unknown format '.csv'"),
+    ({"path": "nan.npz", "columns": ["pt", "mass"]}, "has no column(s) ['mass']"),
+]
+
+
+@pytest.mark.parametrize("spec, expected", BAD_DATA, ids=[e for _, e in BAD_DATA])
+def test_bad_data_file_is_exit_2_one_line_and_no_journal(data_files, capsys, spec, expected):
+    spec = {**spec, "path": str(data_files / spec["path"])}
+    out = data_files / "out"
+    cfg = write_cfg(data_files, objective={"name": "gan_dimuon", "epochs": 1, "data": spec}, out=str(out),
+                    space={"lr_gen": {"lower": 1, "upper": 10, "scaling": 1e-4}})
+    status, err = run_main([str(cfg), "--quiet"], capsys)
+    assert_one_line_exit_2(status, err, spec)
+    assert expected in err and str(data_files) in err
+    assert not out.exists(), "no partial output a later run could mistake for results"
+
+
+@pytest.mark.slow
+def test_bad_data_in_an_isolated_child_is_exit_2_too(data_files, capsys):
+    out = data_files / "out"
+    cfg = write_cfg(data_files, objective={"name": "gan_dimuon", "epochs": 1,
+                                           "data": {"path": str(data_files / "nan.npz"), "columns": ["pt", "eta"]}},
+                    out=str(out), isolation="process", space={"lr_gen": {"lower": 1, "upper": 10, "scaling": 1e-4}})
+    status, err = run_main([str(cfg), "--quiet"], capsys)
+    assert_one_line_exit_2(status, err, "isolated")
+    assert "NaN/inf value(s)" in err and not out.exists()

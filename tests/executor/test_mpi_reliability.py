@@ -1,6 +1,6 @@
 """Reliability under real MPI (mpiexec -n 3): injected faults and SIGTERM to every rank.
 
-Reuses the launch helpers of test_mpi.py and the checks of test_reliability.py.
+Reuses the launch helpers of test_mpi.py and the checks of tests/helpers.py.
 """
 
 import os
@@ -14,7 +14,7 @@ import yaml
 
 from hyppo_hep.journal import read_events, replay
 from tests.executor.test_mpi import ROOT, config, launch, mpiexec
-from tests.test_reliability import check_complete, check_faults, events
+from tests.helpers import check_complete, check_faults, events
 
 pytest.importorskip("mpi4py")
 pytestmark = [pytest.mark.mpi, pytest.mark.slow]

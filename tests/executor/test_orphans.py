@@ -1,7 +1,7 @@
 """kill -9 of the master leaves no process a trial started (issue 13.4), local executors.
 
 The isolated child runs in its own process group with a watchdog that SIGKILLs the group
-when the master dies; the MPI cases are in test_mpi_round2.py.
+when the master dies; the MPI cases are in test_mpi_workers.py.
 """
 
 import os

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+import hyppo_hep
 from hyppo_hep.design import latin_hypercube, random_design
 from hyppo_hep.driver import trial_seeds
 from hyppo_hep.history import History, SetRecord
@@ -74,3 +75,31 @@ def test_trial_seeds_are_stable_and_distinct():
     s = trial_seeds(1, 4, 5)
     assert s == trial_seeds(1, 4, 5)
     assert len(set(s)) == 5 and set(s).isdisjoint(trial_seeds(1, 5, 5)) and s != trial_seeds(2, 4, 5)
+
+
+@pytest.mark.parametrize("strategy", ["random", "lhs", "grid", "rbf", "gp", "hyperband", "asha", "bohb"])
+def test_a_space_of_fixed_values_only_runs_its_one_set(tmp_path, strategy):
+    def f(params, trial, seed, device):
+        return float(params["a"] + trial)
+
+    res = hyppo_hep.minimize(f, {"a": 3, "b": "x", "epochs": 3}, budget=4, trials=2, strategy=strategy)
+    assert [r["params"]["a"] for r in res.ranked][:1] == [3] and len(res.history.sets) >= 1
+    assert all(r.state == "done" for r in res.history.sets.values())
+
+
+def test_lhs_with_a_huge_budget_sizes_its_design_by_what_can_be_proposed():
+    import numpy as np
+
+    from hyppo_hep.design import MAX_DESIGN
+    from hyppo_hep.history import History
+    from hyppo_hep.space import Space
+    from hyppo_hep.strategy import build
+
+    lattice = Space.from_dict({"a": {"lower": 1, "upper": 10}, "b": {"lower": 1, "upper": 7}})
+    strat = build("lhs", {}, lattice, 10**9)
+    assert len(strat.propose(History(), 3, np.random.default_rng(0))) == 3
+    assert strat._design.shape == (70, 2)  # the lattice has 70 points
+    floats = Space.from_dict({"a": {"low": 0.0, "high": 1.0}, "b": {"low": 0.0, "high": 1.0}})
+    strat = build("lhs", {}, floats, 10**9)
+    assert len(strat.propose(History(), 3, np.random.default_rng(0))) == 3
+    assert strat._design.shape == (MAX_DESIGN, 2)

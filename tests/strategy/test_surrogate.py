@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 import hyppo_hep
 from hyppo_hep.errors import ConfigError
-from hyppo_hep.history import History, SetRecord, TrialRecord
+from hyppo_hep.history import DONE, History, SetRecord, TrialRecord
 from hyppo_hep.objectives.analytic import branin
 from hyppo_hep.space import Space
 from hyppo_hep.strategy import build
@@ -298,3 +298,102 @@ def test_space_features_one_hot_categoricals():
     a = space.features(np.array([[0.5, 0.5, 0.0, 0.5, 0.5, 0.5]]))
     b = space.features(np.array([[0.5, 0.5, 1.0, 0.5, 0.5, 0.5]]))
     assert np.linalg.norm(a - b) == pytest.approx(1.0)
+
+
+# --- noise-aware incumbents, cross-validated smoothing, statistics that follow new trials --------
+
+SPACE = Space.from_dict({"x": {"lower": 0, "upper": 40}, "y": {"lower": 0, "upper": 40}})
+
+
+def add(h, params, scores):
+    sid = h.next_id()
+    rec = SetRecord(sid, dict(params), seeds=list(range(len(scores))), state=DONE, finished=float(sid))
+    for t, s in enumerate(scores):
+        rec.trials[t] = TrialRecord(t, t, float(s))
+    h.add_set(rec)
+    return rec
+
+
+def bowl(x, y):
+    return 1.0 + 0.002 * ((x - 20) ** 2 + (y - 20) ** 2)
+
+
+def exact_trials(rng, mu, sd, n):
+    z = rng.standard_normal(n)
+    return mu + sd * (z - z.mean()) / z.std(ddof=1)
+
+
+def noisy_history(seed=0, lucky=True):
+    rng = np.random.default_rng(seed)
+    h = History()
+    for x in range(0, 41, 8):
+        for y in range(0, 41, 8):
+            add(h, {"x": x, "y": y}, bowl(x, y) + 0.1 * rng.standard_normal(5))
+    solid = add(h, {"x": 20, "y": 20}, exact_trials(rng, 0.98, 0.1, 25))
+    luck = add(h, {"x": 36, "y": 4}, [0.55, 1.25]) if lucky else None
+    return h, solid, luck
+
+
+def test_candidates_centre_on_the_estimated_best_not_the_lucky_set():
+    h, solid, luck = noisy_history()
+    assert h.best().set_id == luck.set_id  # raw best mean: two lucky trials far from the bowl's bottom
+    for center, expected in (("estimate", solid), ("mean", luck)):
+        strat = build("rbf", {"center": center}, SPACE, 100)
+        values = strat.incumbent_values(h.done)
+        assert h.done[int(np.argmin(values))].set_id == expected.set_id
+        C = strat.candidates(h, np.random.default_rng(0), [])
+        centre = SPACE.encode(expected.params)
+        # DYCORS candidates perturb the chosen centre: most stay within 0.3 of it
+        assert np.median(np.abs(C - centre).max(axis=1)) < 0.3
+
+
+def test_cross_validated_smoothing_is_zero_for_exact_data_and_positive_for_noisy():
+    rng = np.random.default_rng(1)
+    strat = build("rbf", {"smooth": "auto"}, SPACE, 100)
+    exact, noisy = History(), History()
+    for _ in range(40):
+        x, y = (int(v) for v in rng.integers(0, 41, 2))
+        if SPACE.key({"x": x, "y": y}) in exact.keys(SPACE):
+            continue
+        add(exact, {"x": x, "y": y}, [bowl(x, y)] * 3)
+        add(noisy, {"x": x, "y": y}, bowl(x, y) + 0.3 * rng.standard_normal(3))
+    assert strat.cross_validated_smoothing(exact) == 0.0
+    assert strat.cross_validated_smoothing(noisy) > 0.0
+
+
+def test_statistics_follow_trials_added_to_a_known_set():
+    """The per-proposal statistics memo must see a trial added to an existing set (top-up
+    trials of adaptive repeats) instead of serving the old mean."""
+    h, solid, _ = noisy_history(lucky=False)
+    strat = build("rbf", {}, SPACE, 100)
+    before = strat.stats(h.done)[0][-1]
+    h.add_trial(solid.set_id, TrialRecord(99, 99, 50.0))
+    after = strat.stats(h.done)[0][-1]
+    assert after == pytest.approx((before * 25 + 50.0) / 26)
+
+
+@pytest.mark.parametrize("smooth", [-1, "always", True])
+def test_bad_smooth_option_is_a_config_error(smooth):
+    from hyppo_hep.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="strategy.smooth"):
+        build("rbf", {"smooth": smooth}, SPACE, 10)
+
+
+def test_bad_center_option_is_a_config_error():
+    from hyppo_hep.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="strategy.center"):
+        build("rbf", {"center": "best"}, SPACE, 10)
+
+
+def test_ard_trust_region_option_proposes_new_lattice_points():
+    h, _, _ = noisy_history()
+    strat = build("rbf", {"trust_region": "ard"}, SPACE, 100)
+    props = strat.propose(h, 3, np.random.default_rng(0))
+    keys = {SPACE.key(p) for p in props}
+    assert len(keys) == 3 and not keys & h.keys(SPACE)
+    from hyppo_hep.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="strategy.trust_region"):
+        build("rbf", {"trust_region": "box"}, SPACE, 10)

@@ -132,3 +132,22 @@ def test_gp_hyperparameters_fitted_on_a_subset_still_condition_on_all_points():
     model = GPSurrogate(max_fit_points=40, n_restarts=0).fit(X, y)
     mean, std = model.predict(X)
     np.testing.assert_allclose(mean, y, atol=0.01 * np.ptp(y))
+
+
+def test_smoothing_rbf_is_closer_to_the_truth_on_noisy_means():
+    rng = np.random.default_rng(2)
+    X = rng.random((60, 2))
+    truth = ((X - 0.5) ** 2).sum(axis=1)
+    noise_var = np.full(60, 0.02**2)
+    y = truth + rng.standard_normal(60) * 0.02
+    Xt = rng.random((500, 2))
+    err = {}
+    for smooth in (0.0, 1.0):
+        model = RBFSurrogate("cubic", smooth=smooth).fit(X, y, noise_var)
+        err[smooth] = np.sqrt(np.mean((model.predict(Xt)[0] - ((Xt - 0.5) ** 2).sum(axis=1)) ** 2))
+        at_points = model.predict(X)[0]
+        if smooth == 0.0:
+            np.testing.assert_allclose(at_points, y, atol=1e-3)  # interpolates the noise
+        else:
+            assert np.max(np.abs(at_points - y)) > 0.005  # does not
+    assert err[1.0] < 0.8 * err[0.0]

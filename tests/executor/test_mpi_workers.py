@@ -220,7 +220,7 @@ def freezes_on_rank(params, trial, seed, device, rank=1, sleep=0.3):
 def run_with_a_freeze(tmp_path, n, group_size, budget, trials):
     piddir = tmp_path / "pids"
     piddir.mkdir()
-    cfg = config(tmp_path, objective="tests.executor.test_mpi_round2:freezes_on_rank", trials=trials, budget=budget,
+    cfg = config(tmp_path, objective="tests.executor.test_mpi_workers:freezes_on_rank", trials=trials, budget=budget,
                  trial_timeout=1.0, executor={"kind": "mpi", "group_size": group_size})
     try:
         proc = launch(n, tmp_path, cfg, "--quiet", timeout=90, HYPPO_TEST_PIDDIR=str(piddir), **FAST_GIVE_UP)
