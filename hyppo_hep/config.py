@@ -308,16 +308,16 @@ def _check_strategies(kw: dict) -> None:
     space and budget it will run with (the key path names the stage)."""
     strategy, budget = kw.get("strategy", StrategyConfig()), kw.get("budget", 50)
     if not kw.get("stages"):
-        check_strategy(strategy, kw["space"], budget, "strategy")
         _check_adaptive(strategy, kw.get("min_trials") is not None, "trials")
+        check_strategy(strategy, kw["space"], budget, "strategy")
         return
     for i, st in enumerate(kw["stages"]):
         space = validation_space(kw["space"], st)
         if space is not None:
             path = f"stages[{i}].strategy" if st.strategy is not None else "strategy"
-            check_strategy(st.strategy or strategy, space, st.budget or budget, path)
             adaptive = st.min_trials is not None if st.trials is not None else kw.get("min_trials") is not None
             _check_adaptive(st.strategy or strategy, adaptive, f"stages[{i}].trials" if st.trials else "trials")
+            check_strategy(st.strategy or strategy, space, st.budget or budget, path)
 
 
 MAX_CONFIG_BYTES = 1 << 20  # a campaign config is a page or two; 1 MiB is far beyond any real one
