@@ -156,7 +156,7 @@ def _run_in_memory(cfg: CampaignConfig, ref, quiet: bool = False):
 
     search = make_search(cfg, build_strategy(cfg))
     ex = make_executor(cfg, ref)
-    progress = None if quiet else CampaignProgress(cfg.budget, cfg.trials, ex.n_slots, cfg.k_std,
+    progress = None if quiet else CampaignProgress(cfg.progress_sets, cfg.trials, ex.n_slots, cfg.k_std,
                                                    total=cfg.max_trainings)
     try:
         with progress or nullcontext():

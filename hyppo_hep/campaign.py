@@ -237,7 +237,7 @@ def _run_search(search: Search, cfg: CampaignConfig, executor, objective_ref, re
             search.start({"resumed": resume, "argv": sys.argv[1:], **cfg.header(), **_design_note(search.strategy),
                           **header_extra}, stage_event)
 
-            progress = None if quiet else CampaignProgress(cfg.budget, cfg.trials, executor.n_slots, cfg.k_std,
+            progress = None if quiet else CampaignProgress(cfg.progress_sets, cfg.trials, executor.n_slots, cfg.k_std,
                                                            total=cfg.max_trainings,
                                                            print_fn=print_fn if print_fn is not print else None)
 

@@ -95,6 +95,11 @@ class CampaignConfig:
         most = self.budget * self.trials
         return most if self.budget_trainings is None else min(most, self.budget_trainings)
 
+    @property
+    def progress_sets(self) -> int | None:
+        """The sets the progress counts to (None when only trainings were budgeted)."""
+        return None if self.budget_implied else self.budget
+
     def describe_budget(self) -> str:
         """``40 sets x 5 trials`` or ``500 trainings, 2-5 trials per set`` (+ confirmation)."""
         per = f"{self.min_trials}-{self.trials}" if self.min_trials else f"{self.trials}"

@@ -23,10 +23,11 @@ EPOCH_LINE_SECONDS = 30.0  # plain-text epoch ticks: at most one per this many s
 
 
 class CampaignProgress:
-    """Progress of one search of ``n_sets`` sets x ``trials`` trials on ``n_slots`` parallel
-    slots. ``interactive`` (default: the stream is a terminal) chooses the tqdm bar."""
+    """Progress of one search of ``n_sets`` sets x ``trials`` trials (or ``total``
+    trainings; ``n_sets`` None: not counted in sets) on ``n_slots`` parallel slots.
+    ``interactive`` (default: the stream is a terminal) chooses the tqdm bar."""
 
-    def __init__(self, n_sets: int, trials: int, n_slots: int = 1, k_std: float = 0.0, *, total: int | None = None,
+    def __init__(self, n_sets: int | None, trials: int, n_slots: int = 1, k_std: float = 0.0, *, total: int | None = None,
                  print_fn: Callable[[str], None] | None = None, stream=None, interactive: bool | None = None,
                  clock=time.monotonic):
         self.total = max(1, n_sets * trials if total is None else total)  # trainings (a trainings budget)
