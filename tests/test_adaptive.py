@@ -180,7 +180,7 @@ def test_search_never_exceeds_max_nor_the_trainings_and_the_last_set_gets_fewer(
 
 def test_confirmation_trials_only_while_regular_trials_run_and_counted_apart():
     space = Space.from_dict(SPACE)
-    search = Search(space, RandomSearch(space, 3), budget=3, trials=2, confirm=2, seed=0)
+    search = Search(space, RandomSearch(space, 3), budget=3, trials=2, confirm=2, seed=0, journal=_ListJournal())
     first = search.ask(3)
     assert [len(s.trials) for s in first] == [2, 2, 2]
     for spec in first[:2]:
@@ -189,7 +189,7 @@ def test_confirmation_trials_only_while_regular_trials_run_and_counted_apart():
     extra = search.ask(2)  # set 2 still out: idle slots confirm the contenders
     assert extra and all(search.history.sets[s.set_id].confirm_trials == list(s.trials) for s in extra)
     assert search.n_trainings == 6 and search.n_confirm == len(extra)
-    events = [e for e in _events(search) if e["event"] == "trials_added"]
+    events = [e for e in search.journal.events if e["event"] == "trials_added"]
     assert events and all(e["purpose"] == CONFIRM for e in events)
     for spec in [first[2], *extra]:
         for t, seed in zip(spec.trials, spec.seeds):
@@ -197,29 +197,15 @@ def test_confirmation_trials_only_while_regular_trials_run_and_counted_apart():
     assert search.ask(3) == []  # no regular trial in flight: no confirmation trial
 
 
-def _events(search):
-    return search.journal.events
-
-
 class _ListJournal:
+    """A journal that keeps its events in a list (Search only calls write)."""
+
     def __init__(self):
         self.events = []
 
     def write(self, ev):
         self.events.append(ev)
         return ev
-
-
-@pytest.fixture(autouse=True)
-def _journal_in_memory(monkeypatch):
-    """Searches built in this file without a journal record their events in a list."""
-    init = Search.__init__
-
-    def patched(self, *a, **kw):
-        init(self, *a, **kw)
-        if self.journal is None:
-            self.journal = _ListJournal()
-    monkeypatch.setattr(Search, "__init__", patched)
 
 
 def test_confirmation_trials_in_the_pool_executor_end_with_nothing_pending(tmp_path):
