@@ -7,6 +7,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -223,11 +224,11 @@ def test_confirmation_trials_in_the_pool_executor_end_with_nothing_pending(tmp_p
 
 # --- serial, pool, journal, resume --------------------------------------------------------------
 
-@pytest.mark.parametrize("executor", ["serial", "pool"])
-def test_campaign_keeps_max_and_trainings(tmp_path, executor):
+@pytest.mark.parametrize("executor, isolation", [("serial", "none"), ("pool", "none"), ("serial", "process")])
+def test_campaign_keeps_max_and_trainings(tmp_path, executor, isolation):
     from hyppo_hep.campaign import run_config
 
-    cfg = parse_config(branin_config(tmp_path, executor={"kind": executor, "workers": 3}))
+    cfg = parse_config(branin_config(tmp_path, executor={"kind": executor, "workers": 3}, isolation=isolation))
     run_config(cfg, quiet=True)
     journal = tmp_path / "out" / "journal.jsonl"
     check_counts(journal, 4, 40)
@@ -338,3 +339,18 @@ def test_minimize_adaptive():
                              strategy="random", quiet=True)
     n = [r.n_trials for r in res.history.sets.values()]
     assert sum(n) == 50 and max(n) <= 5 and res.best is not None
+
+
+def test_a_budget_in_sets_races_on_after_the_last_set_and_ends_as_budget(tmp_path):
+    def flat(params, trial, seed, device):  # differences far below the trial noise: a long race
+        return 0.01 * params["x1"] + np.random.default_rng(seed).normal()
+
+    res = hyppo_hep.minimize(flat, SPACE, trials={"min": 2, "max": 4}, budget=8, strategy="random",
+                             out=str(tmp_path), quiet=True, seed=5)
+    events = list(read_events(tmp_path / "journal.jsonl"))
+    assert len(res.history.sets) == 8 and max(r.n_trials for r in res.history.sets.values()) <= 4
+    last_new = max(i for i, e in enumerate(events) if e["event"] == "set_submitted")
+    later = [e for e in events[last_new:] if e["event"] == "trials_added"]
+    assert later  # the race went on after the 8th set
+    assert events[-1]["reason"] == "budget"
+    assert not Racing().top_ups(res.history, -1, 4)  # and ended when no set was left in it
