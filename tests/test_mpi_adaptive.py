@@ -58,3 +58,12 @@ def test_resume_under_mpi_with_a_top_up_in_flight(tmp_path):
     sid, t = top_up["set_id"], top_up["trials"][0]
     assert after.sets[sid].trials[t].seed == before.sets[sid].trials[t].seed  # same seed on re-run
     assert after.sets[sid].trials[t].score == pytest.approx(before.sets[sid].trials[t].score, rel=1e-12)
+
+
+def test_default_group_size_is_min_trials(tmp_path):
+    """Without group_size a group has ``min`` ranks (a new set's trials), not ``max``."""
+    cfg = config(tmp_path, **ADAPTIVE, executor="mpi")
+    proc = launch(5, tmp_path, cfg)
+    assert proc.returncode == 0, proc.stderr
+    assert "2 MPI worker groups of 2" in proc.stdout
+    counts(tmp_path / "out" / "journal.jsonl")
