@@ -8,7 +8,7 @@ import pytest
 
 from hyppo_hep.journal import read_events, replay
 
-from test_mpi import config, launch, rank_of
+from tests.executor.test_mpi import config, launch, rank_of
 
 pytest.importorskip("mpi4py")
 pytestmark = [pytest.mark.mpi, pytest.mark.slow]
