@@ -83,7 +83,16 @@ class SearchResult:
         return ranked_table(self.history, k_std=self.k_std)
 
 
-def minimize(objective: Callable | str, space: dict | Space | None = None, *, budget: int = 50, trials: int = 5,
+def _repeats(trials, budget) -> dict:
+    """CampaignConfig fields of ``trials`` (5, or {"min": 2, "max": 5, "confirm": 0}) and
+    ``budget`` (50 sets, or {"sets": 50} / {"trainings": 250}), checked as the config's are."""
+    from hyppo_hep.config import repeats_kw
+
+    return repeats_kw(trials, budget)
+
+
+def minimize(objective: Callable | str, space: dict | Space | None = None, *, budget: int | dict = 50,
+             trials: int | dict = 5,
              strategy: Any = "rbf", seed: int = 0, out: str | None = None, executor: str = "serial",
              workers: int | None = None, min_ok_trials: int = 1, overwrite: bool = False,
              quiet: bool = False, early_stopping: Any = None, trial_timeout: float | None = None,
@@ -92,7 +101,9 @@ def minimize(objective: Callable | str, space: dict | Space | None = None, *, bu
 
     ``objective`` is a callable or the name of a registered objective (``"gan_dimuon"``,
     ``"mypkg.mod:train"``). Each of ``budget`` sets is trained ``trials`` times with
-    different seeds; sets rank by the mean over trials. With ``out`` the journal and
+    different seeds; sets rank by the noise-aware estimate of their mean. Adaptive repeats:
+    ``trials={"min": 2, "max": 5}`` (a new set gets 2 trials, sets that could still be the
+    best get more, up to 5) and ``budget={"trainings": 250}`` (trials, top-ups included). With ``out`` the journal and
     results.csv are written there, exactly as the CLI does. ``executor="pool"`` runs trials
     in ``workers`` processes (the callable must then be a module-level function).
     ``trial_timeout`` (s), ``isolation`` and ``max_consecutive_failures`` are the config keys
@@ -113,7 +124,7 @@ def minimize(objective: Callable | str, space: dict | Space | None = None, *, bu
     space = _space(space)
     early = parse_early_stopping(early_stopping)
     cfg = CampaignConfig(objective=ref if isinstance(ref, ObjectiveRef) else ObjectiveRef(ref.name), space=space,
-                         trials=trials, budget=budget, strategy=_strategy_config(strategy), seed=seed,
+                         **_repeats(trials, budget), strategy=_strategy_config(strategy), seed=seed,
                          out=out or "", executor=ExecutorConfig(executor, workers), min_ok_trials=min_ok_trials,
                          trial_timeout=trial_timeout, isolation=isolation,
                          max_consecutive_failures=max_consecutive_failures, early_stopping=early)
@@ -145,7 +156,8 @@ def _run_in_memory(cfg: CampaignConfig, ref, quiet: bool = False):
 
     search = make_search(cfg, build_strategy(cfg))
     ex = make_executor(cfg, ref)
-    progress = None if quiet else CampaignProgress(cfg.budget, cfg.trials, ex.n_slots, cfg.k_std)
+    progress = None if quiet else CampaignProgress(cfg.progress_sets, cfg.trials, ex.n_slots, cfg.k_std,
+                                                   total=cfg.max_trainings)
     try:
         with progress or nullcontext():
             return Driver(search, ex, on_set_finished=progress.set_finished if progress else None,
@@ -166,6 +178,25 @@ def _checked(result: SearchResult) -> SearchResult:
     return result
 
 
+class Asked(dict):
+    """What :meth:`AskTell.ask` hands out: the params of a set (a dict, as before) that also
+    says which trials to run: ``set_id``, ``trials`` (trial indices), ``seeds`` (one per
+    trial) and ``purpose`` (None: a new set; ``race``: a top-up of an earlier set by the
+    adaptive repeats; ``confirm``: a confirmation trial)."""
+
+    def __init__(self, params: dict, set_id: int, trials, seeds, purpose: str | None = None):
+        super().__init__(params)
+        self.set_id, self.trials, self.seeds, self.purpose = set_id, tuple(trials), tuple(seeds), purpose
+
+    @property
+    def top_up(self) -> bool:
+        """True when these are more trials of a set asked (and told) before."""
+        return self.purpose is not None
+
+    def __repr__(self) -> str:
+        return f"Asked({dict.__repr__(self)}, set_id={self.set_id}, trials={list(self.trials)})"
+
+
 class AskTell:
     """A search driven by the user::
 
@@ -175,22 +206,29 @@ class AskTell:
             at.tell(params, [train(params, seed=s) for s in at.seeds(params)])
         print(at.best)
 
-    ``tell`` takes one score per trial (None or NaN for a failed trial). Several sets may be
-    asked before any is told: each ``ask`` knows the sets still pending. With ``out`` the
-    journal is written there as the CLI writes it, and results.csv on :meth:`close`.
+    ``tell`` takes one score per asked trial (None or NaN for a failed trial). Several sets
+    may be asked before any is told: each ``ask`` knows the sets still pending. With
+    ``out`` the journal is written there as the CLI writes it, and results.csv on
+    :meth:`close`.
+
+    Adaptive repeats (``trials={"min": 2, "max": 5}``, ``budget={"trainings": 250}``): an
+    ask may be a top-up of an earlier set; the :class:`Asked` it returns says which set
+    (``set_id``, the same params as before) and which trials (``trials``, ``seeds``), and
+    ``tell`` takes that many scores. The loop above works unchanged.
     """
 
-    def __init__(self, space: dict | Space, *, strategy: Any = "rbf", trials: int = 5, seed: int = 0,
-                 budget: int = 100, out: str | None = None, overwrite: bool = False, min_ok_trials: int = 1):
+    def __init__(self, space: dict | Space, *, strategy: Any = "rbf", trials: int | dict = 5, seed: int = 0,
+                 budget: int | dict = 100, out: str | None = None, overwrite: bool = False, min_ok_trials: int = 1):
         from hyppo_hep.campaign import build_strategy, make_search
 
         self.space = _space(space)
-        self.trials = trials
-        cfg = CampaignConfig(objective=ObjectiveRef("ask-tell"), space=self.space, trials=trials, budget=budget,
+        cfg = CampaignConfig(objective=ObjectiveRef("ask-tell"), space=self.space, **_repeats(trials, budget),
                              strategy=_strategy_config(strategy), seed=seed, out=out or "",
                              min_ok_trials=min_ok_trials, max_consecutive_failures=0)
+        self.trials = cfg.trials
         self.k_std = cfg.k_std
         self._search = make_search(cfg, build_strategy(cfg))  # the strategy is checked before the disk is touched
+        self._asked: dict[int, Asked] = {}  # set_id -> its request not told yet
         self._results = None
         self._lock = None
         if out:
@@ -213,34 +251,61 @@ class AskTell:
     def history(self) -> History:
         return self._search.history
 
-    def ask(self) -> dict:
-        """A new set (params dict), never one already asked."""
-        specs = self._search.ask(1)
-        if not specs:
-            if self._search.budget_left == 0:
-                raise UserError(f"the budget of {self._search.budget} sets is spent")
-            raise UserError("the search space is exhausted: every set has been asked")
-        return dict(specs[0].params)
+    def ask(self) -> Asked:
+        """The next request: a new set (never one already asked), or more trials of an
+        earlier set (adaptive repeats). A dict of params with ``set_id``, ``trials``, ``seeds``."""
+        from hyppo_hep.journal import CONFIRM
 
-    def _pending(self, params: dict) -> SetRecord:
+        search = self._search
+        specs = search.ask(1) if search.may_ask() else []
+        if not specs:
+            if search.budget_left == 0 and (search.racing is None or not self.history.pending):
+                what = (f"{search.budget_trainings} trainings" if search.budget_trainings is not None
+                        and search.trainings_left == 0 else f"{search.budget} sets")
+                raise UserError(f"the budget of {what} is spent")
+            if self.history.pending:
+                raise UserError("nothing to ask until a pending set is told (the race waits for its scores)")
+            raise UserError("the search space is exhausted: every set has been asked")
+        spec = specs[0]
+        rec = self.history.sets[spec.set_id]
+        purpose = None if spec.trials[0] == 0 else (CONFIRM if spec.trials[0] in rec.confirm_trials else "race")
+        asked = Asked(spec.params, spec.set_id, spec.trials, spec.seeds, purpose)
+        self._asked[spec.set_id] = asked
+        return asked
+
+    @property
+    def done(self) -> bool:
+        """True when the search is over: nothing pending, and no new set nor top-up left to
+        ask (``while not at.done: ...`` runs a whole search)."""
+        return self._search.over()
+
+    def _request(self, params: dict) -> Asked:
+        if isinstance(params, Asked) and self._asked.get(params.set_id) is not None:
+            asked = self._asked[params.set_id]
+            if asked.trials != params.trials:
+                raise ValueError(f"trials {list(params.trials)} of set {params.set_id} were not asked, or were told already")
+            return asked
         key = self.space.key(params)
-        for rec in self.history.pending:
-            if self.space.key(rec.params) == key:
-                return rec
-        raise ValueError(f"{params} was not asked, or was told already")
+        for asked in self._asked.values():
+            if self.space.key(asked) == key:
+                return asked
+        raise ValueError(f"{dict(params)} was not asked, or was told already")
 
     def seeds(self, params: dict) -> list[int]:
-        """The seeds hyppo_hep assigns to the trials of a pending set (use them or not)."""
-        return list(self._pending(params).seeds)
+        """The seeds hyppo_hep assigns to the asked trials of a pending set (use them or not)."""
+        return list(self._request(params).seeds)
 
     def tell(self, params: dict, scores) -> None:
-        rec = self._pending(params)
+        """The scores of the trials ``ask`` asked for ``params`` (the Asked, or the same params
+        as a plain dict): one per trial, None or NaN for a failed trial."""
+        asked = self._request(params)
         scores = list(np.atleast_1d(np.asarray(scores, dtype=object)))
-        if len(scores) != rec.n_trials:
-            raise ValueError(f"tell needs {rec.n_trials} scores (one per trial), got {len(scores)}")
-        for t, s in enumerate(scores):
+        if len(scores) != len(asked.trials):
+            raise ValueError(f"tell needs {len(asked.trials)} scores (one per trial), got {len(scores)}")
+        del self._asked[asked.set_id]
+        for t, seed, s in zip(asked.trials, asked.seeds, scores):
             ok = s is not None and np.isfinite(float(s))
-            self._search.tell(TrialResult(rec.set_id, t, rec.seeds[t], float(s) if ok else None,
+            self._search.tell(TrialResult(asked.set_id, t, seed, float(s) if ok else None,
                                           None if ok else f"told as {s!r}", "user", "user"))
         if self._results is not None:
             self._results.maybe_write(self.history)

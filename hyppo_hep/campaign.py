@@ -136,7 +136,8 @@ def make_search(cfg: CampaignConfig, strategy, stage: str | None = None, journal
                 clock=time.time) -> Search:
     """The one place a campaign builds its Search (CLI, API, stages and repeats alike)."""
     return Search(cfg.space, strategy, budget=cfg.budget, trials=cfg.trials, seed=cfg.seed, journal=journal,
-                  min_ok_trials=cfg.min_ok_trials, max_consecutive_failures=cfg.max_consecutive_failures,
+                  min_trials=cfg.min_trials, budget_trainings=cfg.budget_trainings, confirm=cfg.confirm,
+                  k_std=cfg.k_std, min_ok_trials=cfg.min_ok_trials, max_consecutive_failures=cfg.max_consecutive_failures,
                   early_stopping=cfg.early_stopping, stage=stage, clock=clock)
 
 
@@ -236,7 +237,8 @@ def _run_search(search: Search, cfg: CampaignConfig, executor, objective_ref, re
             search.start({"resumed": resume, "argv": sys.argv[1:], **cfg.header(), **_design_note(search.strategy),
                           **header_extra}, stage_event)
 
-            progress = None if quiet else CampaignProgress(cfg.budget, cfg.trials, executor.n_slots, cfg.k_std,
+            progress = None if quiet else CampaignProgress(cfg.progress_sets, cfg.trials, executor.n_slots, cfg.k_std,
+                                                           total=cfg.max_trainings,
                                                            print_fn=print_fn if print_fn is not print else None)
 
             def on_set_finished(rec, hist):
@@ -351,7 +353,7 @@ def _run_all(cfg: CampaignConfig, resume: bool, force_resume: bool, quiet: bool,
                 for i, st in enumerate(rcfg.stages):
                     scfg, event = _stage_config(rcfg, i, st, prev, resume)
                     if not quiet:
-                        print_fn(f"--- stage {i} '{st.name}': {scfg.budget} sets x {scfg.trials} trials, "
+                        print_fn(f"--- stage {i} '{st.name}': {scfg.describe_budget()}, "
                                  f"strategy {scfg.strategy.name}, out {scfg.out}")
                     if event.get("derived"):  # printed even when quiet: the user must see what was narrowed
                         from hyppo_hep.stages import describe_ranges
@@ -385,6 +387,21 @@ def _run_one(cfg, resume, force_resume, executor, quiet, print_fn, stage, extra,
                         stage_event=event)
 
 
+def _stage_budget(cfg: CampaignConfig, st) -> dict:
+    """The budget fields of a (non-scan) stage: its own budget, or the top-level one; a
+    sets bound derived from trainings is derived again with the stage's min trials."""
+    if st.budget is None and st.budget_trainings is None:
+        kw = {}
+        trainings, implied = cfg.budget_trainings, cfg.budget_implied
+    else:
+        kw = {"budget": st.budget, "budget_trainings": st.budget_trainings, "budget_implied": st.budget is None}
+        trainings, implied = st.budget_trainings, st.budget is None
+    if implied and trainings is not None:
+        least = (st.min_trials or st.trials) if st.trials is not None else (cfg.min_trials or cfg.trials)
+        kw["budget"] = max(1, trainings // least)
+    return kw
+
+
 def _stage_config(cfg: CampaignConfig, index: int, st, prev, resume: bool) -> tuple[CampaignConfig, dict]:
     """The single-search config of stage ``index`` and its ``stage_started`` event."""
     from hyppo_hep.config import StrategyConfig
@@ -409,12 +426,13 @@ def _stage_config(cfg: CampaignConfig, index: int, st, prev, resume: bool) -> tu
         n = st.scan.points * max(1, len(st.scan.epochs))
         kw.update(budget=n, strategy=StrategyConfig("grid", {"points_per_float": st.scan.points}))
     else:
-        if st.budget is not None:
-            kw["budget"] = st.budget
+        kw.update(_stage_budget(cfg, st))
         if st.strategy is not None:
             kw["strategy"] = st.strategy
     if st.trials is not None:
-        kw["trials"] = st.trials
+        kw.update(trials=st.trials, min_trials=st.min_trials, confirm=st.confirm)
+    if st.scan is not None:
+        kw.update(min_trials=None, budget_trainings=None, budget_implied=False)  # a grid: every point once
     scfg = replace(cfg, **kw)
     event = {"stage": st.name, "index": index, "space": space.to_dict()}
     if note is not None:

@@ -15,8 +15,8 @@ from typing import Any
 from hyppo_hep.errors import ConfigError
 from hyppo_hep.fidelity import EarlyStopping
 from hyppo_hep.objectives.registry import ObjectiveRef
-from hyppo_hep.parsing import (StrategyConfig, check_strategy, parse_strategy, read_int, read_mapping, read_named,
-                               read_seconds, read_str)
+from hyppo_hep.parsing import (StrategyConfig, check_strategy, parse_strategy, read_budget, read_int, read_mapping,
+                               read_named, read_seconds, read_str, read_trials)
 from hyppo_hep.space import Space
 from hyppo_hep.stages import parse_stages, validation_space
 
@@ -51,14 +51,23 @@ class CampaignConfig:
     early_stopping: EarlyStopping | None = None
     stages: tuple = ()  # of stages.StageConfig; empty: one search over ``space``
     repeat: int = 1  # whole searches with seeds seed, seed+1, ... in out/repeat_000, ...
+    # adaptive repeats (``trials: {min, max, confirm}``): ``trials`` is then the max; a new
+    # set gets ``min_trials`` (None: every set gets ``trials``); ``confirm`` extra trials per
+    # set may run on idle slots at the end (search.py)
+    min_trials: int | None = None
+    confirm: int = 0
+    # ``budget: {trainings: N}``: trials started, top-ups included. ``budget`` (sets) is then
+    # the given sets, or N // min trials (``budget_implied``): at most that many sets can start
+    budget_trainings: int | None = None
+    budget_implied: bool = False
 
     def header(self) -> dict:
         """What the journal records about the campaign (and what resume compares)."""
         return {
             "objective": {"name": self.objective.name, "options": self.objective.options},
             "space": self.space.to_dict(),
-            "trials": self.trials,
-            "budget": self.budget,
+            "trials": self.trials_header(),
+            "budget": self.budget_header(),
             "strategy": {"name": self.strategy.name, "options": self.strategy.options},
             "seed": self.seed,
             "min_ok_trials": self.min_ok_trials,
@@ -67,6 +76,37 @@ class CampaignConfig:
             "max_consecutive_failures": self.max_consecutive_failures,
             **({"early_stopping": vars(self.early_stopping)} if self.early_stopping else {}),
         }
+
+    def trials_header(self) -> int | dict:
+        """``trials`` as the journal records it: the plain int unless adaptive/confirm."""
+        if self.min_trials is None and not self.confirm:
+            return self.trials
+        out = {"min": self.min_trials or self.trials, "max": self.trials}
+        return {**out, "confirm": self.confirm} if self.confirm else out
+
+    def budget_header(self) -> int | dict:
+        if self.budget_trainings is None:
+            return self.budget
+        return {"trainings": self.budget_trainings, **({} if self.budget_implied else {"sets": self.budget})}
+
+    @property
+    def max_trainings(self) -> int:
+        """Most trainings the search may start (confirmation trials aside)."""
+        most = self.budget * self.trials
+        return most if self.budget_trainings is None else min(most, self.budget_trainings)
+
+    @property
+    def progress_sets(self) -> int | None:
+        """The sets the progress counts to (None when only trainings were budgeted)."""
+        return None if self.budget_implied else self.budget
+
+    def describe_budget(self) -> str:
+        """``40 sets x 5 trials`` or ``500 trainings, 2-5 trials per set`` (+ confirmation)."""
+        per = f"{self.min_trials}-{self.trials}" if self.min_trials else f"{self.trials}"
+        sets = "" if self.budget_implied else f"{self.budget} sets"
+        text = (f"{self.budget} sets x {per} trials" if self.budget_trainings is None else
+                f"{self.budget_trainings} trainings{', ' + sets if sets else ''}, {per} trials per set")
+        return text + (f", up to {self.confirm} confirmation trials per set" if self.confirm else "")
 
     @property
     def k_std(self) -> float:
@@ -77,6 +117,8 @@ class CampaignConfig:
     def with_overrides(self, **kw) -> "CampaignConfig":
         if kw.get("out") is not None:
             check_out(kw["out"], "--out")
+        if kw.get("budget") is not None:  # --budget N: N sets (with a trainings budget, both apply)
+            kw["budget_implied"] = False
         return replace(self, **{k: v for k, v in kw.items() if v is not None})
 
 
@@ -166,8 +208,6 @@ TOP_LEVEL_KEYS = ("objective", "space", "trials", "budget", "strategy", "seed", 
 # objective, space, out, stages and repeat need more than their own value and are read
 # in parse_config itself.
 _SCALAR_READERS = {
-    "trials": lambda v: _int(v, "trials", 1),
-    "budget": lambda v: _int(v, "budget", 1),
     "strategy": parse_strategy,
     "seed": lambda v: _int(v, "seed", 0),
     "executor": parse_executor,
@@ -199,7 +239,8 @@ def parse_config(raw: Any, source: str | None = None) -> CampaignConfig:
             kw[key] = read(raw[key])
     if "objectives" in raw:
         kw["strategy"] = _with_objectives(raw["objectives"], kw.get("strategy"), "strategy" in raw)
-    trials = kw.get("trials", 5)
+    kw.update(repeats_kw(raw.get("trials", 5), raw.get("budget", 50)))
+    trials = kw.get("min_trials") or kw["trials"]
     if kw.get("min_ok_trials", 1) > trials:
         raise ConfigError("min_ok_trials", f"({kw['min_ok_trials']}) is more than trials ({trials})")
     if "stages" in raw:
@@ -209,8 +250,9 @@ def parse_config(raw: Any, source: str | None = None) -> CampaignConfig:
 
         kw["stages"] = parse_stages(raw["stages"], kw["space"])
         for i, st in enumerate(kw["stages"]):
-            if kw.get("min_ok_trials", 1) > (st.trials or trials):
-                raise ConfigError(f"stages[{i}].trials", f"({st.trials}) is below min_ok_trials ({kw['min_ok_trials']})")
+            if kw.get("min_ok_trials", 1) > ((st.min_trials or st.trials) if st.trials else trials):
+                raise ConfigError(f"stages[{i}].trials", f"({st.min_trials or st.trials}) is below min_ok_trials "
+                                  f"({kw['min_ok_trials']})")
     _check_strategies(kw)
     if "repeat" in raw:
         kw["repeat"] = _int(raw["repeat"], "repeat", 1)
@@ -242,17 +284,44 @@ def _with_objectives(value: Any, strategy: StrategyConfig | None, given: bool) -
     return StrategyConfig(MULTI_OBJECTIVE, {**strategy.options, "objectives": value})
 
 
+def repeats_kw(trials, budget, path: str = "") -> dict:
+    """CampaignConfig fields of the ``trials`` and ``budget`` values (plain ints or their
+    adaptive forms, parsing.read_trials / read_budget); ``path`` prefixes the key paths."""
+    most, least, confirm = read_trials(trials, f"{path}trials")
+    sets, trainings = read_budget(budget, f"{path}budget")
+    kw: dict[str, Any] = {"trials": most, "min_trials": least, "confirm": confirm, "budget_trainings": trainings,
+                          "budget_implied": sets is None}
+    kw["budget"] = sets if sets is not None else max(1, trainings // (least or most))
+    return kw
+
+
+# Strategies whose own rule decides which configurations get more training: adaptive
+# repeats (min < max) would race against it, so the combination is refused (README).
+NO_ADAPTIVE_REPEATS = ("hyperband", "bohb", "asha", "multiobjective")
+
+
+def _check_adaptive(strategy: StrategyConfig, adaptive: bool, path: str) -> None:
+    if adaptive and strategy.name in NO_ADAPTIVE_REPEATS:
+        why = ("its Pareto front is not a race for one best mean" if strategy.name == MULTI_OBJECTIVE else
+               "its rungs already decide which configurations get more training")
+        raise ConfigError(path, f"has min < max (adaptive repeats), which strategy '{strategy.name}' does not "
+                          f"support: {why}; give a plain number of trials")
+
+
 def _check_strategies(kw: dict) -> None:
     """Every option value of every strategy the campaign will build, checked now with the
     space and budget it will run with (the key path names the stage)."""
     strategy, budget = kw.get("strategy", StrategyConfig()), kw.get("budget", 50)
     if not kw.get("stages"):
+        _check_adaptive(strategy, kw.get("min_trials") is not None, "trials")
         check_strategy(strategy, kw["space"], budget, "strategy")
         return
     for i, st in enumerate(kw["stages"]):
         space = validation_space(kw["space"], st)
         if space is not None:
             path = f"stages[{i}].strategy" if st.strategy is not None else "strategy"
+            adaptive = st.min_trials is not None if st.trials is not None else kw.get("min_trials") is not None
+            _check_adaptive(st.strategy or strategy, adaptive, f"stages[{i}].trials" if st.trials else "trials")
             check_strategy(st.strategy or strategy, space, st.budget or budget, path)
 
 

@@ -31,8 +31,11 @@ class Driver:
     the failure policy stops it, or ``stop_when(history)`` (e.g. a total-epoch or wall-time
     limit) is true; what is in flight when it stops stays pending in the journal, to be
     re-run by a resume. ``on_trial_finished(result, history)`` and ``on_set_finished(record,
-    history)`` are called after each trial and each set (the live progress). A search replayed from a journal first re-runs the
-    missing trials of its pending sets."""
+    history)`` are called after each trial and each set (the live progress). A search
+    replayed from a journal first re-runs the missing trials of its pending sets.
+    Confirmation trials (search.py) are asked only while regular trials run; when the last
+    regular trial is back the run starts no more and waits for those in flight (at most one
+    per slot), so that the journal ends with no set pending."""
 
     def __init__(self, search: Search, executor, *, on_set_finished: Callable[[SetRecord, History], None] | None = None,
                  stop_when: Callable[[History], bool] | None = None,
@@ -71,7 +74,12 @@ class Driver:
         again: with sets the size of a group, as by default, one ask fills every free slot
         and a result that arrives meanwhile waits for one fit at most."""
         total = 0
-        while free > 0 and self.search.budget_left > 0:
+        # rounds: each fills about a group's share of the idle workers (n_slots counts a slot
+        # per group's worth begun), so 64 fill thousands; the cap stops a strategy that keeps
+        # proposing trials of sets in flight, which a set-counting executor never sees fill up
+        for _ in range(64):
+            if free <= 0 or not self.search.may_ask():
+                break
             specs = self.search.ask(free)
             self._submit(specs)
             total += len(specs)
@@ -92,8 +100,10 @@ class Driver:
             free = self.executor.n_slots - len(self._in_flight)
             if self.stop_when is not None and self.stop_when(self.history):
                 free, reason = 0, StopReason.STOP_CONDITION
-            if free > 0 and search.budget_left > 0 and not self._ask(free) and not self._in_flight:
-                reason = StopReason.SPACE_EXHAUSTED
+            if free > 0 and search.may_ask() and not self._ask(free) and not self._in_flight:
+                # nothing left to ask: the new sets are spent (adaptive repeats: and no set
+                # is in the race any more), or the strategy has no set left to propose
+                reason = StopReason.BUDGET if search.budget_left == 0 else StopReason.SPACE_EXHAUSTED
                 break
             if not self._in_flight:
                 break

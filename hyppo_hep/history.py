@@ -82,6 +82,9 @@ class SetRecord:
     rung: int | None = None
     bracket: int | None = None
     config_id: int | None = None
+    # trial indices added as confirmation trials (``trials_added`` with purpose confirm):
+    # they count in the set's statistics but not against a budget in trainings
+    confirm_trials: list[int] = field(default_factory=list)
     # (number of trials, mean, std) when last computed: the ranking asks for every set's
     # mean after each finished set, and trials are only ever added
     _stats: tuple = field(default=(-1, math.nan, 0.0), init=False, repr=False, compare=False)
@@ -103,6 +106,10 @@ class SetRecord:
     @property
     def n_trials(self) -> int:
         return len(self.seeds)
+
+    @property
+    def n_confirm(self) -> int:
+        return len(self.confirm_trials)
 
     @property
     def scores(self) -> list[float]:

@@ -11,8 +11,10 @@ simulator's virtual seconds):
   strategies also resource (epochs), rung, bracket and config_id (set_id of the rung-0
   evaluation). Journals written before the Search core say ``budget`` and ``config`` for
   the last two; both spellings are read;
-- ``trials_added``: set_id, seeds: more trials for a set already submitted (they take the
-  next trial indices; the set is pending again until they are back);
+- ``trials_added``: set_id, seeds, trials: more trials for a set already submitted (they
+  take the next trial indices; the set is pending again until they are back); ``purpose``
+  says why: ``race`` (adaptive repeats, counted in a budget of trainings) or ``confirm``
+  (confirmation trials on idle slots, counted apart); journals before it have none;
 - ``trial_finished``: set_id, trial, seed, score (null on failure), error, worker, device,
   started, finished, info;
 - ``set_finished``: set_id, state (done/failed), mean, std, n_ok;
@@ -235,9 +237,16 @@ def _set_submitted(history: History, ev: dict) -> SetRecord | None:
     return rec
 
 
+CONFIRM = "confirm"  # the purpose of confirmation trials (trials_added)
+RACE = "race"  # the purpose of adaptive repeats' top-ups
+
+
 def _trials_added(history: History, ev: dict) -> SetRecord:
     rec = _known(history, ev)
-    rec.seeds.extend(_seeds(ev))
+    seeds = _seeds(ev)
+    if ev.get("purpose") == CONFIRM:
+        rec.confirm_trials.extend(range(rec.n_trials, rec.n_trials + len(seeds)))
+    rec.seeds.extend(seeds)
     history.set_state(rec, PENDING)
     return rec
 
@@ -312,7 +321,7 @@ def campaign_header(events: Iterable[dict]) -> dict | None:
 
 def write_results_csv(history: History, path: str | os.PathLike, k_std: float = 0.0) -> None:
     """One row per set, in set order: params, mean, std, n_trials, n_ok, state, wall time
-    (multi-fidelity searches add resource, rung and config_id). Written to a temporary file
+    (multi-fidelity searches add resource, rung and config_id; confirmation trials n_confirm). Written to a temporary file
     and renamed, so a reader never sees half a table; on a failed write (full disk, the
     directory deleted) the temporary file is removed and OutputError raised."""
     path = Path(path)
@@ -322,6 +331,8 @@ def write_results_csv(history: History, path: str | os.PathLike, k_std: float = 
             if name not in names:
                 names.append(name)
     mf = ["resource", "rung", "config_id"] if any(r.resource is not None for r in history.sets.values()) else []
+    # confirmation trials (counted in n_trials) get their own column, only when there are any
+    mf += ["n_confirm"] if any(r.confirm_trials for r in history.sets.values()) else []
     tmp = path.with_suffix(".csv.tmp")
     try:
         with open(tmp, "w", newline="", encoding="utf-8") as fh:

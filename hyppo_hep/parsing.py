@@ -32,6 +32,48 @@ def read_int(value: Any, path: str, minimum: int | None = None) -> int:
     return value
 
 
+TRIALS_KEYS = ("min", "max", "confirm")
+BUDGET_KEYS = ("sets", "trainings")
+
+
+def read_trials(value: Any, path: str = "trials") -> tuple[int, int | None, int]:
+    """``trials: 5`` (every set gets 5 trials) or ``trials: {min: 2, max: 5, confirm: 3}``
+    (adaptive repeats: a new set gets ``min``, the racing rule tops up contenders to at most
+    ``max``; ``confirm``: extra trials per set that idle slots may run at the end, see
+    search.py). Returns (max, min or None when there are no adaptive repeats, confirm)."""
+    if not isinstance(value, dict):
+        return read_int(value, path, 1), None, 0
+    value = read_mapping(value, path)
+    for key in value:
+        if key not in TRIALS_KEYS:
+            raise ConfigError(f"{path}.{key}", f"is not a known key (expected {', '.join(TRIALS_KEYS)})")
+    if "max" not in value:
+        raise ConfigError(f"{path}.max", "is missing (trials: {min: 2, max: 5})")
+    most = read_int(value["max"], f"{path}.max", 1)
+    least = read_int(value.get("min", most), f"{path}.min", 1)
+    if least > most:
+        raise ConfigError(f"{path}.min", f"({least}) is more than max ({most})")
+    confirm = read_int(value.get("confirm", 0), f"{path}.confirm", 0)
+    return most, (least if least < most else None), confirm
+
+
+def read_budget(value: Any, path: str = "budget") -> tuple[int | None, int | None]:
+    """``budget: 40`` or ``{sets: 40}`` (sets started) or ``{trainings: 500}`` (trials
+    started, top-ups included, confirmation trials not) or both (whichever is spent first).
+    Returns (sets or None, trainings or None)."""
+    if not isinstance(value, dict):
+        return read_int(value, path, 1), None
+    value = read_mapping(value, path)
+    for key in value:
+        if key not in BUDGET_KEYS:
+            raise ConfigError(f"{path}.{key}", f"is not a known key (expected {', '.join(BUDGET_KEYS)})")
+    if not value:
+        raise ConfigError(path, "is empty (give sets, trainings or both)")
+    sets = read_int(value["sets"], f"{path}.sets", 1) if "sets" in value else None
+    trainings = read_int(value["trainings"], f"{path}.trainings", 1) if "trainings" in value else None
+    return sets, trainings
+
+
 def read_number(value: Any, path: str) -> float:
     """A finite number (``.nan`` and ``.inf`` are refused)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):

@@ -23,13 +23,14 @@ EPOCH_LINE_SECONDS = 30.0  # plain-text epoch ticks: at most one per this many s
 
 
 class CampaignProgress:
-    """Progress of one search of ``n_sets`` sets x ``trials`` trials on ``n_slots`` parallel
-    slots. ``interactive`` (default: the stream is a terminal) chooses the tqdm bar."""
+    """Progress of one search of ``n_sets`` sets x ``trials`` trials (or ``total``
+    trainings; ``n_sets`` None: not counted in sets) on ``n_slots`` parallel slots.
+    ``interactive`` (default: the stream is a terminal) chooses the tqdm bar."""
 
-    def __init__(self, n_sets: int, trials: int, n_slots: int = 1, k_std: float = 0.0, *,
+    def __init__(self, n_sets: int | None, trials: int, n_slots: int = 1, k_std: float = 0.0, *, total: int | None = None,
                  print_fn: Callable[[str], None] | None = None, stream=None, interactive: bool | None = None,
                  clock=time.monotonic):
-        self.total = max(1, n_sets * trials)
+        self.total = max(1, n_sets * trials if total is None else total)  # trainings (a trainings budget)
         self.n_sets, self.n_slots, self.k_std = n_sets, max(1, n_slots), k_std
         self.stream = stream or sys.stdout
         self.clock = clock

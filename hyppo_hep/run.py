@@ -104,7 +104,7 @@ def _run(cfg, args, executor) -> int:
             extra += (f", {executor.n_slots} MPI worker groups of {executor.group_size} "
                       f"({sum(map(len, executor.layout))} worker ranks)")
         print(f"hyppo_hep: objective {cfg.objective.name}, {cfg.space.dim} free parameters, "
-              f"budget {cfg.budget} sets x {cfg.trials} trials, strategy {cfg.strategy.name}{extra}, out {cfg.out}")
+              f"budget {cfg.describe_budget()}, strategy {cfg.strategy.name}{extra}, out {cfg.out}")
     runs = run_config(cfg, resume=args.resume, overwrite=args.overwrite, force_resume=args.force_resume,
                       quiet=args.quiet, executor=executor)
     for label, scfg, summary in runs:

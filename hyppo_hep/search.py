@@ -17,6 +17,7 @@ only moves TrialSpecs out and TrialResults back.
 
 from __future__ import annotations
 
+import math
 import time
 from enum import Enum
 from typing import Callable, Iterable
@@ -27,6 +28,7 @@ from hyppo_hep import journal as J
 from hyppo_hep.errors import UserError
 from hyppo_hep.fidelity import EarlyStopping, Fidelity
 from hyppo_hep.history import DONE, FAILED, PENDING, History, SetRecord
+from hyppo_hep.racing import SHARE, Racing
 from hyppo_hep.seeding import strategy_rng, trial_seeds
 from hyppo_hep.trial import Proposal, TrialResult, TrialSpec
 
@@ -62,11 +64,18 @@ class Search:
     """
 
     def __init__(self, space, strategy, *, budget: int, trials: int, seed: int = 0, journal: J.Journal | None = None,
-                 min_ok_trials: int = 1, max_consecutive_failures: int = 0,
+                 min_trials: int | None = None, budget_trainings: int | None = None, confirm: int = 0,
+                 k_std: float = 0.0, min_ok_trials: int = 1, max_consecutive_failures: int = 0,
                  early_stopping: EarlyStopping | None = None, stage: str | None = None,
                  clock: Callable[[], float] = time.time, rng: np.random.Generator | None = None):
         self.space, self.strategy, self.journal = space, strategy, journal
         self.budget, self.trials, self.seed = budget, trials, seed
+        # adaptive repeats (racing.py): a new set gets min_trials, top-ups up to ``trials``
+        self.min_trials = min_trials if min_trials is not None and min_trials < trials else trials
+        self.budget_trainings, self.confirm = budget_trainings, confirm
+        adaptive = self.min_trials < trials
+        self.racing = Racing(k_std, space) if adaptive or confirm else None
+        self.top_up_share = SHARE
         self.min_ok_trials, self.max_consecutive_failures = min_ok_trials, max_consecutive_failures
         self.stage, self.clock, self.rng = stage, clock, rng
         self.history = History()
@@ -74,6 +83,10 @@ class Search:
         self.consecutive_failures = 0
         self.failure_message = ""
         self.n_started = 0  # sets of this stage submitted so far (a resumed history's included)
+        self.n_trainings = 0  # trials of this stage started (top-ups included, confirmation trials not)
+        self.n_top_ups = 0  # of which top-ups (trials_added that are not confirmation trials)
+        self.n_confirm = 0  # confirmation trials started
+        self.version = 0  # changes with every result: the racing rule's cache key
 
     # --- events: the one way the state changes -------------------------------------------------
     def _emit(self, kind: str, **fields) -> SetRecord | None:
@@ -91,8 +104,19 @@ class Search:
             self.consecutive_failures, self.failure_message = 0, ""
         repeat = kind == J.TRIAL_FINISHED and self._has_trial(event)
         rec = J.apply(self.history, event)
-        if kind == J.SET_SUBMITTED and rec is not None and (self.stage is None or rec.stage == self.stage):
+        if kind in (J.TRIAL_FINISHED, J.SET_FINISHED):
+            self.version += 1  # what the race is decided from changed
+        ours = rec is not None and (self.stage is None or rec.stage == self.stage)
+        if kind == J.SET_SUBMITTED and ours:
             self.n_started += 1
+            self.n_trainings += rec.n_trials
+        elif kind == J.TRIALS_ADDED and ours:
+            added = len(event["seeds"])
+            if event.get("purpose") == J.CONFIRM:
+                self.n_confirm += added
+            else:
+                self.n_trainings += added
+                self.n_top_ups += added
         elif kind == J.TRIAL_FINISHED and not repeat:
             self._count_trial(rec.trials[event["trial"]])
         return rec
@@ -142,8 +166,19 @@ class Search:
 
     # --- ask ------------------------------------------------------------------------------------
     @property
+    def trainings_left(self) -> float:
+        """Trials the budget in trainings still allows (inf without one)."""
+        return math.inf if self.budget_trainings is None else max(0, self.budget_trainings - self.n_trainings)
+
+    @property
     def budget_left(self) -> int:
-        return max(0, self.budget - self.n_started)
+        """New sets the budget still allows (0 once the trainings are spent too)."""
+        return max(0, self.budget - self.n_started) if self.trainings_left > 0 else 0
+
+    def may_ask(self) -> bool:
+        """Whether :meth:`ask` can hand out anything: a new set, or (adaptive repeats,
+        confirmation trials) more trials of an earlier set."""
+        return self.budget_left > 0 or (self.racing is not None and (self.confirm > 0 or self.trainings_left > 0))
 
     @property
     def stop_reason(self) -> StopReason | None:
@@ -151,35 +186,66 @@ class Search:
         return StopReason.TOO_MANY_FAILURES if self.failure_message else None
 
     def ask(self, n: int) -> list[TrialSpec]:
-        """Up to ``n`` TrialSpecs, one per proposal of the strategy: a new set with all its
-        trials (at most the budget left), or more trials of an earlier set (a Proposal with
-        ``set_id``). Fewer, or none, when the strategy has nothing to propose now."""
-        n = min(n, self.budget_left)
+        """Up to ``n`` TrialSpecs: top-ups of sets in the race (adaptive repeats, one trial
+        each), then one per proposal of the strategy: a new set with its trials (``min``
+        with adaptive repeats, fewer if the trainings left are fewer), or more trials of an
+        earlier set (a Proposal with ``set_id``); then confirmation trials when no new set
+        may start and regular trials are still running. Fewer, or none, when there is
+        nothing to do now."""
         if n <= 0:
             return []
-        rng = self.rng if self.rng is not None else strategy_rng(self.seed, self.history.next_id())
-        specs = []
-        for prop in self.strategy.propose(self.history, n, rng)[:n]:
-            if not isinstance(prop, Proposal):
-                prop = Proposal(prop)
-            specs.append(self.extend(prop.set_id, prop.n_trials) if prop.extends else self._new_set(prop))
+        specs = [self.extend(sid, 1, J.RACE) for sid in self._top_ups(n)]
+        n_new = min(n - len(specs), self.budget_left)
+        if self.budget_trainings is not None:  # each new set takes min trials (the last one fewer)
+            n_new = min(n_new, math.ceil(self.trainings_left / self.min_trials))
+        if n_new > 0:
+            rng = self.rng if self.rng is not None else strategy_rng(self.seed, self.history.next_id())
+            for prop in self.strategy.propose(self.history, n_new, rng)[:n_new]:
+                if not isinstance(prop, Proposal):
+                    prop = Proposal(prop)
+                specs.append(self.extend(prop.set_id, prop.n_trials) if prop.extends else self._new_set(prop))
+        if len(specs) < n and self.confirm and self.budget_left == 0 and self._regular_in_flight():
+            specs += [self.extend(sid, 1, J.CONFIRM)
+                      for sid in self.racing.confirmations(self.history, self.version, self.confirm)[:n - len(specs)]]
         return specs
+
+    def over(self) -> bool:
+        """Nothing in flight, and nothing left to ask (no new set, no top-up)."""
+        return not self.history.pending and self.budget_left == 0 and not self._top_ups(1)
+
+    def _top_ups(self, n: int) -> list[int]:
+        """The sets the race tops up now (racing.py), within ``n``, the trainings left, and
+        the share of trainings top-ups may take while new sets can still start."""
+        if self.racing is None or self.min_trials >= self.trials:
+            return []
+        allow = min(n, self.trainings_left)
+        if self.budget_left > 0:  # balance against exploration
+            allow = min(allow, math.floor(self.top_up_share * (self.n_trainings + n)) - self.n_top_ups)
+        if allow <= 0:
+            return []
+        return self.racing.top_ups(self.history, self.version, self.trials)[:int(allow)]
+
+    def _regular_in_flight(self) -> bool:
+        """Whether a trial that is not a confirmation trial is still out."""
+        return any(set(rec.missing_trials) - set(rec.confirm_trials) for rec in self.history.pending)
 
     def _new_set(self, prop: Proposal) -> TrialSpec:
         set_id = self.history.next_id()
         # a multi-fidelity evaluation belongs to a configuration; its rung-0 set id names it
         config_id = prop.config_id if prop.config_id is not None else (set_id if prop.resource is not None else None)
-        seeds = trial_seeds(self.seed, set_id if config_id is None else config_id, self.trials)
+        n_trials = int(min(self.min_trials, self.trainings_left))  # the last set may get fewer
+        seeds = trial_seeds(self.seed, set_id if config_id is None else config_id, n_trials)
         mf = {"resource": prop.resource, "rung": prop.rung, "bracket": prop.bracket, "config_id": config_id}
-        trials = list(range(self.trials))
+        trials = list(range(n_trials))
         rec = self._emit(J.SET_SUBMITTED, set_id=set_id, params=dict(prop.params), seeds=seeds, trials=trials,
                          stage=self.stage, **{k: v for k, v in mf.items() if v is not None})
         return self._spec(rec, trials)
 
-    def extend(self, set_id: int, n_trials: int) -> TrialSpec:
+    def extend(self, set_id: int, n_trials: int, purpose: str | None = None) -> TrialSpec:
         """Ask for ``n_trials`` more trials of set ``set_id`` (adaptive repeats, confirmation
         trials): they take the next trial indices and continue the set's seed sequence; the
-        set is pending until they are back. Does not count against the budget of sets."""
+        set is pending until they are back. Does not count against the budget of sets;
+        counts against a budget in trainings unless ``purpose`` is confirm."""
         if set_id not in self.history.sets:
             raise ValueError(f"set {set_id} does not exist")
         if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1:
@@ -188,7 +254,8 @@ class Search:
         first = rec.n_trials
         seeds = trial_seeds(self.seed, rec.lineage, n_trials, first)
         trials = list(range(first, first + n_trials))
-        self._emit(J.TRIALS_ADDED, set_id=set_id, seeds=seeds, trials=trials)
+        self._emit(J.TRIALS_ADDED, set_id=set_id, seeds=seeds, trials=trials,
+                   **({"purpose": purpose} if purpose else {}))
         return self._spec(rec, trials)
 
     def _spec(self, rec: SetRecord, trials: list[int]) -> TrialSpec:

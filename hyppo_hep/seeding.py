@@ -6,7 +6,7 @@ uninterrupted one did. Objectives call :func:`seed_everything` with their trial'
 
 Objectives call ``seed_everything(seed)`` at the start of a trial with the seed hyppo_hep
 gives it; with ``deterministic=True`` a training on CPU is then bit-for-bit the same from run
-to run (tests/test_reliability.py checks it). On a GPU, set ``CUBLAS_WORKSPACE_CONFIG``
+to run (tests/test_seeding.py checks it). On a GPU, set ``CUBLAS_WORKSPACE_CONFIG``
 before CUDA starts (done here if CUDA is not yet initialised); some CUDA kernels have no
 deterministic version and only warn.
 """

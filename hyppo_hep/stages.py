@@ -28,7 +28,8 @@ from typing import Any
 import numpy as np
 
 from hyppo_hep.errors import ConfigError
-from hyppo_hep.parsing import parse_strategy, read_int as _int, read_mapping as _mapping, read_number, read_str as _str
+from hyppo_hep.parsing import (parse_strategy, read_budget, read_int as _int, read_mapping as _mapping, read_number,
+                               read_str as _str, read_trials)
 from hyppo_hep.space import CategoricalParam, FixedParam, FloatParam, IntParam, Space, parse_param
 
 STAGE_KEYS = ("name", "budget", "trials", "strategy", "fixed", "ranges", "quantile", "threshold", "margin",
@@ -53,7 +54,10 @@ class StageConfig:
 
     name: str
     budget: int | None = None
-    trials: int | None = None
+    trials: int | None = None  # the max when adaptive (the top-level's meaning)
+    min_trials: int | None = None  # adaptive repeats of this stage (when ``trials`` is given)
+    confirm: int = 0
+    budget_trainings: int | None = None
     strategy: Any = None  # StrategyConfig | None
     fixed: dict = field(default_factory=dict)
     ranges: Any = None  # None | "auto" | {name: spec}
@@ -116,9 +120,10 @@ def _parse_stage(item: Any, i: int, space: Space, p: str) -> StageConfig:
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
         raise ConfigError(f"{p}.name", f"({name!r}) may hold only letters, digits, '_', '-' and '.'")
     kw: dict[str, Any] = {"name": name}
-    for key in ("budget", "trials"):
-        if key in item:
-            kw[key] = _int(item[key], f"{p}.{key}", 1)
+    if "trials" in item:
+        kw["trials"], kw["min_trials"], kw["confirm"] = read_trials(item["trials"], f"{p}.trials")
+    if "budget" in item:
+        kw["budget"], kw["budget_trainings"] = read_budget(item["budget"], f"{p}.budget")
     if "strategy" in item:
         kw["strategy"] = parse_strategy(item["strategy"], f"{p}.strategy")
     if "fixed" in item:

@@ -20,7 +20,7 @@ from hyppo_hep.errors import UserError
 class Status:
     journal: Path
     label: str
-    budget: int | None
+    budget: int | None  # sets (None: a budget in trainings only, or unknown)
     n_done: int
     n_failed: int
     n_pending: int
@@ -33,6 +33,9 @@ class Status:
     workers: int
     busy: float  # summed trial wall time, seconds
     history: object = None
+    budget_trainings: int | None = None  # ``budget: {trainings: N}``
+    n_confirm: int = 0  # confirmation trials among n_trials (finished ones)
+    trials_per_set: str = ""  # e.g. "2-5" with adaptive repeats, from the header
 
     @property
     def elapsed(self) -> float:
@@ -42,8 +45,13 @@ class Status:
     @property
     def eta(self) -> float | None:
         """Seconds to the budget at the pace of the sets finished so far (None if unknown)."""
+        if self.finished:
+            return None
+        if self.budget_trainings:  # at the pace of the trainings (sets vary in trials)
+            n = self.n_trials - self.n_confirm
+            return self.elapsed / n * max(0, self.budget_trainings - n) if n else None
         n = self.n_done + self.n_failed
-        if self.finished or not self.budget or n == 0:
+        if not self.budget or n == 0:
             return None
         return self.elapsed / n * max(0, self.budget - n)
 
@@ -71,9 +79,13 @@ def journal_status(path: Path, root: Path) -> Status:
     trials = [t for rec in history.sets.values() for t in rec.trials.values()]
     end = next((e for e in reversed(events) if e.get("event") == "run_finished"), None)
     times = [e["time"] for e in events if isinstance(e.get("time"), (int, float))]
+    budget, trainings = _budget(header.get("budget"))
+    per = header.get("trials")
+    per = f"{per.get('min')}-{per.get('max')}" if isinstance(per, dict) else ""
+    n_confirm = sum(1 for rec in history.sets.values() for t in rec.confirm_trials if t in rec.trials)
     return Status(
-        journal=path, label=str(path.parent.relative_to(root)) if path.parent != root else "",
-        budget=header.get("budget"), n_done=len(history.done), n_failed=len(history.failed),
+        journal=path, budget_trainings=trainings, n_confirm=n_confirm, trials_per_set=per, label=str(path.parent.relative_to(root)) if path.parent != root else "",
+        budget=budget, n_done=len(history.done), n_failed=len(history.failed),
         n_pending=len(history.pending), n_trials=len(trials), best=recommend(history, k_std)[1], k_std=k_std,
         started=min(times) if times else None, last=max(times) if times else None,
         finished=end.get("reason") if end and events[-1] is end else None,
@@ -82,14 +94,28 @@ def journal_status(path: Path, root: Path) -> Status:
         history=history)
 
 
+def _budget(value) -> tuple[int | None, int | None]:
+    """(sets, trainings) of a journal header's budget: an int (sets), or the adaptive form
+    ``{trainings: N}`` / ``{sets: S, trainings: N}`` (sets left out when only implied)."""
+    if isinstance(value, dict):
+        sets, trainings = value.get("sets"), value.get("trainings")
+        return (sets if isinstance(sets, int) else None), (trainings if isinstance(trainings, int) else None)
+    return (value if isinstance(value, int) and not isinstance(value, bool) else None), None
+
+
 def format_status(s: Status) -> str:
     from hyppo_hep.console import hms
 
     head = f"{s.label}: " if s.label else ""
     state = f"finished ({s.finished})" if s.finished else "running"
     budget = f"/{s.budget}" if s.budget else ""
+    trials = f"{s.n_trials - s.n_confirm}" + (f"/{s.budget_trainings}" if s.budget_trainings else "") + " trials"
+    if s.trials_per_set:
+        trials += f" ({s.trials_per_set} per set)"
+    if s.n_confirm:
+        trials += f" + {s.n_confirm} confirmation"
     lines = [f"{head}{state}: {s.n_done}{budget} sets done, {s.n_failed} failed, {s.n_pending} in flight, "
-             f"{s.n_trials} trials; elapsed {hms(s.elapsed)}" + (f", ETA {hms(s.eta)}" if s.eta is not None else "")]
+             f"{trials}; elapsed {hms(s.elapsed)}" + (f", ETA {hms(s.eta)}" if s.eta is not None else "")]
     if s.best is not None:
         e, rec = s.best, s.history.sets[s.best.set_id]
         rank = f", ranked by mean + {s.k_std:g} std" if s.k_std else ""

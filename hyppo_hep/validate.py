@@ -43,8 +43,8 @@ def describe(cfg) -> list[str]:
     strategy = f"{cfg.strategy.name}" + (f" {cfg.strategy.options}" if cfg.strategy.options else "")
     lines = [f"objective: {cfg.objective.name}" + (f" {cfg.objective.options}" if cfg.objective.options else ""),
              *_space_lines(cfg.space),
-             f"search: strategy {strategy}, budget {cfg.budget} sets x {cfg.trials} trials "
-             f"= {cfg.budget * cfg.trials} trainings, seed {cfg.seed}" + (f", {cfg.repeat} repeats" if cfg.repeat > 1 else "")]
+             f"search: strategy {strategy}, budget {cfg.describe_budget()} "
+             f"= {'at most ' if cfg.min_trials or cfg.budget_trainings else ''}{cfg.max_trainings} trainings, seed {cfg.seed}" + (f", {cfg.repeat} repeats" if cfg.repeat > 1 else "")]
     for i, st in enumerate(cfg.stages):
         lines.append(f"  stage {i}: {getattr(st, 'name', '')} {_stage_summary(st)}")
     lines += [_executor_line(cfg), _writes(cfg.out)]
@@ -74,11 +74,11 @@ def probe_campaign(cfg, workers: int | None) -> list[str]:
     seconds = time.perf_counter() - t0
     score = out.get("score") if isinstance(out, dict) else out
     n = workers or getattr(cfg.executor, "workers", None) or 1
-    total = seconds * cfg.budget * cfg.trials * max(1, cfg.repeat) / n
+    total = seconds * cfg.max_trainings * max(1, cfg.repeat) / n
     from hyppo_hep.console import hms
 
     return [f"probe: one trial of {params} on {device} took {seconds:.3g} s (score {score})",
-            f"estimate: {cfg.budget * cfg.trials} trainings x {seconds:.3g} s / {n} parallel trial(s) "
+            f"estimate: {cfg.max_trainings} trainings x {seconds:.3g} s / {n} parallel trial(s) "
             f"= about {hms(total)} (centre set; trial times vary with the hyperparameters)"]
 
 

@@ -29,7 +29,7 @@
 #SBATCH --output=hyppo-%j.out
 
 set -u
-# How the stop reaches the ranks (tested under Slurm 22.05, tests/test_slurm.py): the warning
+# How the stop reaches the ranks (tested under Slurm 22.05, tests/executor/test_slurm.py): the warning
 # must NOT be passed on to srun. srun takes a SIGTERM as "terminate the step": it prints
 # "forcing job termination" and Slurm kills every task before the master has written
 # anything (status 137, no run_finished, no requeue). Instead the handler asks Slurm to send

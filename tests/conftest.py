@@ -33,6 +33,14 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "slow: seconds or more each; the inner loop runs -m 'not slow', CI runs all")
 
 
+def pytest_collection_modifyitems(config, items):
+    """Every test that launches a real mpiexec or Slurm is slow too: one rule here rather
+    than a second marker to remember in each such file, so -m 'not slow' never starts one."""
+    for item in items:
+        if item.get_closest_marker("mpi") or item.get_closest_marker("slurm"):
+            item.add_marker(pytest.mark.slow)
+
+
 def drain(strategy, space, on_proposed, batch: int = 3, seed: int = 3) -> set:
     """Ask ``strategy`` for ``batch`` sets at a time until it has none left, asserting that
     no set is ever proposed twice; ``on_proposed(history, params, n_seen)`` records each

@@ -32,6 +32,7 @@ def test_minimize_with_out_writes_journal(tmp_path):
     assert kinds.count("set_finished") == 5 and (tmp_path / "o" / "results.csv").exists()
 
 
+@pytest.mark.slow
 def test_minimize_by_registered_name_in_pool():
     res = hyppo_hep.minimize("branin", {"x1": {"low": -5.0, "high": 10.0}, "x2": {"low": 0.0, "high": 15.0}},
                              budget=6, trials=2, executor="pool", workers=2)

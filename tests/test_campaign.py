@@ -112,6 +112,7 @@ BAD_OPTIONS = {  # strategy -> the options the fuzzer spoils
 }
 
 
+@pytest.mark.slow
 @settings(max_examples=int(os.environ.get("HYPPO_FUZZ_EXAMPLES", "60")), deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(name=st.sampled_from(sorted(BAD_OPTIONS)), data=st.data(), stage=st.booleans())
@@ -151,6 +152,7 @@ def test_run_on_a_full_disk_exits_4_with_one_line_and_the_journal_intact(tmp_pat
     assert [e["event"] for e in events].count("trial_finished") >= 2
 
 
+@pytest.mark.slow
 def test_output_directory_deleted_during_a_run_exit_4_one_line(tmp_path):
     out = tmp_path / "out"
     (tmp_path / "deleter.py").write_text(

@@ -40,6 +40,7 @@ def test_bad_overrides_say_what_and_where(item, message):
         apply_overrides({"trials": 5, "stages": [{}, {}]}, [item])
 
 
+@pytest.mark.slow
 def test_run_takes_set_overrides_and_they_are_validated(tmp_path):
     out = tmp_path / "o"
     proc = subprocess.run([sys.executable, "-m", "hyppo_hep.run", "--out", str(out), "--quiet", "--set", "trials=2",
@@ -54,6 +55,7 @@ def test_run_takes_set_overrides_and_they_are_validated(tmp_path):
     assert not (tmp_path / "b").exists()
 
 
+@pytest.mark.slow
 def test_hyppo_hep_run_and_status_of_a_finished_campaign(tmp_path):
     out = tmp_path / "c"
     proc = cli("run", "--out", out, "--budget", "6", "--quiet")
@@ -64,6 +66,7 @@ def test_hyppo_hep_run_and_status_of_a_finished_campaign(tmp_path):
     assert "best so far: set " in st.stdout and "utilisation" in st.stdout
 
 
+@pytest.mark.slow
 def test_status_of_a_running_campaign_has_an_eta(tmp_path):
     from hyppo_hep.status import campaign_status, format_status
 
@@ -85,11 +88,13 @@ def test_status_of_a_running_campaign_has_an_eta(tmp_path):
     assert format_status(s).startswith("running: 3/6 sets done")
 
 
+@pytest.mark.slow
 def test_status_and_validate_errors_are_one_line(tmp_path):
     for proc in (cli("status", tmp_path / "none"), cli("validate", tmp_path / "missing.yaml")):
         assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
 
 
+@pytest.mark.slow
 def test_validate_describes_the_campaign_and_writes_nothing(tmp_path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text(f"objective: branin\nspace: {{x1: {{low: -5, high: 10}}, x2: {{lower: 0, upper: 15}}}}\n"
@@ -102,6 +107,7 @@ def test_validate_describes_the_campaign_and_writes_nothing(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_objectives_lists_every_builtin_with_options_and_hyperparameters():
     from hyppo_hep.objectives.registry import available
 
@@ -114,6 +120,7 @@ def test_objectives_lists_every_builtin_with_options_and_hyperparameters():
     assert cli("objectives", "nope").returncode == 2
 
 
+@pytest.mark.slow
 def test_version_help_and_a_closed_pipe():
     assert cli("--version").stdout.startswith("hyppo_hep ")
     helptext = cli("--help").stdout
@@ -126,6 +133,7 @@ def test_version_help_and_a_closed_pipe():
     assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", ["-m hyppo_hep.run", "-m hyppo_hep.cli run"])
 def test_a_run_piped_to_head_ends_quietly_with_a_resumable_journal(tmp_path, command):
     out = tmp_path / "p"

@@ -16,6 +16,7 @@ def train(params, trial, seed, device):
 '''
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("executor", ["serial", "{kind: pool, workers: 2}"])
 def test_a_user_module_beside_the_config_is_found(tmp_path, executor):
     cfg_dir = tmp_path / "campaign"
@@ -33,6 +34,7 @@ def test_a_user_module_beside_the_config_is_found(tmp_path, executor):
     assert "3 sets finished" in proc.stdout
 
 
+@pytest.mark.slow
 def test_the_define_by_run_example_runs_without_pythonpath(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["PYTHONPATH"] = str(ROOT)

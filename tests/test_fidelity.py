@@ -135,6 +135,7 @@ def test_stop_curve_is_built_from_finished_trials():
     assert lazy.fidelity().stop_curve is None
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,options,params", [
     ("gan_dimuon", {"epochs": 6, "n_events": 1200},
      {"lr_gen": 1e-3, "lr_disc": 1e-3, "batch_size": 64, "noise_dim": 4, "gen_layersize": 32, "disc_layersize": 32}),

@@ -186,6 +186,7 @@ junk = st.recursive(st.none() | st.booleans() | st.integers(-3, 10**12) | st.flo
                     max_leaves=5)
 
 
+@pytest.mark.slow
 @settings(max_examples=int(os.environ.get("HYPPO_FUZZ_EXAMPLES", "60")), deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(data=st.data())

@@ -117,6 +117,7 @@ def check_once(out, budget, trials):
             assert submitted.setdefault(e["set_id"], e["params"]) == e["params"], "one set_id, one set"
 
 
+@pytest.mark.slow
 def test_second_run_resume_and_overwrite_are_refused_while_a_run_holds_the_directory(tmp_path):
     # trials long enough (12 x 1 s) that the first run still holds the directory while three
     # more interpreters start on a loaded machine
@@ -141,6 +142,7 @@ def test_second_run_resume_and_overwrite_are_refused_while_a_run_holds_the_direc
     assert not (out / LOCK_NAME).exists(), "a finished run leaves no lock file"
 
 
+@pytest.mark.slow
 def test_simultaneous_starts_and_resumes_let_exactly_one_run_write(tmp_path):
     cfg = write_cfg(tmp_path, budget=4)
     out = tmp_path / "out"

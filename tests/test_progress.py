@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SPACE = {"x1": {"low": -5.0, "high": 10.0}, "x2": {"low": 0.0, "high": 15.0}}
 
 
+@pytest.mark.slow
 def test_a_logged_run_prints_every_trial_with_elapsed_time_and_eta(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "hyppo_hep.run", "--out", str(tmp_path / "o"), "--budget", "4"],
                           capture_output=True, text=True, timeout=120, cwd=ROOT)

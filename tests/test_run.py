@@ -21,6 +21,7 @@ def strip_times(path):
     return out
 
 
+@pytest.mark.slow
 def test_default_cli_run(tmp_path):
     out = tmp_path / "default"
     proc = subprocess.run([sys.executable, "-m", "hyppo_hep.run", "--out", str(out)], capture_output=True,

@@ -108,6 +108,7 @@ def test_journal_writes_a_value_that_slipped_through(tmp_path):
     assert all(isinstance(ev["info"][k], str) for k in ("s", "b", "o"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("executor, isolation, bad", [
     ("serial", "none", "set"), ("serial", "none", "object"), ("serial", "process", "bytes"),
     ("serial", "process", "object"), ("pool", "process", "set"), ("pool", "fresh", "tuple-key")])
@@ -141,6 +142,7 @@ def interrupts_itself(params, trial, seed, device):
     return params["x1"] ** 2
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("isolation", ["none", "process"])
 def test_a_trials_own_keyboard_interrupt_is_a_failed_trial(tmp_path, capsys, isolation):
     cfg = write_cfg(tmp_path, objective="tests.test_trial_returns:interrupts_itself", isolation=isolation)
@@ -160,6 +162,7 @@ def sleeps(params, trial, seed, device):
     return params["x1"] ** 2
 
 
+@pytest.mark.slow
 def test_a_real_ctrl_c_still_stops_the_run_with_130(tmp_path):
     cfg = write_cfg(tmp_path, objective="tests.test_trial_returns:sleeps", budget=50)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(TESTS)])}

@@ -664,7 +664,8 @@ def run(cfg, run_master) -> int:
     comm = world(cfg.executor.kind)
     if comm is None:
         return None
-    group_size = default_group_size(comm.Get_size(), cfg.trials, cfg.executor.group_size)
+    # adaptive repeats: a new set has min trials and a top-up one, so groups of max would idle
+    group_size = default_group_size(comm.Get_size(), cfg.min_trials or cfg.trials, cfg.executor.group_size)
     if comm.Get_rank() != 0:
         try:
             return worker_loop(comm, group_size, cfg.objective, cfg.isolation, cfg.trial_timeout)

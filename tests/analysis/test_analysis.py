@@ -47,6 +47,7 @@ def test_staged_report_has_every_figure(staged_report):
     assert means == sorted(means) and rows[0]["rank"] == "1"
 
 
+@pytest.mark.slow
 def test_convergence_compares_strategies_over_repeats(tmp_path):
     from hyppo_hep.analysis.report import finish_order
 
@@ -129,6 +130,7 @@ def test_pool_fixture_has_two_busy_workers():
     assert len(busy) == 2 and 0 < utilization(busy, t0, t1) <= 1
 
 
+@pytest.mark.slow
 def test_sobol_additive_function_sums_to_one():
     from hyppo_hep.analysis.sobol import sobol_indices, surrogate_sobol
 

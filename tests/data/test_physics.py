@@ -82,6 +82,7 @@ def test_shower_maximum_moves_with_log_energy():
     assert np.abs(residual).max() < 0.3
 
 
+@pytest.mark.slow
 def test_shower_containment_resolution_and_sparsity():
     d = showers.generate(200, seed=4)  # 60 GeV, 24^3
     s, E = d["showers"], d["energy"]

@@ -57,6 +57,7 @@ def test_failures_are_recorded_not_raised(make_executor):
         assert rec.state == ("done" if rec.n_ok >= 1 else "failed")
 
 
+@pytest.mark.slow
 def test_pool_runs_trials_concurrently():
     ex = PoolExecutor(ObjectiveRef("branin", {"sleep": 0.5}), workers=2)
     try:

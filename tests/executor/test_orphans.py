@@ -43,6 +43,7 @@ def wait_gone(pids, timeout=10.0):
     return [p for p in pids if alive(p)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("executor, isolation", [("serial", "process"), ("serial", "fresh"), ("pool", "process")])
 def test_sigkill_of_the_master_kills_what_the_trials_started(tmp_path, executor, isolation):
     piddir = tmp_path / "pids"

@@ -46,6 +46,7 @@ def interop(*args):
                           text=True, timeout=120, cwd=ROOT)
 
 
+@pytest.mark.slow
 def test_optuna_journal_opens_in_optuna_with_every_set_and_trial(campaign, tmp_path):
     optuna = pytest.importorskip("optuna")
     from optuna.storages.journal import JournalFileBackend, JournalStorage
@@ -75,6 +76,7 @@ def test_optuna_journal_opens_in_optuna_with_every_set_and_trial(campaign, tmp_p
     assert again.returncode == 2 and again.stderr.count("\n") == 1 and "already holds a study 'mine'" in again.stderr
 
 
+@pytest.mark.slow
 def test_mlflow_gets_a_parent_run_and_one_nested_run_per_set(campaign, tmp_path):
     pytest.importorskip("mlflow")
     from mlflow.tracking import MlflowClient

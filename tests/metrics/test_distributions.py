@@ -85,6 +85,7 @@ def test_fpd_extrapolation_removes_the_finite_sample_bias():
     assert shifted == pytest.approx((0.5 / scale) ** 2, rel=0.3)
 
 
+@pytest.mark.slow
 def test_kpd_hand_value_and_detection():
     x, y = np.array([[0.0], [1.0]]), np.array([[1.0], [2.0]])
     # d = 1, k = (xy + 1)^4: kxx off-diag 1, kyy off-diag 3^4 = 81, kxy = [1, 1; 16, 81]

@@ -52,6 +52,7 @@ def small_showers():
     return torch.from_numpy(d["showers"]), torch.from_numpy(d["energy"])
 
 
+@pytest.mark.slow
 def test_frd_regressor_learns_and_separates(small_showers):
     s, e = small_showers
     model, mse = frd.train_regressor(s[:120], e[:120], epochs=8, batch_size=32, seed=0)

@@ -38,6 +38,7 @@ def test_the_plain_loss_score_is_unchanged_by_the_new_bookkeeping():
     assert {"train_loss", "gap", "overfit_score"} <= set(a)
 
 
+@pytest.mark.slow
 def test_hgb_baseline_is_tuned_and_weighted():
     obj = classifier(n_events=1500)
     X, y, w = obj.arrays()

@@ -18,6 +18,7 @@ def test_a_log_scaled_pt_trains_and_scores_in_the_physical_scale():
     assert 0 < out["w1_floor"] < out["untrained_score"]
 
 
+@pytest.mark.slow
 def test_the_pre_hyperparameters_are_tunable_and_none_means_untransformed():
     obj = gan_dimuon(n_events=2000)
     plain = obj(FAST, 0, 1, "cpu")

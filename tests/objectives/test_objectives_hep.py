@@ -31,6 +31,7 @@ def _check_best_epoch(out):
     assert out["n_params"] > 0 and out["wall_time_train"] > 0 and out["wall_time_metric"] > 0
 
 
+@pytest.mark.slow
 def test_registry_lookup_does_not_import_torch():
     code = ("import sys; from hyppo_hep.objectives.registry import resolve; "
             "[resolve(n, {'epochs': 1}) for n in ('gan_dimuon', 'gan_hadronization', 'vae_shower', 'classifier')]; "

@@ -196,6 +196,7 @@ def _toy(params, seed):
     return g * (1 - math.sqrt(x / g)) + (0.02 + 0.3 * x) * z
 
 
+@pytest.mark.slow
 def test_proposals_are_new_lattice_points_away_from_pending():
     space = Space.from_dict(SPACE)
     strat = build("multiobjective", {"objectives": ["mean", "std", "n_params"], "initial": 5}, space, 60)
@@ -227,6 +228,7 @@ def test_pending_sets_count_as_reaching_their_prediction():
     assert liar[0] == 0.0 and liar[1] == pytest.approx(0.1)
 
 
+@pytest.mark.slow
 def test_pending_sets_steer_the_next_proposal():
     # The same search state asked twice with the same random stream: first with nothing in
     # flight, then with that first proposal pending. Knowing the pending set's predicted
@@ -295,6 +297,7 @@ def _objective3(params, trial, seed, device):
     return mean + spread * np.random.default_rng(seed).standard_normal()
 
 
+@pytest.mark.slow
 def test_minimize_finds_a_better_front_than_random():
     def true_hv(result):  # of the evaluated sets' true (mean, spread), against a fixed reference
         return hv.hypervolume(np.array([_true3(r.params) for r in result.history.done]), np.array([1.1, 0.35]))
@@ -308,6 +311,7 @@ def test_minimize_finds_a_better_front_than_random():
     assert sum(a > b for a, b in zip(got["mo"], got["random"])) >= 2, got
 
 
+@pytest.mark.slow
 def test_runs_asynchronously_on_the_simulated_cluster():
     space = Space.from_dict({"noise_dim": {"lower": 1, "upper": 100, "scaling": 4},
                              "batch_size": {"lower": 8, "upper": 64, "scaling": 32},
@@ -330,6 +334,7 @@ def _mixed_objective(params, trial, seed, device):
     return {"score": score, "n_params": params["layers"] * params["noise_dim"]}
 
 
+@pytest.mark.slow
 def test_mixed_space_with_categorical_float_and_fixed_parameters(mixed_space):
     objectives = ["mean", "std", {"name": "n_params", "log": True}]
     res = hyppo_hep.minimize(_mixed_objective, mixed_space, budget=14, trials=2, seed=0,

@@ -97,6 +97,7 @@ def test_comparison_of_repeats_keeps_text_on_canvas(tmp_path):
     assert "band: ±1 standard deviation" in caption and "no band" not in caption
 
 
+@pytest.mark.slow
 def test_log_scale_for_parameters_spanning_decades():
     runs = load_runs([FIX / "staged"])
     r = runs[0]
@@ -109,6 +110,7 @@ def test_log_scale_for_parameters_spanning_decades():
     assert scales == ["log", "linear"] * 3  # the three rows share each column's axis
 
 
+@pytest.mark.slow
 def test_log_float_colours_on_a_log_norm(long_run, tmp_path):
     from matplotlib.colors import LogNorm
 
@@ -150,6 +152,7 @@ def test_initial_design_from_the_journal_without_building_a_strategy(long_run):
     assert res.stdout.split() == ["5", "False"], res.stderr
 
 
+@pytest.mark.slow
 def test_untrained_score_is_a_reference_line(long_run, tmp_path):
     rep = sections([long_run], tmp_path, "convergence")
     caption = next(i.caption for i in rep.items if i.title == "Convergence")
@@ -177,6 +180,7 @@ def test_pareto_front_over_markers_and_rings_in_the_legend():
     assert any(lab.startswith("red ring: lowest score") for lab in labels)
 
 
+@pytest.mark.slow
 def test_sobol_names_its_surrogate_and_never_prints_minus_zero(tmp_path):
     rep = sections([FIX / "staged"], tmp_path, "sobol")
     item = next(i for i in rep.items if i.title.startswith("Sobol") and i.stem)
@@ -221,6 +225,7 @@ def test_distributions_units_and_title_clear_of_the_y_label():
     assert not any(title.overlaps(ax.yaxis.label.get_window_extent(r)) for ax in fig.axes)
 
 
+@pytest.mark.slow
 def test_summary_on_top_and_a_small_offline_page(tmp_path):
     from hyppo_hep.analysis.html import write_html
 

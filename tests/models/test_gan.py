@@ -142,6 +142,7 @@ def test_bad_training_hyperparameters_are_one_line_user_errors(params, message, 
     assert message in str(err.value) and "\n" not in str(err.value)
 
 
+@pytest.mark.slow
 def test_dimuon_defaults_learn_the_muon_pt_scale(cache):
     """Regression for the blind batch-normalised discriminator: with it, the generated
     muon pT stayed off by about half the range (W1 0.85 on pt1) and 5 epochs scored 0.31
@@ -152,6 +153,7 @@ def test_dimuon_defaults_learn_the_muon_pt_scale(cache):
     assert out["w1_floor"] < out["score"]
 
 
+@pytest.mark.slow
 def test_defaults_beat_the_untrained_generator_every_epoch_and_keep_improving(cache):
     """The rule for the defaults, on a small fast configuration (the full 100-epoch rule on
     the default 20000 events is measured in benchmarks/bench_physics.py --defaults-rule)."""
@@ -162,6 +164,7 @@ def test_defaults_beat_the_untrained_generator_every_epoch_and_keep_improving(ca
     assert s[-5:].mean() < s[5:10].mean()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("loss, extra, factor", [
     ("bce", {}, 0.5),
     # WGAN-GP is slow to start on these data (its first epochs are its best here): only a clear gain

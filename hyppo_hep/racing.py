@@ -1,0 +1,93 @@
+"""Adaptive repeats: which earlier sets deserve more trials (a race for the best set).
+
+In the manner of SMAC's intensification and of racing algorithms: a new set gets ``min``
+trials; after that, trials go only to sets that could still be the best. "Could" is read
+from the noise-aware estimates of hyppo_hep.recommend (each set's predicted true mean ±
+its standard error, from its own trials AND the model of its neighbours): a set
+*challenges* the incumbent (the recommended set) when the probability that its true value
+is below the incumbent's,
+
+    p = Phi((v_inc - v_i) / sqrt(se_i^2 + se_inc^2)),
+
+is at least ``alpha``. A challenged incumbent is topped up first (as SMAC gives the
+incumbent more runs before it may be replaced), then the challengers, most likely first.
+Each top-up is ONE trial, so that every result re-decides the race; a set never gets more
+than ``max`` trials. Sets still in flight are not topped up. The Search balances the race
+against exploration (at most ``share`` of the trainings go to top-ups while new sets may
+still start) and keeps the budget.
+
+The estimates are computed once per change of the history (a trial told, a set started),
+so asking again without news costs nothing; their cost is that of recommend (the model is
+fitted on the 100 best sets only).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from hyppo_hep.history import DONE, FAILED, History, SetRecord
+from hyppo_hep.recommend import estimate_sets
+
+ALPHA = 0.1  # a set whose chance to beat the incumbent is below this is out of the race
+SHARE = 0.5  # most trainings that go to top-ups while new sets can still start
+
+
+def beat_probability(v: float, se: float, v_inc: float, se_inc: float) -> float:
+    """P(true value of the set < that of the incumbent), both Gaussian and independent."""
+    scale = math.hypot(se, se_inc)
+    if scale <= 0.0:
+        return 1.0 if v < v_inc else (0.5 if v == v_inc else 0.0)
+    return 0.5 * math.erfc((v - v_inc) / (scale * math.sqrt(2.0)))
+
+
+@dataclass
+class Racing:
+    """The race among the sets of one History. ``k_std``: sets rank by estimate + k·spread."""
+
+    k_std: float = 0.0
+    space: object = None
+    alpha: float = ALPHA
+    _key: tuple = field(default=(), repr=False)
+    _order: list = field(default_factory=list, repr=False)
+
+    def contenders(self, history: History, version: int) -> list[tuple[int, float]]:
+        """(set id, probability to be the best-or-better than the incumbent) of the sets still
+        in the race, the incumbent first (probability 0.5 by convention) when challenged,
+        then challengers by falling probability; just the incumbent when nobody challenges
+        it. ``version`` changes whenever the history does (the cache key)."""
+        key = (version, len(history.sets))
+        if key != self._key:
+            self._key, self._order = key, self._rank(history)
+        return self._order
+
+    def _rank(self, history: History) -> list[tuple[int, float]]:
+        # finished sets and sets with some trials back (a topped-up set keeps its place)
+        recs = [r for r in history.sets.values() if r.state != FAILED and r.trials]
+        ests = estimate_sets(recs, self.k_std, self.space)
+        if not ests:
+            return []
+        inc = min(ests, key=lambda e: (e.value(self.k_std), e.set_id))
+        v_inc = inc.value(self.k_std)
+        rivals = [(e.set_id, beat_probability(e.value(self.k_std), e.mean_std, v_inc, inc.mean_std))
+                  for e in ests if e.set_id != inc.set_id]
+        rivals = sorted((r for r in rivals if r[1] >= self.alpha), key=lambda r: (-r[1], r[0]))
+        return [(inc.set_id, 0.5)] + rivals
+
+    def top_ups(self, history: History, version: int, max_trials: int) -> list[int]:
+        """Sets to give one more trial now, in order: in the race, finished (not in
+        flight) and below ``max_trials``. Empty when the incumbent is unchallenged."""
+        order = self.contenders(history, version)
+        if len(order) < 2:
+            return []
+        return [sid for sid, _ in order if _eligible(history.sets[sid]) and history.sets[sid].n_trials < max_trials]
+
+    def confirmations(self, history: History, version: int, confirm: int) -> list[int]:
+        """Sets to give one confirmation trial now: the incumbent and its challengers,
+        finished, with fewer than ``confirm`` confirmation trials so far."""
+        return [sid for sid, _ in self.contenders(history, version)
+                if _eligible(history.sets[sid]) and history.sets[sid].n_confirm < confirm]
+
+
+def _eligible(rec: SetRecord) -> bool:
+    return rec.state == DONE
