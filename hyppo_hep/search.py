@@ -18,12 +18,14 @@ only moves TrialSpecs out and TrialResults back.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from enum import Enum
 from typing import Callable, Iterable
 
 import numpy as np
 
 from hyppo_hep import journal as J
+from hyppo_hep.checkpoints import CheckpointStore
 from hyppo_hep.errors import UserError
 from hyppo_hep.fidelity import EarlyStopping, Fidelity
 from hyppo_hep.history import DONE, FAILED, PENDING, History, SetRecord
@@ -64,7 +66,8 @@ class Search:
     def __init__(self, space, strategy, *, budget: int, trials: int, seed: int = 0, journal: J.Journal | None = None,
                  min_ok_trials: int = 1, max_consecutive_failures: int = 0,
                  early_stopping: EarlyStopping | None = None, stage: str | None = None,
-                 clock: Callable[[], float] = time.time, rng: np.random.Generator | None = None):
+                 clock: Callable[[], float] = time.time, rng: np.random.Generator | None = None,
+                 checkpoint_dir: str | None = None):
         self.space, self.strategy, self.journal = space, strategy, journal
         self.budget, self.trials, self.seed = budget, trials, seed
         self.min_ok_trials, self.max_consecutive_failures = min_ok_trials, max_consecutive_failures
@@ -74,6 +77,8 @@ class Search:
         self.consecutive_failures = 0
         self.failure_message = ""
         self.n_started = 0  # sets of this stage submitted so far (a resumed history's included)
+        # multi-fidelity promotions continue from their lower rung's checkpoints (checkpoints.py)
+        self.checkpoints = CheckpointStore(checkpoint_dir) if checkpoint_dir else None
 
     # --- events: the one way the state changes -------------------------------------------------
     def _emit(self, kind: str, **fields) -> SetRecord | None:
@@ -133,11 +138,15 @@ class Search:
     def start(self, header: dict, stage_event: dict | None = None) -> None:
         """Journal the start (or resume) of a run: ``campaign`` with ``header``, and a
         staged campaign's ``stage_started``."""
+        if self.checkpoints is not None and not header.get("resumed"):
+            self.checkpoints.clear()  # an earlier run's files in this directory are not this run's
         self._emit(J.CAMPAIGN, **header)
         if stage_event is not None:
             self._emit(J.STAGE_STARTED, **stage_event)
 
     def end(self, reason: StopReason, **fields) -> None:
+        if self.checkpoints is not None and StopReason(reason) in FINISHED_REASONS:
+            self.checkpoints.clear()  # nothing is promoted any more (an interrupted run keeps them)
         self._emit(J.RUN_FINISHED, reason=StopReason(reason), n_finished=self.history.n_finished, **fields)
 
     # --- ask ------------------------------------------------------------------------------------
@@ -196,6 +205,8 @@ class Search:
             fidelity = self.stopper.fidelity(rec.resource)
         else:
             fidelity = Fidelity(rec.resource) if rec.resource is not None else None
+        if self.checkpoints is not None and rec.config_id is not None:
+            fidelity = replace(fidelity or Fidelity(), checkpoint=self.checkpoints.config_dir(rec.config_id))
         return TrialSpec(rec.set_id, rec.params, tuple(trials), tuple(rec.seeds[t] for t in trials), fidelity)
 
     def resume(self) -> list[TrialSpec]:
@@ -230,3 +241,5 @@ class Search:
         state = DONE if rec.n_ok >= self.min_ok_trials else FAILED
         self._emit(J.SET_FINISHED, set_id=rec.set_id, state=state, mean=rec.mean if rec.n_ok else None,
                    std=rec.std if rec.n_ok else None, n_ok=rec.n_ok)
+        if self.checkpoints is not None:
+            self.checkpoints.prune(self.history, self.strategy)
