@@ -166,8 +166,9 @@ def test_a_fresh_run_does_not_continue_an_earlier_runs_checkpoints(user):
     assert len(log_lines(user)) == 2 * CONTINUED
 
 
-def test_continuation_under_the_process_pool(user):
-    run_campaign(config(user, "ckpt", executor={"kind": "pool", "workers": 2}), quiet=True)
+@pytest.mark.parametrize("isolation", ["none", "process"])
+def test_continuation_under_the_process_pool(user, isolation):
+    run_campaign(config(user, "ckpt", executor={"kind": "pool", "workers": 2}, isolation=isolation), quiet=True)
     assert len(log_lines(user)) == 2 * CONTINUED
 
 

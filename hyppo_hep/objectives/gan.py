@@ -313,6 +313,53 @@ def restore_training(state: dict, G, D, opts, ema, gen) -> tuple[dict | None, fl
     return state.get("best"), float(state["untrained"])
 
 
+class AdamKernel:
+    """``step()`` of a fused torch Adam optimiser, calling its kernel directly.
+
+    ``torch.optim.Adam.step`` spends most of its time around the kernel (hooks, state
+    initialisation checks, regrouping every tensor by device and dtype on each call): for
+    the default GAN about 0.3 ms of Python per step against 20 us of arithmetic, the
+    largest single cost of a training step. Here the tensor lists are built once per epoch
+    from the optimiser's own state (so checkpoints and lr schedulers see one optimiser) and
+    each step is the same two calls torch's fused path makes: the same update, bit for bit.
+    The first step of a fresh optimiser goes through ``opt.step()``, which creates the state.
+    """
+
+    def __init__(self, opt):
+        self.opt = opt
+        group = opt.param_groups[0]
+        params = [q for q in group["params"]]
+        self.ready = len(opt.param_groups) == 1 and group.get("fused") and not group["amsgrad"] \
+            and not group["maximize"] and not group.get("decoupled_weight_decay", False) \
+            and all(q in opt.state and "exp_avg" in opt.state[q] for q in params)
+        if self.ready:
+            st = [opt.state[q] for q in params]
+            self.params, self.group = params, group
+            self.lists = ([s["exp_avg"] for s in st], [s["exp_avg_sq"] for s in st], [s["step"] for s in st])
+
+    def zero_grad(self) -> None:
+        """``opt.zero_grad(set_to_none=True)`` without its per-call profiler hook and group loop."""
+        for q in self.params if self.ready else ():
+            q.grad = None
+        if not self.ready:
+            self.opt.zero_grad(set_to_none=True)
+
+    def step(self) -> None:
+        import torch
+
+        if not self.ready:
+            self.opt.step()
+            self.__init__(self.opt)
+            return
+        g = self.group
+        exp_avgs, exp_avg_sqs, steps = self.lists
+        torch._foreach_add_(steps, 1)
+        torch._fused_adam_(self.params, [q.grad for q in self.params], exp_avgs, exp_avg_sqs, [], steps,
+                           amsgrad=False, lr=g["lr"], beta1=g["betas"][0], beta2=g["betas"][1],
+                           weight_decay=g["weight_decay"], eps=g["eps"], maximize=False, grad_scale=None,
+                           found_inf=None)
+
+
 def lr_scheduler(opt, kind: str, epochs: int):
     """A torch scheduler stepped once per epoch that reaches 1% of the initial rate at the
     last epoch (cosine, linear, exponential), or None for a constant rate."""
@@ -483,7 +530,7 @@ def train_epoch(G, D, opts, ema, data: GanData, p: dict, bs: int, gen) -> int:
 
     from hyppo_hep.models.gan_losses import discriminator_loss, generator_loss, gradient_penalty
 
-    opt_g, opt_d = opts
+    step_g, step_d = AdamKernel(opts[0]), AdamKernel(opts[1])
     n_steps = len(data.x_train) // bs
     device = data.x_train.device
     perm = torch.randperm(len(data.x_train), device=device, generator=gen)[:n_steps * bs]
@@ -504,9 +551,9 @@ def train_epoch(G, D, opts, ema, data: GanData, p: dict, bs: int, gen) -> int:
         d_loss = discriminator_loss(loss, logits[:bs], logits[bs:], w, smooth)
         if gp > 0:
             d_loss = d_loss + gp * gradient_penalty(D, real, fake.detach(), c, gen)
-        opt_d.zero_grad(set_to_none=True)
+        step_d.zero_grad()
         d_loss.backward()
-        opt_d.step()
+        step_d.step()
         if (i + 1) % p["d_steps"]:
             continue
         if D.joint:
@@ -514,11 +561,11 @@ def train_epoch(G, D, opts, ema, data: GanData, p: dict, bs: int, gen) -> int:
         else:
             g_logits = D(fake, c)
         g_loss = generator_loss(loss, g_logits)
-        opt_g.zero_grad(set_to_none=True)
+        step_g.zero_grad()
         # only the generator's gradients: the discriminator's weight gradients of this pass
         # would be discarded (its optimiser zeroes them before its next step)
         torch.autograd.backward(g_loss, inputs=g_params)
-        opt_g.step()
+        step_g.step()
         if ema is not None:
             ema.update()
     return n_steps
