@@ -23,28 +23,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 from hyppo_hep.history import PENDING
 
 DIR_NAME = "checkpoints"
-
-
-def atomic_save(obj, path: str | os.PathLike) -> None:
-    """``torch.save(obj)`` to ``path`` atomically: a reader sees the old file or the whole new one."""
-    import torch
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(obj, fh)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class CheckpointStore:

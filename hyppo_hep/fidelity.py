@@ -169,16 +169,20 @@ def checkpoint_path() -> str | None:
 
 def load_checkpoint(map_location: str = "cpu") -> dict | None:
     """The state this trial's lower rung saved with :func:`save_checkpoint`, or None (no
-    checkpoint, or one of another seed: a stale file is never continued). Loaded with
+    checkpoint, one of another seed or one that cannot be read: a stale file is never continued). Loaded with
     ``weights_only=True``: tensors and plain types only, no pickled code runs. Tells the
     context the restored epochs' scores (see the module docstring)."""
     ctx = _current.get()
     path = None if ctx is None else ctx.checkpoint_path()
     if path is None or not os.path.exists(path):
         return None
-    import torch
+    from hyppo_hep.errors import UserError
+    from hyppo_hep.seeding import load_checkpoint as load
 
-    blob = torch.load(path, map_location=map_location, weights_only=True)
+    try:
+        blob = load(path, map_location)
+    except UserError:  # not a checkpoint this code wrote: the training starts again
+        return None
     if not isinstance(blob, dict) or blob.get("seed") != ctx.seed or "state" not in blob:
         return None
     ctx.resume(blob.get("epoch_scores") or [])
@@ -193,9 +197,9 @@ def save_checkpoint(state: dict) -> str | None:
     path = None if ctx is None else ctx.checkpoint_path()
     if path is None:
         return None
-    from hyppo_hep.checkpoints import atomic_save
+    from hyppo_hep.seeding import save_checkpoint as save
 
-    atomic_save({"seed": ctx.seed, "epoch_scores": list(ctx.epoch_scores), "state": state}, path)
+    save({"seed": ctx.seed, "epoch_scores": list(ctx.epoch_scores), "state": state}, path)
     return path
 
 

@@ -181,6 +181,9 @@ def test_a_checkpoint_of_another_seed_is_not_continued(tmp_path):
         assert fidelity.load_checkpoint() == {"w": 1.0}
     assert fidelity.checkpoint_path() is None and fidelity.save_checkpoint({"w": 1.0}) is None  # outside a trial
     assert os.listdir(tmp_path) == ["trial0.pt"]  # written atomically: no temporary file left
+    (tmp_path / "trial1.pt").write_bytes(b"half a file")  # unreadable: the training starts again
+    with fidelity.trial_context(fidelity.Fidelity(9, checkpoint=str(tmp_path)), trial=1, seed=1) as ctx:
+        assert fidelity.load_checkpoint() is None and ctx.resumed_from == 0
 
 
 # --- the built-in objectives -------------------------------------------------------------------

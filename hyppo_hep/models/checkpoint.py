@@ -32,10 +32,10 @@ def save_generator(save_dir: str | os.PathLike, params: dict, trial: int, state_
     """Write one trial's generator; returns the path. Atomic: a reader sees the old file or
     the complete new one, never a torn one (temporary file in the same directory, then
     ``os.replace``)."""
-    from hyppo_hep.checkpoints import atomic_save
+    from hyppo_hep.seeding import save_checkpoint
 
     path = trial_path(save_dir, params, trial)
-    atomic_save({"state_dict": state_dict, "config": json.loads(json.dumps(config, default=str))}, path)
+    save_checkpoint({"state_dict": state_dict, "config": json.loads(json.dumps(config, default=str))}, path)
     return str(path)
 
 
