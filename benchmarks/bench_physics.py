@@ -17,6 +17,7 @@ Full size (about an hour on two idle cores):
 
     python benchmarks/bench_physics.py --budget 30 --trials 4 --epochs 100 --workers 2
     python benchmarks/bench_physics.py --defaults-rule --epochs 100 --seeds 0 1 2
+    python benchmarks/bench_physics.py --checkpoint-cost --epochs 9 --trials 2 --workers 2
 
 Targets (issue 12): tuned dimuon W1 <= 0.02, hadronization <= 0.015, and at least 2x
 better than random search's best at equal budget.
@@ -48,6 +49,8 @@ FOCUS = {
     "disc_layersize": {"lower": 2, "upper": 16, "scaling": 16},
 }
 TARGETS = {"gan_dimuon": 0.02, "gan_hadronization": 0.015}
+# the checkpoint size of a large network (--checkpoint-cost): the study's best dimuon widths
+STUDY_BEST_DIMUON = {"noise_dim": 96, "batch_size": 512, "gen_layersize": 960, "disc_layersize": 104}
 
 
 def search(workload: str, strategy: str, budget: int, trials: int, epochs: int, workers: int, seed: int,
@@ -140,6 +143,46 @@ def defaults_rule(workloads: list[str], epochs: int, seeds: list[int]) -> list[s
     return lines
 
 
+def checkpoint_cost(workload: str, max_epochs: int, trials: int, workers: int, seed: int, params: dict) -> list[str]:
+    """One Hyperband iteration (eta 3, max ``max_epochs``) over the focus space: epochs
+    trained with checkpoint continuation against the epochs the same schedule trains from
+    scratch, and the disk the checkpoints take under the cleanup policy (peak, polled every
+    0.1 s, and left at the end), issue 12 item 2."""
+    import threading
+
+    import hyppo_hep
+    from hyppo_hep.checkpoints import CheckpointStore
+    from hyppo_hep.objectives.registry import resolve
+
+    objective = resolve(workload, {"epochs": max_epochs})
+    objective.arrays()
+    peak, files, done = [0], [0], threading.Event()
+    with tempfile.TemporaryDirectory() as out:
+        store = CheckpointStore(os.path.join(out, "run", "checkpoints"))
+
+        def poll():
+            while not done.wait(0.1):
+                peak[0] = max(peak[0], store.disk_bytes())
+                files[0] = max(files[0], len(list(store.root.rglob("*.pt"))) if store.root.exists() else 0)
+
+        watcher = threading.Thread(target=poll, daemon=True)
+        watcher.start()
+        t0 = time.perf_counter()
+        space = {**{k: v for k, v in FOCUS.items() if k not in params}, **params, "epochs": max_epochs}
+        res = hyppo_hep.minimize(objective, space, budget=10_000, trials=trials, seed=seed, quiet=True,
+                                 strategy={"name": "hyperband", "iterations": 1}, out=os.path.join(out, "run"),
+                                 executor="pool" if workers > 1 else "serial", workers=workers)
+        wall = time.perf_counter() - t0
+        done.set()
+        watcher.join()
+        left = store.disk_bytes()
+    trials_ = [t for r in res.history.sets.values() for t in r.trials.values() if t.ok]
+    trained = sum(t.info.get("epochs_trained", len(t.info.get("epoch_scores", []))) for t in trials_)
+    scratch = sum(r.budget * r.n_ok for r in res.history.sets.values())
+    return [f"| {workload} | {json.dumps(params)} | {max_epochs} | {len(res.history.sets)} x {trials} | {trained} | "
+            f"{scratch} | {trained / scratch:.2f} | {files[0]} | {peak[0] / 1e6:.2f} MB | {left} B | {wall:.0f} s |"]
+
+
 def figure(runs: list[dict], path: str) -> None:
     """Search learning curves (best-so-far) and the best sets' epoch curves, one column per workload."""
     import matplotlib
@@ -178,6 +221,8 @@ def main(argv=None) -> str:
     parser.add_argument("--initial", type=int, default=7, help="rbf: sets in the initial design (d + 1)")
     parser.add_argument("--defaults-rule", action="store_true", help="train the defaults instead of searching")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds for --defaults-rule")
+    parser.add_argument("--checkpoint-cost", action="store_true",
+                        help="one Hyperband iteration: epochs saved by checkpoint continuation, disk cost")
     parser.add_argument("--json", default=None, help="also dump the raw runs here")
     parser.add_argument("--figure", default=None, help="write the learning-curve figure (PNG) here")
     args = parser.parse_args(argv)
@@ -188,6 +233,14 @@ def main(argv=None) -> str:
     workloads = args.workloads.split(",")
     head = (f"{' '.join(sys.argv[1:]) or 'defaults'}; torch {torch.__version__}, {os.cpu_count()} cores, "
             f"load average at start {os.getloadavg()[0]:.2f}")
+    if args.checkpoint_cost:
+        lines = ["| workload | fixed hyperparameters | max epochs | sets x trials | epochs trained | from scratch | "
+                 "ratio | peak files | peak disk | left at end | wall |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for w in workloads:
+            for params in ({}, STUDY_BEST_DIMUON) if w == "gan_dimuon" else ({},):
+                lines += checkpoint_cost(w, args.epochs, args.trials, args.workers, args.seed, params)
+                print(lines[-1], flush=True)
+        return "\n".join([head, ""] + lines) + "\n"
     if args.defaults_rule:
         return "\n".join([head, ""] + defaults_rule(workloads, args.epochs, args.seeds)) + "\n"
     runs = []

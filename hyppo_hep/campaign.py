@@ -24,6 +24,7 @@ from hyppo_hep.driver import Driver, RunSummary
 from hyppo_hep.errors import OutputError, RunInterrupted, UserError
 from hyppo_hep.journal import (JOURNAL_NAME, RESULTS_NAME, Journal, ResultsWriter, campaign_header, iter_lines,
                                read_events, replay)
+from hyppo_hep.checkpoints import DIR_NAME as CHECKPOINT_DIR
 from hyppo_hep.lock import holding_out_dir_lock
 from hyppo_hep.search import FINISHED_REASONS, Search, StopReason
 
@@ -138,7 +139,8 @@ def make_search(cfg: CampaignConfig, strategy, stage: str | None = None, journal
     return Search(cfg.space, strategy, budget=cfg.budget, trials=cfg.trials, seed=cfg.seed, journal=journal,
                   min_trials=cfg.min_trials, budget_trainings=cfg.budget_trainings, confirm=cfg.confirm,
                   k_std=cfg.k_std, min_ok_trials=cfg.min_ok_trials, max_consecutive_failures=cfg.max_consecutive_failures,
-                  early_stopping=cfg.early_stopping, stage=stage, clock=clock)
+                  early_stopping=cfg.early_stopping, stage=stage, clock=clock,
+                  checkpoint_dir=str(Path(cfg.out) / CHECKPOINT_DIR) if cfg.out else None)
 
 
 def _n_finished_trials(history) -> int:

@@ -22,12 +22,31 @@ is the best reported epoch score. Objectives that never call ``report`` still wo
 cannot be stopped early). Outside a trial ``report`` records nothing and returns False.
 
 Scores are lower-is-better, as everywhere in hyppo_hep.
+
+Checkpoint continuation (multi-fidelity promotions): when the Search gives the trial a
+checkpoint directory (``Fidelity.checkpoint``, one per configuration; see
+:mod:`hyppo_hep.checkpoints`), an objective may continue the training of the same trial of
+the configuration's lower rung instead of starting again::
+
+    state = fidelity.load_checkpoint()          # None: train from scratch
+    start = 0 if state is None else restore(state)   # the objective's own state
+    for epoch in range(start, fidelity.epochs(params["epochs"])):
+        ...train one epoch...
+        if fidelity.report(epoch, score):
+            break
+    fidelity.save_checkpoint(my_state())         # a no-op when there is nowhere to save
+
+``load_checkpoint`` also hands the context the earlier epochs' scores, so the budget counts
+all epochs of the configuration (rung 0 trains 3, the promotion to 9 trains 6 more) and the
+trial's ``epoch_scores`` is the whole curve. Objectives that never call these train from
+scratch at every rung, as before.
 """
 
 from __future__ import annotations
 
 import contextvars
 import math
+import os
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -46,6 +65,8 @@ class Fidelity:
     budget: int | None = None
     stop_curve: tuple[float, ...] | None = None
     min_epochs: int = 1
+    # directory of this configuration's checkpoints (one file per trial), None = no checkpoints
+    checkpoint: str | None = None
 
 
 class StopTrial(Exception):
@@ -57,6 +78,9 @@ class TrialContext:
     fidelity: Fidelity = field(default_factory=Fidelity)
     epoch_scores: list = field(default_factory=list)
     stopped: str | None = None  # None, "budget" or "median"
+    trial: int | None = None  # the trial index and seed (checkpoint file name and its check)
+    seed: int | None = None
+    resumed_from: int = 0  # epochs restored from a lower rung's checkpoint
 
     def report(self, epoch: int, score: float) -> bool:
         if self.stopped is not None:
@@ -79,8 +103,24 @@ class TrialContext:
         return min(finite) if finite else None
 
     def info(self) -> dict:
-        """What the journal records about the epochs of this trial."""
-        return {"epochs_run": len(self.epoch_scores), "stopped": self.stopped, "epoch_scores": list(self.epoch_scores)}
+        """What the journal records about the epochs of this trial (``epochs_run`` counts the
+        restored epochs too; ``resumed_from`` says how many of them were restored)."""
+        out = {"epochs_run": len(self.epoch_scores), "stopped": self.stopped, "epoch_scores": list(self.epoch_scores)}
+        if self.resumed_from:
+            out["resumed_from"] = self.resumed_from
+        return out
+
+    def checkpoint_path(self) -> str | None:
+        if self.fidelity.checkpoint is None or self.trial is None:
+            return None
+        return os.path.join(self.fidelity.checkpoint, f"trial{int(self.trial)}.pt")
+
+    def resume(self, epoch_scores) -> None:
+        """Epochs trained before (restored from a checkpoint): they count against the budget."""
+        self.epoch_scores = [float(s) for s in epoch_scores]
+        self.resumed_from = len(self.epoch_scores)
+        if self.fidelity.budget is not None and self.resumed_from >= self.fidelity.budget:
+            self.stopped = "budget"
 
 
 _current: contextvars.ContextVar[TrialContext | None] = contextvars.ContextVar("hyppo_hep_trial", default=None)
@@ -121,11 +161,53 @@ def current() -> TrialContext | None:
     return _current.get()
 
 
-class trial_context:
-    """``with trial_context(fidelity) as ctx:`` — the context ``run_trial`` opens per trial."""
+def checkpoint_path() -> str | None:
+    """Where this trial's checkpoint lives (None: nowhere, e.g. outside a multi-fidelity search)."""
+    ctx = _current.get()
+    return None if ctx is None else ctx.checkpoint_path()
 
-    def __init__(self, fidelity: Fidelity | None = None):
-        self.ctx = TrialContext(fidelity or Fidelity())
+
+def load_checkpoint(map_location: str = "cpu") -> dict | None:
+    """The state this trial's lower rung saved with :func:`save_checkpoint`, or None (no
+    checkpoint, one of another seed or one that cannot be read: a stale file is never continued). Loaded with
+    ``weights_only=True``: tensors and plain types only, no pickled code runs. Tells the
+    context the restored epochs' scores (see the module docstring)."""
+    ctx = _current.get()
+    path = None if ctx is None else ctx.checkpoint_path()
+    if path is None or not os.path.exists(path):
+        return None
+    from hyppo_hep.errors import UserError
+    from hyppo_hep.seeding import load_checkpoint as load
+
+    try:
+        blob = load(path, map_location)
+    except UserError:  # not a checkpoint this code wrote: the training starts again
+        return None
+    if not isinstance(blob, dict) or blob.get("seed") != ctx.seed or "state" not in blob:
+        return None
+    ctx.resume(blob.get("epoch_scores") or [])
+    return blob["state"]
+
+
+def save_checkpoint(state: dict) -> str | None:
+    """Save ``state`` (tensors and plain types: state dicts, RNG states, numbers, lists) as
+    this trial's checkpoint, with the epoch scores reported so far; atomic (a reader sees
+    the old file or the whole new one). Returns the path, or None when there is nowhere to save."""
+    ctx = _current.get()
+    path = None if ctx is None else ctx.checkpoint_path()
+    if path is None:
+        return None
+    from hyppo_hep.seeding import save_checkpoint as save
+
+    save({"seed": ctx.seed, "epoch_scores": list(ctx.epoch_scores), "state": state}, path)
+    return path
+
+
+class trial_context:
+    """``with trial_context(fidelity, trial, seed) as ctx:`` — the context ``run_trial`` opens per trial."""
+
+    def __init__(self, fidelity: Fidelity | None = None, trial: int | None = None, seed: int | None = None):
+        self.ctx = TrialContext(fidelity or Fidelity(), trial=trial, seed=seed)
 
     def __enter__(self) -> TrialContext:
         self._token = _current.set(self.ctx)

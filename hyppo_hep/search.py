@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import replace
 from enum import Enum
 from typing import Callable, Iterable
 
 import numpy as np
 
 from hyppo_hep import journal as J
+from hyppo_hep.checkpoints import CheckpointStore
 from hyppo_hep.errors import UserError
 from hyppo_hep.fidelity import EarlyStopping, Fidelity
 from hyppo_hep.history import DONE, FAILED, PENDING, History, SetRecord
@@ -67,7 +69,8 @@ class Search:
                  min_trials: int | None = None, budget_trainings: int | None = None, confirm: int = 0,
                  k_std: float = 0.0, min_ok_trials: int = 1, max_consecutive_failures: int = 0,
                  early_stopping: EarlyStopping | None = None, stage: str | None = None,
-                 clock: Callable[[], float] = time.time, rng: np.random.Generator | None = None):
+                 clock: Callable[[], float] = time.time, rng: np.random.Generator | None = None,
+                 checkpoint_dir: str | None = None):
         self.space, self.strategy, self.journal = space, strategy, journal
         self.budget, self.trials, self.seed = budget, trials, seed
         # adaptive repeats (racing.py): a new set gets min_trials, top-ups up to ``trials``
@@ -87,6 +90,8 @@ class Search:
         self.n_top_ups = 0  # of which top-ups (trials_added that are not confirmation trials)
         self.n_confirm = 0  # confirmation trials started
         self.version = 0  # changes with every result: the racing rule's cache key
+        # multi-fidelity promotions continue from their lower rung's checkpoints (checkpoints.py)
+        self.checkpoints = CheckpointStore(checkpoint_dir) if checkpoint_dir else None
 
     # --- events: the one way the state changes -------------------------------------------------
     def _emit(self, kind: str, **fields) -> SetRecord | None:
@@ -157,11 +162,15 @@ class Search:
     def start(self, header: dict, stage_event: dict | None = None) -> None:
         """Journal the start (or resume) of a run: ``campaign`` with ``header``, and a
         staged campaign's ``stage_started``."""
+        if self.checkpoints is not None and not header.get("resumed"):
+            self.checkpoints.clear()  # an earlier run's files in this directory are not this run's
         self._emit(J.CAMPAIGN, **header)
         if stage_event is not None:
             self._emit(J.STAGE_STARTED, **stage_event)
 
     def end(self, reason: StopReason, **fields) -> None:
+        if self.checkpoints is not None and StopReason(reason) in FINISHED_REASONS:
+            self.checkpoints.clear()  # nothing is promoted any more (an interrupted run keeps them)
         self._emit(J.RUN_FINISHED, reason=StopReason(reason), n_finished=self.history.n_finished, **fields)
 
     # --- ask ------------------------------------------------------------------------------------
@@ -263,6 +272,8 @@ class Search:
             fidelity = self.stopper.fidelity(rec.resource)
         else:
             fidelity = Fidelity(rec.resource) if rec.resource is not None else None
+        if self.checkpoints is not None and rec.config_id is not None:
+            fidelity = replace(fidelity or Fidelity(), checkpoint=self.checkpoints.config_dir(rec.config_id))
         return TrialSpec(rec.set_id, rec.params, tuple(trials), tuple(rec.seeds[t] for t in trials), fidelity)
 
     def resume(self) -> list[TrialSpec]:
@@ -297,3 +308,5 @@ class Search:
         state = DONE if rec.n_ok >= self.min_ok_trials else FAILED
         self._emit(J.SET_FINISHED, set_id=rec.set_id, state=state, mean=rec.mean if rec.n_ok else None,
                    std=rec.std if rec.n_ok else None, n_ok=rec.n_ok)
+        if self.checkpoints is not None:
+            self.checkpoints.prune(self.history, self.strategy)

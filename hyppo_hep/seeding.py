@@ -77,13 +77,22 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu"):
 
 def save_checkpoint(obj, path: str | os.PathLike) -> None:
     """``torch.save`` to a temporary file renamed into place: a kill never leaves half a
-    checkpoint under the real name."""
+    checkpoint under the real name (the temporary name is unique, so two writers of the
+    same path do not mix their bytes; it is removed if the save fails)."""
+    import tempfile
+
     import torch
 
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            torch.save(obj, fh)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 __all__ = ["trial_seed", "trial_seeds", "strategy_rng", "seed_everything", "load_checkpoint", "save_checkpoint"]

@@ -52,7 +52,7 @@ def run_trial(objective, params: dict, set_id: int, trial: int, seed: int, devic
     """
     started = clock()
     info: dict = {}
-    with trial_context(fidelity) as ctx:
+    with trial_context(fidelity, trial, seed) as ctx:
         try:
             try:
                 out = objective(params, trial, seed, device)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 
 
@@ -33,18 +32,10 @@ def save_generator(save_dir: str | os.PathLike, params: dict, trial: int, state_
     """Write one trial's generator; returns the path. Atomic: a reader sees the old file or
     the complete new one, never a torn one (temporary file in the same directory, then
     ``os.replace``)."""
-    import torch
+    from hyppo_hep.seeding import save_checkpoint
 
     path = trial_path(save_dir, params, trial)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save({"state_dict": state_dict, "config": json.loads(json.dumps(config, default=str))}, fh)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    save_checkpoint({"state_dict": state_dict, "config": json.loads(json.dumps(config, default=str))}, path)
     return str(path)
 
 

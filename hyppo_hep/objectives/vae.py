@@ -117,6 +117,7 @@ def train_vae(p: dict, s: np.ndarray, e: np.ndarray, val_events: int, data_seed:
     from hyppo_hep.metrics.ssim import log_images
     from hyppo_hep.metrics.vae_score import combined_score
     from hyppo_hep.models.common import count_parameters, optimizer
+    from hyppo_hep.fidelity import load_checkpoint, save_checkpoint
     from hyppo_hep.fidelity import report as report_epoch
     from hyppo_hep.models.vae import ShowerVAE
 
@@ -157,11 +158,17 @@ def train_vae(p: dict, s: np.ndarray, e: np.ndarray, val_events: int, data_seed:
         model.train()
         return out
 
+    # a multi-fidelity promotion continues the lower rung's training (hyppo_hep/fidelity.py)
     t0 = time.perf_counter()
-    untrained = evaluate()
-    metric_time, train_time, history = time.perf_counter() - t0, 0.0, []
+    state = load_checkpoint()
+    if state is None:
+        untrained, history = evaluate(), []
+    else:
+        untrained, history = restore_vae(state, model, opt, gen)
+    metric_time, train_time, resumed = time.perf_counter() - t0, 0.0, len(history)
     bs = min(p["batch_size"], len(train))
-    for _ in range(p["epochs"]):
+    diverged = bool(history) and not np.isfinite(history[-1]["score"])
+    for _ in range(len(history), 0 if diverged else p["epochs"]):
         sync(device)
         t0 = time.perf_counter()
         for idx in shuffled_batches(train_t, bs, gen):
@@ -177,15 +184,30 @@ def train_vae(p: dict, s: np.ndarray, e: np.ndarray, val_events: int, data_seed:
         metric_time += time.perf_counter() - t1
         if report_epoch(len(history) - 1, history[-1]["score"]):  # multi-fidelity budget or median rule
             break
+    save_checkpoint({"model": model.state_dict(), "opt": opt.state_dict(), "rng": gen.get_state(),
+                     "torch_rng": torch.get_rng_state(), "history": history, "untrained": untrained})
     scores = [h["score"] if np.isfinite(h["score"]) else float("inf") for h in history]
     best = int(np.argmin(scores))
     return {
         "score": scores[best], "best_epoch": best + 1, "epoch_scores": scores,
         "components": {k: v for k, v in history[best].items() if k != "score"},
         "untrained_score": untrained["score"], "n_params": count_parameters(model),
+        "epochs_trained": len(history) - resumed,
         "wall_time_train": train_time, "wall_time_metric": metric_time,
-        "events_per_second": len(train) * len(history) / max(train_time, 1e-9),
+        "events_per_second": len(train) * (len(history) - resumed) / max(train_time, 1e-9),
     }
+
+
+def restore_vae(state: dict, model, opt, gen) -> tuple[dict, list]:
+    """Load a checkpoint of :func:`train_vae` (model, optimiser, both random streams: the
+    training's also draws the evaluation's noise); returns (untrained scores, per-epoch scores)."""
+    import torch
+
+    model.load_state_dict(state["model"])
+    opt.load_state_dict(state["opt"])
+    gen.set_state(state["rng"].to(gen.get_state().device))
+    torch.set_rng_state(state["torch_rng"])
+    return state["untrained"], [dict(h) for h in state["history"]]
 
 
 def vae_shower(epochs: int = 3, n_events: int | None = None, val_events: int = 100, energy: float = 60.0,

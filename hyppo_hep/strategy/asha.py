@@ -76,3 +76,11 @@ class ASHASearch:
         out += [Proposal(at_budget(p, self.resource, r0), r0, 0, None, None)
                 for p in self.source.propose(history, n - len(out), rng)]
         return out
+
+    def can_promote(self, history, config_id: int) -> bool:
+        """Whether configuration ``config_id`` may still be promoted (its checkpoints are then
+        kept, see hyppo_hep/checkpoints.py): below the top rung. No rung of ASHA is ever
+        complete (a set ranked out now may enter the top 1/eta as the rung grows), so only the
+        top rung, or the end of the search, frees a configuration's checkpoints."""
+        rungs = [r.rung for r in history.sets.values() if r.lineage == config_id and r.rung is not None]
+        return bool(rungs) and max(rungs) < len(self.rungs) - 1

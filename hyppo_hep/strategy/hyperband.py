@@ -106,6 +106,23 @@ class HyperbandSearch:
         return promotions + [Proposal(at_budget(p, self.resource, r0[bk]), r0[bk], 0, bk, None)
                              for p, bk in zip(configs, new_for)]
 
+    def can_promote(self, history, config_id: int) -> bool:
+        """Whether configuration ``config_id`` may still be promoted (its checkpoints are then
+        kept, see hyppo_hep/checkpoints.py): not at its bracket's last rung, and its rung is
+        still running or its configuration is among those the next rung takes."""
+        mine = [r for r in history.sets.values() if r.lineage == config_id and r.bracket is not None]
+        if not mine:
+            return False
+        top = max(mine, key=lambda r: r.rung)
+        b, i = top.bracket, top.rung
+        rungs = self.brackets[b % len(self.brackets)]
+        if i >= len(rungs) - 1:
+            return False
+        prev = [r for r in history.sets.values() if r.bracket == b and r.rung == i]
+        if len(prev) < rungs[i][0] or any(r.state == PENDING for r in prev):
+            return True  # the rung is not complete: the ranking is not known yet
+        return config_id in {r.lineage for r in top_k(prev, rungs[i + 1][0], self.promote_k)}
+
 
 class BOHB(HyperbandSearch):
     """Hyperband with new configurations from the RBF surrogate strategy and spread-aware

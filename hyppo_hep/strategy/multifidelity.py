@@ -3,8 +3,9 @@
 A multi-fidelity strategy evaluates a configuration at a small epoch budget first and
 promotes the best ones to larger budgets. Each evaluation is one set of the journal (with
 ``resource`` (its epochs), ``rung``, ``bracket`` and ``config_id`` fields, see
-trial.Proposal); promotions re-train from scratch at the larger budget with the same trial
-seeds.
+trial.Proposal); promotions are evaluated at the larger budget with the same trial
+seeds, and an objective that checkpoints continues the lower rung's training (the
+built-in GANs and the VAE do; see hyppo_hep/checkpoints.py), others train from scratch.
 
 New configurations come from a *source*: uniform random (plain Hyperband / ASHA) or any
 registered strategy (``lhs``, and the surrogate strategies ``rbf``/``gp``: the BOHB idea).

@@ -197,3 +197,34 @@ def test_evaluation_uses_its_own_noise_and_size(cache):
     assert ev(G)[0] == first and sample.shape == (450, 2) and G.training
     # conditions cycle through the test set: 450 = 3 x 150 test events
     assert torch.equal(ev.cond[:150], data.c_test) and torch.equal(ev.cond[300:], data.c_test)
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 1e-3])
+def test_adam_kernel_makes_the_update_of_torch_adam_bit_for_bit(weight_decay):
+    # the GAN step calls the fused Adam kernel directly (objectives/gan.py AdamKernel): the
+    # parameters and moments must be exactly those of torch's own fused Adam.step
+    import torch
+
+    from hyppo_hep.objectives.gan import AdamKernel
+
+    torch.manual_seed(0)
+    nets = [torch.nn.Sequential(torch.nn.Linear(5, 7), torch.nn.Tanh(), torch.nn.Linear(7, 1)) for _ in range(2)]
+    nets[1].load_state_dict(nets[0].state_dict())
+    opts = [torch.optim.Adam(n.parameters(), lr=1e-2, betas=(0.5, 0.99), weight_decay=weight_decay, fused=True)
+            for n in nets]
+    kernel = AdamKernel(opts[1])
+    x = torch.randn(32, 5)
+    for step in range(6):
+        if step == 3:
+            kernel = AdamKernel(opts[1])  # rebuilt each epoch in train_epoch
+        for n, opt, stepper in ((nets[0], opts[0], opts[0]), (nets[1], opts[1], kernel)):
+            if stepper is opt:
+                opt.zero_grad(set_to_none=True)
+            else:
+                stepper.zero_grad()
+            (n(x) ** 2).mean().backward()
+            stepper.step()
+    for a, b in zip(nets[0].parameters(), nets[1].parameters()):
+        assert torch.equal(a, b)
+    for a, b in zip(opts[0].state.values(), opts[1].state.values()):
+        assert all(torch.equal(a[k], b[k]) for k in ("exp_avg", "exp_avg_sq", "step"))
