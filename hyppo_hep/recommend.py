@@ -139,17 +139,16 @@ def estimate_sets(records, k_std: float = 0.0, space=None, max_points: int = 100
     with set_id, params and scores), in the order given, sets without a successful trial
     left out. Sets outside the ``max_points`` best by raw mean + k std keep their raw
     figures (they are not contenders)."""
-    # one pass over the trials (the SetRecord properties recompute them at each access)
-    scored = [(r, r.scores) for r in records]
-    scored = [(r, sc) for r, sc in scored if sc]
-    if not scored:
+    from hyppo_hep.strategy.surrogate import set_stats
+
+    mean, std, n_ok = set_stats(records)  # one vectorised pass over the trials
+    ok = n_ok > 0
+    if not ok.any():
         return []
-    n_ok = np.array([len(sc) for _, sc in scored], dtype=float)
-    mean = np.array([sum(sc) / len(sc) for _, sc in scored])
-    # plain Python on a handful of trials: a numpy call per set cost more than the model
-    std = np.array([math.sqrt(sum((x - m) ** 2 for x in sc) / (len(sc) - 1)) if len(sc) > 1 else 0.0
-                    for (_, sc), m in zip(scored, mean)])
-    return estimate_arrays([r for r, _ in scored], mean, std, n_ok, k_std, space, max_points)
+    if not ok.all():
+        records = [r for r, keep in zip(records, ok) if keep]
+        mean, std, n_ok = mean[ok], std[ok], n_ok[ok]
+    return estimate_arrays(records, mean, std, n_ok, k_std, space, max_points)
 
 
 def estimate_arrays(recs, mean, std, n_ok, k_std: float = 0.0, space=None, max_points: int = 100) -> list[Estimate]:

@@ -138,6 +138,7 @@ class SurrogateStrategy:
         self.categorical = np.array([isinstance(p, CategoricalParam) for p in space.free], dtype=bool)
         self._design: np.ndarray | None = None
         self._stats_memo = None
+        self.fit_cap: int | None = None  # most sets a fit uses (fit_subset); the RBF sets it
 
     def features(self, X: np.ndarray) -> np.ndarray:
         """Surrogate features of unit-cube points ``X`` (``n x dim``): the space's features
@@ -214,7 +215,32 @@ class SurrogateStrategy:
             # a few very bad sets do not flatten the surrogate where the good ones are.
             Y = Y.copy()
             Y[:, 0] = np.minimum(Y[:, 0], np.median(Y[:, 0]))
+        keep = self.fit_subset(history, F, Y[:, 0])
+        if keep is not None:
+            F, Y, V = F[keep], Y[keep], V[keep]
         return self.make_surrogate().fit(F, Y, V)
+
+    def fit_subset(self, history, F: np.ndarray, y: np.ndarray) -> np.ndarray | None:
+        """Rows (of the ``n`` training sets, features ``F``, objective ``y``) a capped fit
+        uses, or None for all of them (``fit_cap`` unset or not exceeded).
+
+        A dense fit costs n^3: at 10,000 sets it would take seconds per proposal. The
+        candidates lie around the centres (the best sets by the noise-aware estimate), so
+        what the model must get right is the landscape there: the half of the cap with the
+        best values (where the search may go next) and the other half nearest to the
+        centres (the local shape the candidates are ranked by). Below the cap every set
+        is used, so searches of up to ``fit_cap`` sets are unchanged."""
+        cap = self.fit_cap
+        if cap is None or len(y) <= cap:
+            return None
+        best = np.argsort(y, kind="stable")[:cap // 2]
+        done = history.done
+        centres = np.argsort(self.incumbent_values(done), kind="stable")[:self.centers]
+        C = self.features(self.space.encode_many([done[i].params for i in centres]))
+        dist = cand.min_distance(F, C)
+        dist[best] = np.inf
+        near = np.argsort(dist, kind="stable")[:cap - len(best)]
+        return np.sort(np.concatenate([best, near]))
 
     def predict(self, history, sets: list[dict]) -> dict[str, np.ndarray]:
         """What the surrogates expect of ``sets`` (params dicts) given the finished sets:
@@ -307,9 +333,13 @@ class SurrogateStrategy:
         if self.center == "estimate":
             from hyppo_hep.recommend import estimate_arrays
 
-            mean, std, n_ok = self.stats(done)
-            return np.array([e.value(self.k_std) for e in estimate_arrays(done, mean, std, n_ok, self.k_std,
-                                                                          self.space)])
+            memo = self._stats_memo if self._stats_memo is not None else {}
+            key = tuple((r.set_id, len(r.trials)) for r in done)
+            if memo.get("incumbent_key") != key:  # the candidates and a capped fit both need them
+                mean, std, n_ok = self.stats(done)
+                memo.update(incumbent_key=key, incumbent=np.array([e.value(self.k_std) for e in estimate_arrays(
+                    done, mean, std, n_ok, self.k_std, self.space)]))
+            return memo["incumbent"]
         mean, std, _ = self.stats(done)
         return mean + self.k_std * std
 
@@ -338,12 +368,13 @@ class SurrogateStrategy:
 class RBFStrategy(SurrogateStrategy):
     """``{name: rbf, initial: 14, kernel: cubic, k_std: 0.0, n_candidates: 600,
     weights: [0.3, 0.5, 0.8, 0.95], uniform_fraction: 0.1, ensemble: 32, smooth: auto,
-    center: estimate, trust_region: round}``"""
+    center: estimate, trust_region: round, max_fit_points: 1000}``"""
 
     def __init__(self, space, budget: int, initial: int | None = None, kernel: str = "cubic", k_std: float = 0.0,
                  n_candidates: int | None = None, weights=None, uniform_fraction: float = 0.0, centers: int = 1,
                  cap: bool = True, ensemble: int = 32, eta: float = 1e-6, smooth: float | str = "auto",
-                 center: str = "estimate", trust_region: str = "round", warp: str = "none"):
+                 center: str = "estimate", trust_region: str = "round", warp: str = "none",
+                 max_fit_points: int = 1000):
         from hyppo_hep.surrogate.rbf import KERNELS
 
         super().__init__(space, budget, initial, k_std, n_candidates, weights, uniform_fraction, "merit", centers, cap,
@@ -359,6 +390,10 @@ class RBFStrategy(SurrogateStrategy):
         if not isinstance(eta, (int, float)) or eta < 0:
             raise ConfigError("strategy.eta", f"must be a number >= 0, got {eta!r}")
         self.kernel, self.ensemble, self.eta = kernel, ensemble, float(eta)
+        if isinstance(max_fit_points, bool) or not isinstance(max_fit_points, int) or max_fit_points < 10:
+            raise ConfigError("strategy.max_fit_points", f"must be an integer >= 10, got {max_fit_points!r}")
+        # 1000: a dense fit of 1000 sets takes some 30 ms, and no benchmark budget reaches it
+        self.fit_cap = max_fit_points
 
     def make_surrogate(self):
         from hyppo_hep.surrogate.rbf import RBFSurrogate
