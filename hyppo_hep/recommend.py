@@ -116,15 +116,16 @@ SMOOTHING_GRID = (0.0, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)
 
 
 def smoothed_loo(F: np.ndarray, Y: np.ndarray, s2: np.ndarray, weight: np.ndarray,
-                 scale: float | None = None) -> tuple[np.ndarray | None, float]:
+                 scale: float | None = None, grid=None) -> tuple[np.ndarray | None, float]:
     """LOO predictions (``n x k``) of the RBF whose diagonal is ``gamma * s2 / var(Y[:, 0])``
     (``s2``: each point's noise variance, in the units of ``Y``; ``scale`` replaces that
     variance when given) and that gamma, chosen on a
     log grid to minimise the LOO error of column 0 over the points where ``weight`` is true
-    (cross-validated smoothing: the RBF kernel has no variance scale to put s2 on)."""
+    (cross-validated smoothing: the RBF kernel has no variance scale to put s2 on);
+    ``grid``: the gammas to try (default SMOOTHING_GRID)."""
     best, best_err, best_gamma = None, np.inf, 0.0
     scale = scale or np.std(Y[:, 0]) ** 2 or 1.0
-    for gamma in SMOOTHING_GRID:
+    for gamma in SMOOTHING_GRID if grid is None else grid:
         loo = loo_rbf(F, Y, 1e-8 + gamma * s2 / scale)
         if loo is None:
             continue

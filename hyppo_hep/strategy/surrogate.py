@@ -112,8 +112,9 @@ class SurrogateStrategy:
         self.acquisition = acquisition
         if isinstance(centers, bool) or not isinstance(centers, int) or centers < 1:
             raise ConfigError("strategy.centers", f"must be an integer >= 1, got {centers!r}")
-        if not isinstance(cap, bool):
-            raise ConfigError("strategy.cap", f"must be true or false, got {cap!r}")
+        if not isinstance(cap, bool) and cap not in ("soft", "auto"):
+            raise ConfigError("strategy.cap", f"must be true, false, soft or auto, got {cap!r}")
+        self._cap_mode: bool | str = True  # what cap: auto chose at the last fit
         self.centers, self.cap = centers, cap
         if center not in ("estimate", "mean"):
             raise ConfigError("strategy.center", f"({center!r}) is not one of estimate, mean")
@@ -156,13 +157,33 @@ class SurrogateStrategy:
         mean, std, n_ok = self.stats(done)
         if len(done) < self.space.dim + 4:
             return {}
-        capped = np.minimum(mean, np.median(mean)) if self.cap else mean
+        capped = self.capped(mean)
         top = np.argsort(mean, kind="stable")[:max_points]
         y = capped[top]
         F = self.space.features(self.space.encode_many([done[i].params for i in top]))
         scale = float(np.var(capped)) or 1.0
         noise = 1e-8 + getattr(self, "_gamma", 0.0) * std[top] ** 2 / n_ok[top] / scale
         return choose_warps(F, y, noise, self._ordered_columns, y <= np.median(y))
+
+    def capped(self, y: np.ndarray, mode: bool | str | None = None) -> np.ndarray:
+        """The objective values the surrogate is fitted to. ``cap: true`` (median capping,
+        as pySOT offers): values above the median are set to it, so that a few very bad
+        sets do not flatten the surrogate where the good ones are. ``cap: soft``: values
+        above the median are compressed logarithmically instead (in units of the good
+        half's spread), so the bad half still tells the model which way is downhill, which
+        a flat cap hides in high dimensions where few sets are near the best. ``cap: auto``:
+        the one of the three chosen by cross-validation at each fit (``_cap_mode``)."""
+        y = np.asarray(y, dtype=float)
+        mode = (self._cap_mode if self.cap == "auto" else self.cap) if mode is None else mode
+        if not mode or len(y) <= 2:
+            return y
+        med = np.median(y)
+        if mode is True:
+            return np.minimum(y, med)
+        scale = med - np.min(y)
+        if scale <= 0:
+            return np.minimum(y, med)
+        return np.where(y > med, med + scale * np.log1p(np.maximum(y - med, 0.0) / scale), y)
 
     def stats(self, done) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``set_stats(done)`` for the finished sets, computed once per proposal: the fit, the
@@ -211,10 +232,8 @@ class SurrogateStrategy:
             self._warps = self.learn_warps(history)
         F, _, Y, V = self.training_data(history, with_std)
         if self.cap and len(Y) > 2:
-            # Median capping (as pySOT does): values above the median are set to it, so that
-            # a few very bad sets do not flatten the surrogate where the good ones are.
             Y = Y.copy()
-            Y[:, 0] = np.minimum(Y[:, 0], np.median(Y[:, 0]))
+            Y[:, 0] = self.capped(Y[:, 0])
         keep = self.fit_subset(history, F, Y[:, 0])
         if keep is not None:
             F, Y, V = F[keep], Y[keep], V[keep]
@@ -402,29 +421,50 @@ class RBFStrategy(SurrogateStrategy):
                             smooth=self._gamma if self.smooth == "auto" else self.smooth)
 
     def fit(self, history, with_std: bool | None = None):
-        if self.smooth == "auto":
-            self._gamma = self.cross_validated_smoothing(history)
+        if self.smooth == "auto" or self.cap == "auto":
+            gamma, self._cap_mode = self.cross_validate(history)
+            if self.smooth == "auto":
+                self._gamma = gamma
         return super().fit(history, with_std)
 
-    def cross_validated_smoothing(self, history, max_points: int = 100) -> float:
-        """The smoothing (multiplier of each set's std^2/n on the RBF diagonal, in units of
-        the capped means' variance) whose leave-one-out error over the better half of the
-        ``max_points`` best sets is lowest: noisy means are smoothed as much as the data
-        say they should be, exact ones interpolated (hyppo_hep.recommend.smoothed_loo)."""
+    def cross_validated_smoothing(self, history) -> float:
+        """The smoothing ``cross_validate`` chooses."""
+        return self.cross_validate(history)[0]
+
+    def cross_validate(self, history, max_points: int = 100) -> tuple[float, bool | str]:
+        """(smoothing, capping) whose leave-one-out error over the better half of the
+        ``max_points`` best sets is lowest. The smoothing (multiplier of each set's std^2/n
+        on the RBF diagonal, in units of the capped means' variance): noisy means are
+        smoothed as much as the data say they should be, exact ones interpolated
+        (hyppo_hep.recommend.smoothed_loo). The capping, with ``cap: auto``: median capping,
+        the soft cap or none, whichever predicts the good sets best (they are the same
+        numbers under all three, so the errors compare): a flat cap keeps a few awful sets
+        from bending the model, but hides which way is downhill where the landscape is a
+        broad bowl; which matters is a property of the problem, so the data decide."""
         from hyppo_hep.recommend import smoothed_loo
 
         done = history.done
         mean, std, n_ok = self.stats(done)
+        modes = (True, "soft", False) if self.cap == "auto" else (self.cap,)
+        fixed = None if self.smooth == "auto" else (self.smooth,)
         if len(done) < self.space.dim + 4 or not np.any(std > 0):
-            return 0.0
-        capped = np.minimum(mean, np.median(mean)) if self.cap else mean
+            return 0.0, modes[0]
         top = np.argsort(mean, kind="stable")[:max_points]
         F = self.space.features(self.space.encode_many([done[i].params for i in top]))
-        y = capped[top]
-        # the full fit standardises by the variance of all capped means: choose on that scale
-        _, gamma = smoothed_loo(F, y[:, None], std[top] ** 2 / n_ok[top], y <= np.median(y),
-                                scale=float(np.var(capped)) or None)
-        return gamma
+        best = (np.inf, 0.0, modes[0])
+        for mode in modes:
+            capped = self.capped(mean, mode)
+            y = capped[top]
+            good = y <= np.median(y)
+            # the full fit standardises by the variance of all capped means: choose on that scale
+            loo, gamma = smoothed_loo(F, y[:, None], std[top] ** 2 / n_ok[top], good,
+                                      scale=float(np.var(capped)) or None, grid=fixed)
+            if loo is None:
+                continue
+            err = float(np.mean((y[good] - loo[good, 0]) ** 2))
+            if err < best[0]:
+                best = (err, gamma, mode)
+        return best[1], best[2]
 
 
 class GPStrategy(SurrogateStrategy):
