@@ -8,7 +8,9 @@ Each proposal:
    25 sets), handed out first.
 2. Surrogates of the sets' mean score and, when ``k_std`` > 0, of their trial std, fitted
    on every finished set (failed sets count as the worst observed set, so the search
-   keeps away from where trainings break). The trial spread is information: the mean's
+   keeps away from where trainings break); above ``max_fit_points`` finished sets (RBF,
+   default 1000) on the best half of that many and the sets nearest the search's centre,
+   so that a proposal at 10,000 sets costs a fraction of a second (``fit_subset``). The trial spread is information: the mean's
    surrogate gets each set's std^2/n as its noise (an ensemble for the RBF, per-point
    noise for the GP).
 3. Candidates: DYCORS perturbations of the best sets (a shrinking subset of coordinates,
