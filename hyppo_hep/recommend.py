@@ -155,13 +155,22 @@ def estimate_sets(records, k_std: float = 0.0, space=None, max_points: int = 100
 def estimate_arrays(recs, mean, std, n_ok, k_std: float = 0.0, space=None, max_points: int = 100) -> list[Estimate]:
     """``estimate_sets`` for sets whose trial statistics are known: ``mean``, ``std`` and
     ``n_ok`` (each ``len(recs)``, every n_ok >= 1)."""
+    est_mean, est_sd, spread = estimate_values(recs, mean, std, n_ok, k_std, space, max_points)
+    return [Estimate(r.set_id, float(est_mean[i]), float(est_sd[i]), float(spread[i]), float(mean[i]),
+                     float(std[i]), int(n_ok[i])) for i, r in enumerate(recs)]
+
+
+def estimate_values(recs, mean, std, n_ok, k_std: float = 0.0, space=None,
+                    max_points: int = 100) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``estimate_arrays`` as arrays (estimated mean, its standard error, pooled spread, each
+    ``len(recs)``), without an Estimate per set: the strategies rank thousands of sets by
+    them at every proposal."""
     est_mean, est_sd, spread = mean.copy(), std / np.sqrt(n_ok), std.copy()
     top = np.argsort(mean + k_std * std, kind="stable")[:max_points]
     if len(top) >= 3:
         est_mean[top], est_sd[top], spread[top] = _shrink(
             _features([recs[i] for i in top], space), mean[top], std[top], n_ok[top])
-    return [Estimate(r.set_id, float(est_mean[i]), float(est_sd[i]), float(spread[i]), float(mean[i]),
-                     float(std[i]), int(n_ok[i])) for i, r in enumerate(recs)]
+    return est_mean, est_sd, spread
 
 
 def _shrink(F: np.ndarray, mean: np.ndarray, std: np.ndarray, n_ok: np.ndarray):

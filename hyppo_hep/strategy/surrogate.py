@@ -37,7 +37,6 @@ import numpy as np
 
 from hyppo_hep.design import latin_hypercube, random_design
 from hyppo_hep.errors import ConfigError
-from hyppo_hep.history import DONE, FAILED
 from hyppo_hep.space import CategoricalParam
 from hyppo_hep.strategy import candidates as cand
 from hyppo_hep.strategy.base import new_points
@@ -305,13 +304,13 @@ class SurrogateStrategy:
         """(radius, perturbation probability, number of adaptive proposals so far), all
         recomputed from the history: the radius from the objective values of the finished
         sets in completion order (failed sets count as the worst)."""
-        order = sorted((r for r in history.sets.values() if r.state in (DONE, FAILED)),
-                       key=lambda r: (r.finished if r.finished is not None else np.inf, r.set_id))
-        mean, std, _ = set_stats(order)
+        done, failed = history.done, history.failed
+        mean, std, _ = self.stats(done)  # shared with the fit within a proposal
         values = mean + self.k_std * std
-        is_done = np.array([r.state == DONE for r in order], dtype=bool)
-        values[~is_done] = values[is_done].max() if is_done.any() else 0.0
-        radius = cand.radius_schedule(values, self.initial, self.space.dim)
+        values = np.concatenate([values, np.full(len(failed), values.max() if len(done) else 0.0)])
+        when = [(r.finished if r.finished is not None else np.inf, r.set_id) for r in done + failed]
+        order = sorted(range(len(when)), key=when.__getitem__)
+        radius = cand.radius_schedule(values[order], self.initial, self.space.dim)
         n_adaptive = max(0, len(history) - self.initial)
         prob = cand.perturb_probability(self.space.dim, n_adaptive, max(self.budget - self.initial, 1))
         return radius, prob, n_adaptive
@@ -352,14 +351,14 @@ class SurrogateStrategy:
         a lucky set of scattered trials does not pull the search to itself) or the raw
         mean + k std (``center: mean``), ``len(done)``."""
         if self.center == "estimate":
-            from hyppo_hep.recommend import estimate_arrays
+            from hyppo_hep.recommend import estimate_values
 
             memo = self._stats_memo if self._stats_memo is not None else {}
             key = tuple((r.set_id, len(r.trials)) for r in done)
             if memo.get("incumbent_key") != key:  # the candidates and a capped fit both need them
                 mean, std, n_ok = self.stats(done)
-                memo.update(incumbent_key=key, incumbent=np.array([e.value(self.k_std) for e in estimate_arrays(
-                    done, mean, std, n_ok, self.k_std, self.space)]))
+                est, _, spread = estimate_values(done, mean, std, n_ok, self.k_std, self.space)
+                memo.update(incumbent_key=key, incumbent=est + self.k_std * spread)  # = Estimate.value
             return memo["incumbent"]
         mean, std, _ = self.stats(done)
         return mean + self.k_std * std
