@@ -116,15 +116,16 @@ SMOOTHING_GRID = (0.0, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)
 
 
 def smoothed_loo(F: np.ndarray, Y: np.ndarray, s2: np.ndarray, weight: np.ndarray,
-                 scale: float | None = None) -> tuple[np.ndarray | None, float]:
+                 scale: float | None = None, grid=None) -> tuple[np.ndarray | None, float]:
     """LOO predictions (``n x k``) of the RBF whose diagonal is ``gamma * s2 / var(Y[:, 0])``
     (``s2``: each point's noise variance, in the units of ``Y``; ``scale`` replaces that
     variance when given) and that gamma, chosen on a
     log grid to minimise the LOO error of column 0 over the points where ``weight`` is true
-    (cross-validated smoothing: the RBF kernel has no variance scale to put s2 on)."""
+    (cross-validated smoothing: the RBF kernel has no variance scale to put s2 on);
+    ``grid``: the gammas to try (default SMOOTHING_GRID)."""
     best, best_err, best_gamma = None, np.inf, 0.0
     scale = scale or np.std(Y[:, 0]) ** 2 or 1.0
-    for gamma in SMOOTHING_GRID:
+    for gamma in SMOOTHING_GRID if grid is None else grid:
         loo = loo_rbf(F, Y, 1e-8 + gamma * s2 / scale)
         if loo is None:
             continue
@@ -139,29 +140,37 @@ def estimate_sets(records, k_std: float = 0.0, space=None, max_points: int = 100
     with set_id, params and scores), in the order given, sets without a successful trial
     left out. Sets outside the ``max_points`` best by raw mean + k std keep their raw
     figures (they are not contenders)."""
-    # one pass over the trials (the SetRecord properties recompute them at each access)
-    scored = [(r, r.scores) for r in records]
-    scored = [(r, sc) for r, sc in scored if sc]
-    if not scored:
+    from hyppo_hep.strategy.surrogate import set_stats
+
+    mean, std, n_ok = set_stats(records)  # one vectorised pass over the trials
+    ok = n_ok > 0
+    if not ok.any():
         return []
-    n_ok = np.array([len(sc) for _, sc in scored], dtype=float)
-    mean = np.array([sum(sc) / len(sc) for _, sc in scored])
-    # plain Python on a handful of trials: a numpy call per set cost more than the model
-    std = np.array([math.sqrt(sum((x - m) ** 2 for x in sc) / (len(sc) - 1)) if len(sc) > 1 else 0.0
-                    for (_, sc), m in zip(scored, mean)])
-    return estimate_arrays([r for r, _ in scored], mean, std, n_ok, k_std, space, max_points)
+    if not ok.all():
+        records = [r for r, keep in zip(records, ok) if keep]
+        mean, std, n_ok = mean[ok], std[ok], n_ok[ok]
+    return estimate_arrays(records, mean, std, n_ok, k_std, space, max_points)
 
 
 def estimate_arrays(recs, mean, std, n_ok, k_std: float = 0.0, space=None, max_points: int = 100) -> list[Estimate]:
     """``estimate_sets`` for sets whose trial statistics are known: ``mean``, ``std`` and
     ``n_ok`` (each ``len(recs)``, every n_ok >= 1)."""
+    est_mean, est_sd, spread = estimate_values(recs, mean, std, n_ok, k_std, space, max_points)
+    return [Estimate(r.set_id, float(est_mean[i]), float(est_sd[i]), float(spread[i]), float(mean[i]),
+                     float(std[i]), int(n_ok[i])) for i, r in enumerate(recs)]
+
+
+def estimate_values(recs, mean, std, n_ok, k_std: float = 0.0, space=None,
+                    max_points: int = 100) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``estimate_arrays`` as arrays (estimated mean, its standard error, pooled spread, each
+    ``len(recs)``), without an Estimate per set: the strategies rank thousands of sets by
+    them at every proposal."""
     est_mean, est_sd, spread = mean.copy(), std / np.sqrt(n_ok), std.copy()
     top = np.argsort(mean + k_std * std, kind="stable")[:max_points]
     if len(top) >= 3:
         est_mean[top], est_sd[top], spread[top] = _shrink(
             _features([recs[i] for i in top], space), mean[top], std[top], n_ok[top])
-    return [Estimate(r.set_id, float(est_mean[i]), float(est_sd[i]), float(spread[i]), float(mean[i]),
-                     float(std[i]), int(n_ok[i])) for i, r in enumerate(recs)]
+    return est_mean, est_sd, spread
 
 
 def _shrink(F: np.ndarray, mean: np.ndarray, std: np.ndarray, n_ok: np.ndarray):

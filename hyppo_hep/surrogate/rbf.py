@@ -43,6 +43,19 @@ def _phi(r: np.ndarray, kernel: str) -> np.ndarray:
     return r
 
 
+def _solve(A: np.ndarray, rhs: np.ndarray, underdetermined: bool) -> np.ndarray:
+    """Solve the symmetric RBF system; least squares (minimum norm) when there are too few
+    points for a unique linear tail or the system is singular."""
+    if underdetermined:
+        return np.linalg.lstsq(A, rhs, rcond=None)[0]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", scipy.linalg.LinAlgWarning)
+            return scipy.linalg.solve(A, rhs, assume_a="sym", check_finite=False)
+    except (np.linalg.LinAlgError, scipy.linalg.LinAlgWarning):
+        return np.linalg.lstsq(A, rhs, rcond=None)[0]
+
+
 class RBFSurrogate:
     """``fit(X, y, noise_var=None) -> self``; ``predict(X) -> (mean, std)``.
 
@@ -99,25 +112,27 @@ class RBFSurrogate:
         m = rank + 1
         A = np.zeros((n + m, n + m))
         A[:n, :n] = _phi(cdist(Xs, Xs), self.kernel) + self.eta * np.eye(n)
-        if self.smooth > 0 and noise_var is not None and self.kernel != "linear":
-            # A smoothing fit: each point's diagonal grows with the noise of its first output
-            # (the mean's std^2/n), so a set of scattered trials is not interpolated exactly.
-            # Cubic and thin-plate are conditionally positive definite, so this only smooths.
-            v0 = np.asarray(noise_var, dtype=float).reshape(n, k)[:, 0] / self._ysd[0] ** 2
-            A[np.arange(n), np.arange(n)] += self.smooth * np.maximum(v0, 0.0)
         A[:n, n:] = P
         A[n:, :n] = P.T
         rhs_full = np.vstack([B, np.zeros((m, B.shape[1]))])
-        if n < m:
-            # Too few points for a unique linear tail: the least-squares (minimum-norm) fit.
-            sol = np.linalg.lstsq(A, rhs_full, rcond=None)[0]
+        if self.smooth > 0 and noise_var is not None and self.kernel != "linear":
+            # A smoothing fit of the first output (the sets' mean): each point's diagonal grows
+            # with that output's noise (std^2/n), so a set of scattered trials is not
+            # interpolated exactly. Cubic and thin-plate are conditionally positive definite,
+            # so this only smooths. The other outputs (the trial spread) keep the plain
+            # system: smoothing them by the mean's noise would discount exactly the sets
+            # whose spread is large, and predict a small spread where it is large.
+            v0 = np.asarray(noise_var, dtype=float).reshape(n, k)[:, 0] / self._ysd[0] ** 2
+            As = A.copy()
+            As[np.arange(n), np.arange(n)] += self.smooth * np.maximum(v0, 0.0)
+            first = np.r_[0, k + np.arange(self._n_members)]  # output 0 and its ensemble members
+            others = np.setdiff1d(np.arange(B.shape[1]), first)
+            sol = np.empty_like(rhs_full)
+            sol[:, first] = _solve(As, rhs_full[:, first], n < m)
+            if others.size:
+                sol[:, others] = _solve(A, rhs_full[:, others], n < m)
         else:
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("error", scipy.linalg.LinAlgWarning)
-                    sol = scipy.linalg.solve(A, rhs_full, assume_a="sym", check_finite=False)
-            except (np.linalg.LinAlgError, scipy.linalg.LinAlgWarning):
-                sol = np.linalg.lstsq(A, rhs_full, rcond=None)[0]
+            sol = _solve(A, rhs_full, n < m)
         self._X, self._k = Xs, k
         self._coef = sol  # (n + m) x (k + k * members)
         return self
