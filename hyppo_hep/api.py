@@ -47,6 +47,9 @@ class SearchResult:
     # what a multi-objective campaign minimised (strategy option ``objectives``); None for a
     # single-objective search, whose ``pareto`` is then the front of (mean, std)
     objectives: tuple | list | None = None
+    # the search space: the estimates' neighbourhoods use its encoding (log lattices,
+    # categoricals); None: the params min-max scaled
+    space: Space | None = None
 
     @property
     def pareto(self) -> list[dict]:
@@ -70,7 +73,7 @@ class SearchResult:
         sets = self.history.sets
         return [{"set_id": e.set_id, "params": sets[e.set_id].params, "estimate": e.value(self.k_std),
                  "estimate_std": e.mean_std, "mean": e.raw_mean, "std": e.raw_std, "n_ok": e.n_ok,
-                 "scores": sets[e.set_id].scores} for e in recommend(self.history, self.k_std)[0]]
+                 "scores": sets[e.set_id].scores} for e in recommend(self.history, self.k_std, self.space)[0]]
 
     @property
     def best(self) -> dict | None:
@@ -80,7 +83,7 @@ class SearchResult:
     def __repr__(self) -> str:
         from hyppo_hep.console import ranked_table
 
-        return ranked_table(self.history, k_std=self.k_std)
+        return ranked_table(self.history, k_std=self.k_std, space=self.space)
 
 
 def _repeats(trials, budget) -> dict:
@@ -134,7 +137,7 @@ def minimize(objective: Callable | str, space: dict | Space | None = None, *, bu
         summary = run_campaign(cfg, overwrite=overwrite, objective_ref=ref, quiet=quiet)
     else:
         summary = _run_in_memory(cfg, ref, quiet)
-    return _checked(SearchResult(summary.history, cfg.k_std, campaign_objectives(cfg)))
+    return _checked(SearchResult(summary.history, cfg.k_std, campaign_objectives(cfg), cfg.space))
 
 
 def campaign_objectives(cfg: CampaignConfig) -> tuple | None:
@@ -157,7 +160,7 @@ def _run_in_memory(cfg: CampaignConfig, ref, quiet: bool = False):
     search = make_search(cfg, build_strategy(cfg))
     ex = make_executor(cfg, ref)
     progress = None if quiet else CampaignProgress(cfg.progress_sets, cfg.trials, ex.n_slots, cfg.k_std,
-                                                   total=cfg.max_trainings)
+                                                   total=cfg.max_trainings, space=cfg.space)
     try:
         with progress or nullcontext():
             return Driver(search, ex, on_set_finished=progress.set_finished if progress else None,
@@ -312,7 +315,7 @@ class AskTell:
 
     def result(self, k_std: float | None = None) -> SearchResult:
         """The sets so far, ranked by mean + k_std * std (default: the strategy's k_std)."""
-        return SearchResult(self.history, self.k_std if k_std is None else k_std)
+        return SearchResult(self.history, self.k_std if k_std is None else k_std, space=self.space)
 
     @property
     def best(self) -> dict | None:

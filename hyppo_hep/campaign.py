@@ -240,7 +240,7 @@ def _run_search(search: Search, cfg: CampaignConfig, executor, objective_ref, re
                           **header_extra}, stage_event)
 
             progress = None if quiet else CampaignProgress(cfg.progress_sets, cfg.trials, executor.n_slots, cfg.k_std,
-                                                           total=cfg.max_trainings,
+                                                           total=cfg.max_trainings, space=cfg.space,
                                                            print_fn=print_fn if print_fn is not print else None)
 
             def on_set_finished(rec, hist):

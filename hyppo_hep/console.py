@@ -16,7 +16,7 @@ def fmt(x: float | None) -> str:
     return f"{x:.5g}"
 
 
-def progress_line(rec, history, n_total: int | None, k_std: float = 0.0) -> str:
+def progress_line(rec, history, n_total: int | None, k_std: float = 0.0, space=None) -> str:
     """``Set 6 complete (7/40 sets) [00h 00m 03s]  score 0.0453 ± 0.0121 (5/5 trials)  best so far 0.0312 (set 2)``
 
     Every "set N" is a set_id (as in the journal and results.csv, from 0); the count of
@@ -28,19 +28,19 @@ def progress_line(rec, history, n_total: int | None, k_std: float = 0.0) -> str:
         what = f"score {fmt(rec.mean)} ± {fmt(rec.std)} ({rec.n_ok}/{rec.n_trials} trials)"
     from hyppo_hep.recommend import recommend
 
-    best = recommend(history, k_std)[1]  # noise-aware: the raw best mean is biased low
+    best = recommend(history, k_std, space)[1]  # noise-aware: the raw best mean is biased low
     best_txt = (f"best so far {fmt(best.value(k_std))} ± {fmt(best.mean_std)} (set {best.set_id}; raw "
                 f"{fmt(best.raw_mean)} ± {fmt(best.raw_std)}, {best.n_ok} trials)") if best else "no successful set yet"
     of = f"/{n_total}" if n_total else ""  # None: a budget in trainings (the progress counts those)
     return f"Set {rec.set_id} complete ({n_finished}{of} sets) [{hms(rec.wall_time)}]  {what}  {best_txt}"
 
 
-def ranked_table(history, top: int = 10, k_std: float = 0.0) -> str:
+def ranked_table(history, top: int = 10, k_std: float = 0.0, space=None) -> str:
     """Best first by the noise-aware estimate (hyppo_hep.recommend): ``estimate ± error``,
     then the raw mean and std of the trials."""
     from hyppo_hep.recommend import recommend
 
-    ests = recommend(history, k_std)[0][:top]
+    ests = recommend(history, k_std, space)[0][:top]
     ranked = [history.sets[e.set_id] for e in ests]
     if not ranked:
         return "no set finished successfully"

@@ -28,10 +28,11 @@ class CampaignProgress:
     ``interactive`` (default: the stream is a terminal) chooses the tqdm bar."""
 
     def __init__(self, n_sets: int | None, trials: int, n_slots: int = 1, k_std: float = 0.0, *, total: int | None = None,
-                 print_fn: Callable[[str], None] | None = None, stream=None, interactive: bool | None = None,
+                 space=None, print_fn: Callable[[str], None] | None = None, stream=None, interactive: bool | None = None,
                  clock=time.monotonic):
         self.total = max(1, n_sets * trials if total is None else total)  # trainings (a trainings budget)
         self.n_sets, self.n_slots, self.k_std = n_sets, max(1, n_slots), k_std
+        self.space = space  # for the noise-aware estimate of the best set (hyppo_hep.recommend)
         self.stream = stream or sys.stdout
         self.clock = clock
         self.start = clock()
@@ -68,10 +69,8 @@ class CampaignProgress:
         self.done_trials += 1
         if res.started is not None and res.finished is not None:
             self.durations.append(max(0.0, res.finished - res.started))
-        best = history.best(self.k_std)
         if self.bar is not None:
-            self.bar.update(1)
-            self.bar.set_postfix_str(f"best {fmt(best.objective_value(self.k_std))} (set {best.set_id})" if best else "")
+            self.bar.update(1)  # its "best" is updated when a set finishes
             return
         what = f"score {fmt(res.score)}" if res.error is None and res.score is not None else "FAILED"
         took = f" in {hms(res.finished - res.started)}" if res.started is not None and res.finished is not None else ""
@@ -80,7 +79,12 @@ class CampaignProgress:
                    f"({self.done_trials}/{self.total} trainings, {self.timing()})")
 
     def set_finished(self, rec, history) -> None:
-        line = progress_line(rec, history, self.n_sets, self.k_std)
+        line = progress_line(rec, history, self.n_sets, self.k_std, self.space)
+        if self.bar is not None:
+            from hyppo_hep.recommend import recommend
+
+            best = recommend(history, self.k_std, self.space)[1]  # noise-aware, as the set lines
+            self.bar.set_postfix_str(f"best {fmt(best.value(self.k_std))} (set {best.set_id})" if best else "")
         self.write(line if self.bar is not None else f"{line}  {self.timing()}")
 
     def epoch(self, ctx, epoch: int, score: float) -> None:

@@ -58,8 +58,11 @@ class Estimate:
 def _features(records, space=None) -> np.ndarray:
     """Unit-scaled features of the sets' params, ``n x p``: the space's encoding when given,
     else numbers min-max scaled and other values one-hot (scaled by 1/sqrt 2)."""
-    if space is not None:
-        return space.features(space.encode_many([r.params for r in records]))
+    if space is not None and hasattr(space, "encode_many"):
+        try:
+            return space.features(space.encode_many([r.params for r in records]))
+        except (KeyError, ValueError, TypeError):
+            pass  # sets outside the space's encoding (a define-by-run set lacking a parameter)
     cols = []
     names = sorted({k for r in records for k in r.params}, key=str)
     for name in names:

@@ -114,7 +114,7 @@ def _run(cfg, args, executor) -> int:
     rank_cfg = runs[-1][1]
     if rank_cfg.k_std:
         print(f"ranked by mean + {rank_cfg.k_std:g} x std (strategy option k_std)")
-    print(ranked_table(runs[-1][2].history, top=args.top, k_std=rank_cfg.k_std))
+    print(ranked_table(runs[-1][2].history, top=args.top, k_std=rank_cfg.k_std, space=rank_cfg.space))
     _print_front(rank_cfg, runs[-1][2].history)
     last = runs[-1][2]
     if last.reason == "too many failures":
@@ -132,7 +132,7 @@ def _print_front(cfg, history) -> None:
 
     objectives = campaign_objectives(cfg)
     if objectives:
-        result = SearchResult(history, cfg.k_std, objectives)
+        result = SearchResult(history, cfg.k_std, objectives, cfg.space)
         labels = ", ".join(o.label for o in parse_objectives(list(objectives)))
         print(f"\nPareto front of {labels} "
               f"({len(result.pareto)} sets, hypervolume {result.hypervolume:.6g}):")

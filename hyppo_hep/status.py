@@ -62,6 +62,17 @@ class Status:
         return min(1.0, self.busy / (self.elapsed * self.workers))
 
 
+def _space(header: dict):
+    """The campaign's space from its journal header (for the estimates' neighbourhoods), or
+    None for a header without a readable one (the estimates then scale the params min-max)."""
+    from hyppo_hep.conditional_space import header_space
+
+    try:
+        return header_space(header["space"])
+    except Exception:  # noqa: BLE001 - an old or foreign header: status still reports
+        return None
+
+
 def journal_status(path: Path, root: Path) -> Status:
     from hyppo_hep.journal import read_events, replay
     from hyppo_hep.recommend import recommend
@@ -86,7 +97,7 @@ def journal_status(path: Path, root: Path) -> Status:
     return Status(
         journal=path, budget_trainings=trainings, n_confirm=n_confirm, trials_per_set=per, label=str(path.parent.relative_to(root)) if path.parent != root else "",
         budget=budget, n_done=len(history.done), n_failed=len(history.failed),
-        n_pending=len(history.pending), n_trials=len(trials), best=recommend(history, k_std)[1], k_std=k_std,
+        n_pending=len(history.pending), n_trials=len(trials), best=recommend(history, k_std, _space(header))[1], k_std=k_std,
         started=min(times) if times else None, last=max(times) if times else None,
         finished=end.get("reason") if end and events[-1] is end else None,
         workers=len({t.worker for t in trials if t.worker is not None}),

@@ -278,7 +278,11 @@ def test_cli_ranks_by_the_strategys_k_std(tmp_path):
     h = replay(read_events(tmp_path / "run" / "journal.jsonl"))
     from hyppo_hep.recommend import recommend
 
-    ests, best = recommend(h, 1.5)  # the noise-aware ranking, with the raw figures beside it
+    from hyppo_hep.space import Space
+
+    # the noise-aware ranking, with the raw figures beside it; its neighbourhoods use the
+    # space's encoding, as result.best's do (the line once used min-max scaled params)
+    ests, best = recommend(h, 1.5, Space.from_dict(BRANIN_SPACE))
     assert (f"best so far {best.value(1.5):.5g} ± {best.mean_std:.5g} (set {best.set_id}; raw {best.raw_mean:.5g}"
             in [ln for ln in out.splitlines() if "(12/12 sets)" in ln][0])
     table = out.split("ranked by")[1].splitlines()[2:]
