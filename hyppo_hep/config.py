@@ -15,7 +15,7 @@ from typing import Any
 from hyppo_hep.errors import ConfigError
 from hyppo_hep.fidelity import EarlyStopping
 from hyppo_hep.objectives.registry import ObjectiveRef
-from hyppo_hep.parsing import (StrategyConfig, check_strategy, parse_strategy, read_budget, read_int, read_mapping,
+from hyppo_hep.parsing import (StrategyConfig, check_keys, check_strategy, parse_strategy, read_budget, read_int, read_mapping,
                                read_named, read_seconds, read_str, read_trials)
 from hyppo_hep.space import Space
 from hyppo_hep.stages import parse_stages, validation_space
@@ -169,9 +169,7 @@ def parse_space(value: Any, objective: ObjectiveRef, path: str = "space") -> Spa
 def parse_executor(value: Any, path: str = "executor") -> ExecutorConfig:
     """``serial`` or ``{kind: pool, workers: 2}`` or ``{kind: mpi, group_size: 5}``."""
     options = {"kind": value} if isinstance(value, str) else dict(_mapping(value, path))
-    for key in options:
-        if key not in ("kind", "workers", "group_size"):
-            raise ConfigError(f"{path}.{key}", "is not a known key (expected kind, workers, group_size)")
+    check_keys(options, ("kind", "workers", "group_size"), path)
     kind = options.get("kind", "auto")
     if kind not in EXECUTOR_KINDS:
         where = path if isinstance(value, str) else f"{path}.kind"
@@ -190,9 +188,7 @@ def parse_early_stopping(value: Any, path: str = "early_stopping") -> EarlyStopp
     if value is None or value == "none":
         return None
     options = {"rule": value} if isinstance(value, str) else dict(_mapping(value, path))
-    for key in options:
-        if key not in ("rule", "min_epochs", "min_trials"):
-            raise ConfigError(f"{path}.{key}", "is not a known key (expected rule, min_epochs, min_trials)")
+    check_keys(options, ("rule", "min_epochs", "min_trials"), path)
     rule = options.get("rule", "median")
     if rule != "median":
         raise ConfigError(path if isinstance(value, str) else f"{path}.rule", f"({rule!r}) is not a known rule (median)")

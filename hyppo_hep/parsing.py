@@ -24,6 +24,13 @@ class StrategyConfig:
     options: dict = field(default_factory=dict)
 
 
+def check_keys(mapping: dict, known, path: str) -> None:
+    """A ConfigError naming the first key of ``mapping`` that is not in ``known``."""
+    for key in mapping:
+        if key not in known:
+            raise ConfigError(f"{path}.{key}", f"is not a known key (expected {', '.join(known)})")
+
+
 def read_int(value: Any, path: str, minimum: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ConfigError(path, f"must be an integer, got {value!r}")
@@ -44,9 +51,7 @@ def read_trials(value: Any, path: str = "trials") -> tuple[int, int | None, int]
     if not isinstance(value, dict):
         return read_int(value, path, 1), None, 0
     value = read_mapping(value, path)
-    for key in value:
-        if key not in TRIALS_KEYS:
-            raise ConfigError(f"{path}.{key}", f"is not a known key (expected {', '.join(TRIALS_KEYS)})")
+    check_keys(value, TRIALS_KEYS, path)
     if "max" not in value:
         raise ConfigError(f"{path}.max", "is missing (trials: {min: 2, max: 5})")
     most = read_int(value["max"], f"{path}.max", 1)
@@ -64,9 +69,7 @@ def read_budget(value: Any, path: str = "budget") -> tuple[int | None, int | Non
     if not isinstance(value, dict):
         return read_int(value, path, 1), None
     value = read_mapping(value, path)
-    for key in value:
-        if key not in BUDGET_KEYS:
-            raise ConfigError(f"{path}.{key}", f"is not a known key (expected {', '.join(BUDGET_KEYS)})")
+    check_keys(value, BUDGET_KEYS, path)
     if not value:
         raise ConfigError(path, "is empty (give sets, trainings or both)")
     sets = read_int(value["sets"], f"{path}.sets", 1) if "sets" in value else None

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from hyppo_hep.errors import ConfigError
-from hyppo_hep.parsing import (parse_strategy, read_budget, read_int as _int, read_mapping as _mapping, read_number,
+from hyppo_hep.parsing import (check_keys, parse_strategy, read_budget, read_int as _int, read_mapping as _mapping, read_number,
                                read_str as _str, read_trials)
 from hyppo_hep.space import CategoricalParam, FixedParam, FloatParam, IntParam, Space, parse_param
 
@@ -73,9 +73,7 @@ _number = read_number
 
 def parse_scan(raw: Any, path: str) -> ScanConfig:
     raw = _mapping(raw, path)
-    for key in raw:
-        if key not in SCAN_KEYS:
-            raise ConfigError(f"{path}.{key}", f"is not a known key (expected {', '.join(SCAN_KEYS)})")
+    check_keys(raw, SCAN_KEYS, path)
     if "param" not in raw:
         raise ConfigError(f"{path}.param", "is missing")
     values = raw.get("values", "linear")
@@ -113,9 +111,7 @@ def parse_stages(raw: Any, space: Space, path: str = "stages") -> tuple[StageCon
 def _parse_stage(item: Any, i: int, space: Space, p: str) -> StageConfig:
     """Stage ``i`` (key path ``p``)."""
     item = _mapping(item, p)
-    for key in item:
-        if key not in STAGE_KEYS:
-            raise ConfigError(f"{p}.{key}", f"is not a known key (expected {', '.join(STAGE_KEYS)})")
+    check_keys(item, STAGE_KEYS, p)
     name = _str(item.get("name", f"stage{i}"), f"{p}.name")
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
         raise ConfigError(f"{p}.name", f"({name!r}) may hold only letters, digits, '_', '-' and '.'")
