@@ -47,6 +47,25 @@ def set_stats(scores: Sequence[float]) -> tuple[float, float]:
     return mean, math.sqrt(math.fsum((x - mean) ** 2 for x in scores) / (n - 1))
 
 
+def stats_arrays(records) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean, std (ddof=1, 0 for one trial) and number of successful trials of each record,
+    as arrays of ``len(records)``: :func:`set_stats` of every record in one vectorised
+    pass (per-record numpy calls dominated the proposal time at a thousand sets)."""
+    scores = [r.scores for r in records]
+    n = np.array([len(s) for s in scores], dtype=float)
+    mean = np.full(len(scores), np.nan)
+    std = np.zeros(len(scores))
+    ok = n > 0
+    if ok.any():
+        flat = np.fromiter((x for s in scores for x in s), dtype=float, count=int(n.sum()))
+        starts = np.concatenate([[0], np.cumsum(n[ok])[:-1]]).astype(int)
+        mean[ok] = np.add.reduceat(flat, starts) / n[ok]
+        dev2 = (flat - np.repeat(mean[ok], n[ok].astype(int))) ** 2
+        ss = np.add.reduceat(dev2, starts)
+        std[ok] = np.where(n[ok] > 1, np.sqrt(ss / np.maximum(n[ok] - 1, 1)), 0.0)
+    return mean, std, n
+
+
 @dataclass
 class TrialRecord:
     trial: int

@@ -33,6 +33,8 @@ import numpy as np
 import scipy.linalg
 from scipy.spatial.distance import cdist
 
+from hyppo_hep.history import stats_arrays
+
 # prior degrees of freedom of the neighbours' spread when pooling it with a set's own std
 PRIOR_DOF = 2.0
 
@@ -143,9 +145,7 @@ def estimate_sets(records, k_std: float = 0.0, space=None, max_points: int = 100
     with set_id, params and scores), in the order given, sets without a successful trial
     left out. Sets outside the ``max_points`` best by raw mean + k std keep their raw
     figures (they are not contenders)."""
-    from hyppo_hep.strategy.surrogate import set_stats
-
-    mean, std, n_ok = set_stats(records)  # one vectorised pass over the trials
+    mean, std, n_ok = stats_arrays(records)  # one vectorised pass over the trials
     ok = n_ok > 0
     if not ok.any():
         return []

@@ -37,6 +37,7 @@ import numpy as np
 
 from hyppo_hep.design import latin_hypercube, random_design
 from hyppo_hep.errors import ConfigError
+from hyppo_hep.history import stats_arrays
 from hyppo_hep.space import CategoricalParam
 from hyppo_hep.strategy import candidates as cand
 from hyppo_hep.strategy.base import new_points
@@ -54,25 +55,6 @@ def _one_blas_thread():
 
         return contextlib.nullcontext()
     return threadpool_limits(1)
-
-
-def set_stats(records) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Mean, std (ddof=1, 0 for one trial) and number of successful trials of each record,
-    as arrays of ``len(records)``: the SetRecord properties, computed in one vectorised
-    pass (per-record numpy calls dominated the proposal time at a thousand sets)."""
-    scores = [r.scores for r in records]
-    n = np.array([len(s) for s in scores], dtype=float)
-    mean = np.full(len(scores), np.nan)
-    std = np.zeros(len(scores))
-    ok = n > 0
-    if ok.any():
-        flat = np.fromiter((x for s in scores for x in s), dtype=float, count=int(n.sum()))
-        starts = np.concatenate([[0], np.cumsum(n[ok])[:-1]]).astype(int)
-        mean[ok] = np.add.reduceat(flat, starts) / n[ok]
-        dev2 = (flat - np.repeat(mean[ok], n[ok].astype(int))) ** 2
-        ss = np.add.reduceat(dev2, starts)
-        std[ok] = np.where(n[ok] > 1, np.sqrt(ss / np.maximum(n[ok] - 1, 1)), 0.0)
-    return mean, std, n
 
 
 class SurrogateStrategy:
@@ -187,14 +169,14 @@ class SurrogateStrategy:
         return np.where(y > med, med + scale * np.log1p(np.maximum(y - med, 0.0) / scale), y)
 
     def stats(self, done) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``set_stats(done)`` for the finished sets, computed once per proposal: the fit, the
+        """``stats_arrays(done)`` for the finished sets, computed once per proposal: the fit, the
         smoothing and the incumbents all need it, and at a thousand sets each pass costs
         tens of milliseconds."""
         if self._stats_memo is None:  # outside a proposal: nothing to share
-            return set_stats(done)
+            return stats_arrays(done)
         key = tuple((r.set_id, len(r.trials)) for r in done)
         if self._stats_memo.get("key") != key:
-            self._stats_memo.update(key=key, stats=set_stats(done))
+            self._stats_memo.update(key=key, stats=stats_arrays(done))
         return self._stats_memo["stats"]
 
     # --- to be provided by subclasses ---------------------------------------------------------
