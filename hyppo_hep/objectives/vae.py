@@ -111,6 +111,16 @@ class VaeObjective:
         return train_vae(p, s, e, int(self.val_events), self.data_seed, seed, device)
 
 
+def _train_epoch(model, opt, x, c, batches, gen, wkl: float) -> None:
+    """One pass over the training showers, a batch (index tensor) at a time."""
+    for idx in batches:
+        recon, mu, logvar, _ = model(x[idx], c[idx], generator=gen)
+        loss = model.loss(x[idx], recon, mu, logvar, wkl)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+
 def train_vae(p: dict, s: np.ndarray, e: np.ndarray, val_events: int, data_seed: int, seed: int, device: str) -> dict:
     import torch
 
@@ -171,12 +181,7 @@ def train_vae(p: dict, s: np.ndarray, e: np.ndarray, val_events: int, data_seed:
     for _ in range(len(history), 0 if diverged else p["epochs"]):
         sync(device)
         t0 = time.perf_counter()
-        for idx in shuffled_batches(train_t, bs, gen):
-            recon, mu, logvar, _ = model(x[idx], c[idx], generator=gen)
-            loss = model.loss(x[idx], recon, mu, logvar, p["wkl"])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+        _train_epoch(model, opt, x, c, shuffled_batches(train_t, bs, gen), gen, p["wkl"])
         sync(device)
         t1 = time.perf_counter()
         history.append(evaluate())
