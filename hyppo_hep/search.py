@@ -90,6 +90,10 @@ class Search:
         self.n_top_ups = 0  # of which top-ups (trials_added that are not confirmation trials)
         self.n_confirm = 0  # confirmation trials started
         self.version = 0  # changes with every result: the racing rule's cache key
+        # trials out (asked, not back) -> the time they were asked, and the durations of the
+        # trials back: the end rule of confirmation trials (_confirm_fits) is read from them
+        self._out: dict[tuple[int, int], float] = {}
+        self._dur_sum, self._dur_n = 0.0, 0
         # multi-fidelity promotions continue from their lower rung's checkpoints (checkpoints.py)
         self.checkpoints = CheckpointStore(checkpoint_dir) if checkpoint_dir else None
 
@@ -124,7 +128,25 @@ class Search:
                 self.n_top_ups += added
         elif kind == J.TRIAL_FINISHED and not repeat:
             self._count_trial(rec.trials[event["trial"]])
+        self._track_out(kind, event)
         return rec
+
+    def _track_out(self, kind: str, event: dict) -> None:
+        """Keep :attr:`_out` and the duration totals (called after journal.apply checked
+        the event, so its fields are sound)."""
+        if kind in (J.SET_SUBMITTED, J.TRIALS_ADDED):
+            trials = event.get("trials")
+            if trials is None:  # journals before trial indices: the set's first len(seeds)
+                trials = range(self.history.sets[event["set_id"]].n_trials - len(event["seeds"]),
+                               self.history.sets[event["set_id"]].n_trials)
+            for t in trials:
+                self._out[(event["set_id"], t)] = float(event.get("time") or 0.0)
+        elif kind == J.TRIAL_FINISHED:
+            if self._out.pop((event["set_id"], event["trial"]), None) is not None:
+                started, finished = event.get("started"), event.get("finished")
+                if isinstance(started, (int, float)) and isinstance(finished, (int, float)) and finished >= started:
+                    self._dur_sum += finished - started
+                    self._dur_n += 1
 
     def _has_trial(self, event: dict) -> bool:
         set_id, trial = event.get("set_id"), event.get("trial")
@@ -213,10 +235,58 @@ class Search:
                 if not isinstance(prop, Proposal):
                     prop = Proposal(prop)
                 specs.append(self.extend(prop.set_id, prop.n_trials) if prop.extends else self._new_set(prop))
-        if len(specs) < n and self.confirm and self.budget_left == 0 and self._regular_in_flight():
-            specs += [self.extend(sid, 1, J.CONFIRM)
-                      for sid in self.racing.confirmations(self.history, self.version, self.confirm)[:n - len(specs)]]
+        if len(specs) < n and self.confirm and self.budget_left == 0:
+            specs += self._confirmations(n - len(specs))
         return specs
+
+    def _confirmations(self, n: int) -> list[TrialSpec]:
+        """Confirmation trials for ``n`` free slots (a slot holds a set of ``min_trials``), at
+        most ``confirm`` per set, several per contender at once, each one only when it is
+        expected to end before the regular trials still out do (so the campaign ends with
+        its last regular trial, not with a confirmation trial started at the last moment).
+        Specs of at most ``min_trials`` trials, so that they fit where a new set would."""
+        fits = self._confirm_fits()
+        if fits is None:
+            return []
+        per = max(1, self.min_trials)
+        out = []
+        for sid, k in self.racing.confirmations(self.history, self.version, self.confirm, n * per, fits):
+            for first in range(0, k, per):
+                out.append(self.extend(sid, min(per, k - first), J.CONFIRM))
+        return out
+
+    def _trial_duration(self, set_id: int) -> float | None:
+        """Expected duration of a trial of ``set_id``: the mean of its trials back (they
+        train the same network), else of every trial back; None when none says."""
+        spans = [t.finished - t.started for t in self.history.sets[set_id].trials.values()
+                 if t.started is not None and t.finished is not None and t.finished >= t.started]
+        if spans:
+            return sum(spans) / len(spans)
+        return self._dur_sum / self._dur_n if self._dur_n else None
+
+    def _confirm_fits(self) -> Callable[[int], bool] | None:
+        """The end rule: None when no regular trial is out (nothing to overlap); else a
+        test of whether a confirmation trial of a set, started now, is expected to end no
+        later than the last regular trial out (asked time + its set's expected duration,
+        and not before now: an overdue trial may end any moment). Without any duration
+        known, every set fits (the rule before: confirm while regular trials run)."""
+        regular = [(key, t0) for key, t0 in self._out.items()
+                   if key[1] not in self.history.sets[key[0]].confirm_trials]
+        if not regular:
+            return None
+        now = self.clock()
+        end = -math.inf
+        for (sid, _), t0 in regular:
+            d = self._trial_duration(sid)
+            if d is None:
+                return lambda sid: True
+            end = max(end, t0 + d)
+        end = max(end, now)
+
+        def fits(set_id: int) -> bool:
+            d = self._trial_duration(set_id)
+            return d is None or now + d <= end
+        return fits
 
     def over(self) -> bool:
         """Nothing in flight, and nothing left to ask (no new set, no top-up)."""
@@ -236,7 +306,7 @@ class Search:
 
     def _regular_in_flight(self) -> bool:
         """Whether a trial that is not a confirmation trial is still out."""
-        return any(set(rec.missing_trials) - set(rec.confirm_trials) for rec in self.history.pending)
+        return any(t not in self.history.sets[sid].confirm_trials for sid, t in self._out)
 
     def _new_set(self, prop: Proposal) -> TrialSpec:
         set_id = self.history.next_id()
