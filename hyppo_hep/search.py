@@ -70,7 +70,7 @@ class Search:
                  k_std: float = 0.0, min_ok_trials: int = 1, max_consecutive_failures: int = 0,
                  early_stopping: EarlyStopping | None = None, stage: str | None = None,
                  clock: Callable[[], float] = time.time, rng: np.random.Generator | None = None,
-                 checkpoint_dir: str | None = None):
+                 checkpoint_dir: str | None = None, confirm_end_rule: bool = True):
         self.space, self.strategy, self.journal = space, strategy, journal
         self.budget, self.trials, self.seed = budget, trials, seed
         # adaptive repeats (racing.py): a new set gets min_trials, top-ups up to ``trials``
@@ -79,6 +79,9 @@ class Search:
         adaptive = self.min_trials < trials
         self.racing = Racing(k_std, space) if adaptive or confirm else None
         self.top_up_share = SHARE
+        # False: confirmation trials start whenever a regular trial is out, and the run waits
+        # for them (the rule before the end rule; kept to measure against, bench_scaling.py)
+        self.confirm_end_rule = confirm_end_rule
         self.min_ok_trials, self.max_consecutive_failures = min_ok_trials, max_consecutive_failures
         self.stage, self.clock, self.rng = stage, clock, rng
         self.history = History()
@@ -248,6 +251,8 @@ class Search:
         fits = self._confirm_fits()
         if fits is None:
             return []
+        if not self.confirm_end_rule:
+            fits = None
         per = max(1, self.min_trials)
         out = []
         for sid, k in self.racing.confirmations(self.history, self.version, self.confirm, n * per, fits):
