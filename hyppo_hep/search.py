@@ -17,6 +17,8 @@ only moves TrialSpecs out and TrialResults back.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
 import time
 from dataclasses import replace
@@ -96,7 +98,8 @@ class Search:
         # trials out (asked, not back) -> the time they were asked, and the durations of the
         # trials back: the end rule of confirmation trials (_confirm_fits) is read from them
         self._out: dict[tuple[int, int], float] = {}
-        self._dur_sum, self._dur_n = 0.0, 0
+        self._durations: list[float] = []  # of every trial back with its times
+        self._tail_sums: tuple[int, list[float], list[float]] = (0, [], [])  # (len, sorted, suffix sums)
         # multi-fidelity promotions continue from their lower rung's checkpoints (checkpoints.py)
         self.checkpoints = CheckpointStore(checkpoint_dir) if checkpoint_dir else None
 
@@ -148,8 +151,7 @@ class Search:
             if self._out.pop((event["set_id"], event["trial"]), None) is not None:
                 started, finished = event.get("started"), event.get("finished")
                 if isinstance(started, (int, float)) and isinstance(finished, (int, float)) and finished >= started:
-                    self._dur_sum += finished - started
-                    self._dur_n += 1
+                    self._durations.append(finished - started)
 
     def _has_trial(self, event: dict) -> bool:
         set_id, trial = event.get("set_id"), event.get("trial")
@@ -260,14 +262,26 @@ class Search:
                 out.append(self.extend(sid, min(per, k - first), J.CONFIRM))
         return out
 
-    def _trial_duration(self, set_id: int) -> float | None:
-        """Expected duration of a trial of ``set_id``: the mean of its trials back (they
-        train the same network), else of every trial back; None when none says."""
+    def _trial_duration(self, set_id: int, elapsed: float = 0.0) -> float | None:
+        """Expected duration of a trial of ``set_id`` that has run ``elapsed`` seconds: the
+        mean of the set's trials back (they train the same network); for a set with none
+        back, the mean of the trials back that ran longer than ``elapsed`` (a trial still
+        out long after the typical one is likely one of the long ones; the plain mean would
+        call it overdue and leave its tail unused), or ``elapsed`` when none did; None
+        when no trial says."""
         spans = [t.finished - t.started for t in self.history.sets[set_id].trials.values()
                  if t.started is not None and t.finished is not None and t.finished >= t.started]
         if spans:
             return sum(spans) / len(spans)
-        return self._dur_sum / self._dur_n if self._dur_n else None
+        if not self._durations:
+            return None
+        n, ordered, suffix = self._tail_sums
+        if n != len(self._durations):  # rebuilt once per new result, not per question
+            ordered = sorted(self._durations)
+            suffix = list(itertools.accumulate(reversed(ordered)))[::-1] + [0.0]
+            self._tail_sums = n, ordered, suffix = len(ordered), ordered, suffix
+        i = bisect.bisect_right(ordered, elapsed)
+        return suffix[i] / (n - i) if i < n else elapsed
 
     def _confirm_fits(self) -> Callable[[int], bool] | None:
         """The end rule: None when no regular trial is out (nothing to overlap); else a
@@ -282,7 +296,7 @@ class Search:
         now = self.clock()
         end = -math.inf
         for (sid, _), t0 in regular:
-            d = self._trial_duration(sid)
+            d = self._trial_duration(sid, max(0.0, now - t0))
             if d is None:
                 return lambda sid: True
             end = max(end, t0 + d)
