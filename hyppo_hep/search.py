@@ -226,7 +226,8 @@ class Search:
         each), then one per proposal of the strategy: a new set with its trials (``min``
         with adaptive repeats, fewer if the trainings left are fewer), or more trials of an
         earlier set (a Proposal with ``set_id``); then confirmation trials when no new set
-        may start and regular trials are still running. Fewer, or none, when there is
+        may start and regular trials are still running (several per contender, each
+        expected to end before the regular work does: :meth:`_confirmations`). Fewer, or none, when there is
         nothing to do now."""
         if n <= 0:
             return []
