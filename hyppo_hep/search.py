@@ -324,10 +324,6 @@ class Search:
             return []
         return self.racing.top_ups(self.history, self.version, self.trials)[:int(allow)]
 
-    def _regular_in_flight(self) -> bool:
-        """Whether a trial that is not a confirmation trial is still out."""
-        return any(t not in self.history.sets[sid].confirm_trials for sid, t in self._out)
-
     def _new_set(self, prop: Proposal) -> TrialSpec:
         set_id = self.history.next_id()
         # a multi-fidelity evaluation belongs to a configuration; its rung-0 set id names it
