@@ -60,6 +60,7 @@ PROGRESS = False
 
 def one(mode, n_groups, budget, seed, durations=None, strategy="random", search_options=None, **kw):
     cfg = load_config(DEFAULT_CONFIG)
+
     strat = build(strategy, {}, cfg.space, budget)
     if PROGRESS and strategy != "random":
         strat = Progress(strat)
@@ -255,6 +256,9 @@ def issue16_table(workers_list, seed=1, strategies=("rbf",), confirm=3, only=("g
                  if ("groups" if not r[1] else "trial") in only]
         if confirm and "confirm" in only and _confirm_supported():
             rules.append((f"trial level + confirmation trials (confirm {confirm})", True, {"confirm": confirm}))
+        if confirm and "confirm-wait" in only and _confirm_supported():
+            rules.append((f"trial level + confirmation trials (confirm {confirm}) started whenever a regular trial "
+                          "is out, waited for", True, {"confirm": confirm, "confirm_end_rule": False}))
         for strategy in ("random",) + tuple(strategies):
             for rule, trial_level, search_options in rules:
                 log = EventLog()
@@ -268,7 +272,9 @@ def issue16_table(workers_list, seed=1, strategies=("rbf",), confirm=3, only=("g
                     confirmed = sum(e["finished"] - e["started"] for e in log if e["event"] == "trial_finished"
                                     and (e["set_id"], e["trial"]) in _confirm_keys(log))
                     busy = r.busy - confirmed + useful
-                    confirm_note = f" ({n_useful} of {n_run} confirmation trials useful)"
+                    cap = r.n_workers * r.wall
+                    confirm_note = (f" ({n_useful} of {n_run} confirmation trials useful; utilization of the "
+                                    f"regular trials {(r.busy - confirmed) / cap:.1%}, of all {r.busy / cap:.1%})")
                 print(f"| {strategy} | {rule}{confirm_note} | {workers} | {budget} | {r.wall / 3600:.2f} | "
                       f"{busy / r.wall:.1f}x | {busy / (r.n_workers * r.wall):.1%} | {r.proposal_time:.1f} | "
                       f"{1000 * r.proposal_time / budget:.1f} | {'never' if ttq is None else f'{ttq / 3600:.2f}'} | "

@@ -33,9 +33,10 @@ class Driver:
     re-run by a resume. ``on_trial_finished(result, history)`` and ``on_set_finished(record,
     history)`` are called after each trial and each set (the live progress). A search
     replayed from a journal first re-runs the missing trials of its pending sets.
-    Confirmation trials (search.py) are asked only while regular trials run; when the last
-    regular trial is back the run starts no more and waits for those in flight (at most one
-    per slot), so that the journal ends with no set pending."""
+    Confirmation trials (search.py) are asked only while regular trials run, and only those
+    expected to end before the last regular trial does; the run still waits for any in
+    flight when the last regular trial is back (an estimate can be short; the journal ends
+    with no set pending)."""
 
     def __init__(self, search: Search, executor, *, on_set_finished: Callable[[SetRecord, History], None] | None = None,
                  stop_when: Callable[[History], bool] | None = None,

@@ -23,10 +23,12 @@ fitted on the 100 best sets only).
 
 from __future__ import annotations
 
+import heapq
 import math
 from dataclasses import dataclass, field
+from typing import Callable
 
-from hyppo_hep.history import DONE, FAILED, History, SetRecord
+from hyppo_hep.history import DONE, FAILED, PENDING, History, SetRecord
 from hyppo_hep.recommend import estimate_sets
 
 ALPHA = 0.1  # a set whose chance to beat the incumbent is below this is out of the race
@@ -82,11 +84,40 @@ class Racing:
             return []
         return [sid for sid, _ in order if _eligible(history.sets[sid]) and history.sets[sid].n_trials < max_trials]
 
-    def confirmations(self, history: History, version: int, confirm: int) -> list[int]:
-        """Sets to give one confirmation trial now: the incumbent and its challengers,
-        finished, with fewer than ``confirm`` confirmation trials so far."""
-        return [sid for sid, _ in self.contenders(history, version)
-                if _eligible(history.sets[sid]) and history.sets[sid].n_confirm < confirm]
+    def confirmations(self, history: History, version: int, confirm: int, n: int,
+                      fits: Callable[[int], bool] | None = None) -> list[tuple[int, int]]:
+        """(set id, how many) confirmation trials to start now, at most ``n`` in all: the
+        incumbent and its challengers, none with a regular trial in flight, each below
+        ``confirm`` confirmation trials counting those in flight. Several per set at once
+        (issue 16: the idle tail of a campaign has far more free slots than contenders),
+        spread in proportion to each set's probability to be the best (D'Hondt: the next
+        trial goes to the set with the largest p / (trials given + 1)), so the likely best
+        get more. ``fits(set_id)``: whether a trial of that set may start now (the Search's
+        end rule); sets it refuses get none."""
+        quota, weight = {}, {}
+        for sid, p in self.contenders(history, version):
+            rec = history.sets[sid]
+            left = confirm - rec.n_confirm
+            if left > 0 and _confirmable(rec) and (fits is None or fits(sid)):
+                quota[sid], weight[sid] = left, max(p, 1e-12)
+        given: dict[int, int] = {}
+        heap = [(-weight[sid], sid) for sid in quota]
+        heapq.heapify(heap)
+        for _ in range(max(0, n)):
+            if not heap:
+                break
+            _, sid = heapq.heappop(heap)
+            given[sid] = given.get(sid, 0) + 1
+            if given[sid] < quota[sid]:
+                heapq.heappush(heap, (-weight[sid] / (given[sid] + 1), sid))
+        return list(given.items())
+
+
+def _confirmable(rec: SetRecord) -> bool:
+    """Finished, or pending with only confirmation trials out (their results re-open it)."""
+    if rec.state == DONE:
+        return True
+    return rec.state == PENDING and bool(rec.trials) and set(rec.missing_trials) <= set(rec.confirm_trials)
 
 
 def _eligible(rec: SetRecord) -> bool:

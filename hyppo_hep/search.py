@@ -17,6 +17,8 @@ only moves TrialSpecs out and TrialResults back.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
 import time
 from dataclasses import replace
@@ -70,7 +72,7 @@ class Search:
                  k_std: float = 0.0, min_ok_trials: int = 1, max_consecutive_failures: int = 0,
                  early_stopping: EarlyStopping | None = None, stage: str | None = None,
                  clock: Callable[[], float] = time.time, rng: np.random.Generator | None = None,
-                 checkpoint_dir: str | None = None):
+                 checkpoint_dir: str | None = None, confirm_end_rule: bool = True):
         self.space, self.strategy, self.journal = space, strategy, journal
         self.budget, self.trials, self.seed = budget, trials, seed
         # adaptive repeats (racing.py): a new set gets min_trials, top-ups up to ``trials``
@@ -79,6 +81,9 @@ class Search:
         adaptive = self.min_trials < trials
         self.racing = Racing(k_std, space) if adaptive or confirm else None
         self.top_up_share = SHARE
+        # False: confirmation trials start whenever a regular trial is out, and the run waits
+        # for them (the rule before the end rule; kept to measure against, bench_scaling.py)
+        self.confirm_end_rule = confirm_end_rule
         self.min_ok_trials, self.max_consecutive_failures = min_ok_trials, max_consecutive_failures
         self.stage, self.clock, self.rng = stage, clock, rng
         self.history = History()
@@ -90,6 +95,11 @@ class Search:
         self.n_top_ups = 0  # of which top-ups (trials_added that are not confirmation trials)
         self.n_confirm = 0  # confirmation trials started
         self.version = 0  # changes with every result: the racing rule's cache key
+        # trials out (asked, not back) -> the time they were asked, and the durations of the
+        # trials back: the end rule of confirmation trials (_confirm_fits) is read from them
+        self._out: dict[tuple[int, int], float] = {}
+        self._durations: list[float] = []  # of every trial back with its times
+        self._tail_sums: tuple[int, list[float], list[float]] = (0, [], [])  # (len, sorted, suffix sums)
         # multi-fidelity promotions continue from their lower rung's checkpoints (checkpoints.py)
         self.checkpoints = CheckpointStore(checkpoint_dir) if checkpoint_dir else None
 
@@ -124,7 +134,24 @@ class Search:
                 self.n_top_ups += added
         elif kind == J.TRIAL_FINISHED and not repeat:
             self._count_trial(rec.trials[event["trial"]])
+        self._track_out(kind, event)
         return rec
+
+    def _track_out(self, kind: str, event: dict) -> None:
+        """Keep :attr:`_out` and the duration totals (called after journal.apply checked
+        the event, so its fields are sound)."""
+        if kind in (J.SET_SUBMITTED, J.TRIALS_ADDED):
+            trials = event.get("trials")
+            if trials is None:  # journals before trial indices: the set's first len(seeds)
+                trials = range(self.history.sets[event["set_id"]].n_trials - len(event["seeds"]),
+                               self.history.sets[event["set_id"]].n_trials)
+            for t in trials:
+                self._out[(event["set_id"], t)] = float(event.get("time") or 0.0)
+        elif kind == J.TRIAL_FINISHED:
+            if self._out.pop((event["set_id"], event["trial"]), None) is not None:
+                started, finished = event.get("started"), event.get("finished")
+                if isinstance(started, (int, float)) and isinstance(finished, (int, float)) and finished >= started:
+                    self._durations.append(finished - started)
 
     def _has_trial(self, event: dict) -> bool:
         set_id, trial = event.get("set_id"), event.get("trial")
@@ -199,7 +226,8 @@ class Search:
         each), then one per proposal of the strategy: a new set with its trials (``min``
         with adaptive repeats, fewer if the trainings left are fewer), or more trials of an
         earlier set (a Proposal with ``set_id``); then confirmation trials when no new set
-        may start and regular trials are still running. Fewer, or none, when there is
+        may start and regular trials are still running (several per contender, each
+        expected to end before the regular work does: :meth:`_confirmations`). Fewer, or none, when there is
         nothing to do now."""
         if n <= 0:
             return []
@@ -213,10 +241,72 @@ class Search:
                 if not isinstance(prop, Proposal):
                     prop = Proposal(prop)
                 specs.append(self.extend(prop.set_id, prop.n_trials) if prop.extends else self._new_set(prop))
-        if len(specs) < n and self.confirm and self.budget_left == 0 and self._regular_in_flight():
-            specs += [self.extend(sid, 1, J.CONFIRM)
-                      for sid in self.racing.confirmations(self.history, self.version, self.confirm)[:n - len(specs)]]
+        if len(specs) < n and self.confirm and self.budget_left == 0:
+            specs += self._confirmations(n - len(specs))
         return specs
+
+    def _confirmations(self, n: int) -> list[TrialSpec]:
+        """Confirmation trials for ``n`` free slots (a slot holds a set of ``min_trials``), at
+        most ``confirm`` per set, several per contender at once, each one only when it is
+        expected to end before the regular trials still out do (so the campaign ends with
+        its last regular trial, not with a confirmation trial started at the last moment).
+        Specs of at most ``min_trials`` trials, so that they fit where a new set would."""
+        fits = self._confirm_fits()
+        if fits is None:
+            return []
+        if not self.confirm_end_rule:
+            fits = None
+        per = max(1, self.min_trials)
+        out = []
+        for sid, k in self.racing.confirmations(self.history, self.version, self.confirm, n * per, fits):
+            for first in range(0, k, per):
+                out.append(self.extend(sid, min(per, k - first), J.CONFIRM))
+        return out
+
+    def _trial_duration(self, set_id: int, elapsed: float = 0.0) -> float | None:
+        """Expected duration of a trial of ``set_id`` that has run ``elapsed`` seconds: the
+        mean of the set's trials back (they train the same network); for a set with none
+        back, the mean of the trials back that ran longer than ``elapsed`` (a trial still
+        out long after the typical one is likely one of the long ones; the plain mean would
+        call it overdue and leave its tail unused), or ``elapsed`` when none did; None
+        when no trial says."""
+        spans = [t.finished - t.started for t in self.history.sets[set_id].trials.values()
+                 if t.started is not None and t.finished is not None and t.finished >= t.started]
+        if spans:
+            return sum(spans) / len(spans)
+        if not self._durations:
+            return None
+        n, ordered, suffix = self._tail_sums
+        if n != len(self._durations):  # rebuilt once per new result, not per question
+            ordered = sorted(self._durations)
+            suffix = list(itertools.accumulate(reversed(ordered)))[::-1] + [0.0]
+            self._tail_sums = n, ordered, suffix = len(ordered), ordered, suffix
+        i = bisect.bisect_right(ordered, elapsed)
+        return suffix[i] / (n - i) if i < n else elapsed
+
+    def _confirm_fits(self) -> Callable[[int], bool] | None:
+        """The end rule: None when no regular trial is out (nothing to overlap); else a
+        test of whether a confirmation trial of a set, started now, is expected to end no
+        later than the last regular trial out (asked time + its set's expected duration,
+        and not before now: an overdue trial may end any moment). Without any duration
+        known, every set fits (the rule before: confirm while regular trials run)."""
+        regular = [(key, t0) for key, t0 in self._out.items()
+                   if key[1] not in self.history.sets[key[0]].confirm_trials]
+        if not regular:
+            return None
+        now = self.clock()
+        end = -math.inf
+        for (sid, _), t0 in regular:
+            d = self._trial_duration(sid, max(0.0, now - t0))
+            if d is None:
+                return lambda sid: True
+            end = max(end, t0 + d)
+        end = max(end, now)
+
+        def fits(set_id: int) -> bool:
+            d = self._trial_duration(set_id)
+            return d is None or now + d <= end
+        return fits
 
     def over(self) -> bool:
         """Nothing in flight, and nothing left to ask (no new set, no top-up)."""
@@ -233,10 +323,6 @@ class Search:
         if allow <= 0:
             return []
         return self.racing.top_ups(self.history, self.version, self.trials)[:int(allow)]
-
-    def _regular_in_flight(self) -> bool:
-        """Whether a trial that is not a confirmation trial is still out."""
-        return any(set(rec.missing_trials) - set(rec.confirm_trials) for rec in self.history.pending)
 
     def _new_set(self, prop: Proposal) -> TrialSpec:
         set_id = self.history.next_id()

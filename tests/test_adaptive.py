@@ -189,7 +189,7 @@ def test_confirmation_trials_only_while_regular_trials_run_and_counted_apart():
             search.tell(TrialResult(spec.set_id, t, seed, spec.params["x1"] + t * 0.01))
     extra = search.ask(2)  # set 2 still out: idle slots confirm the contenders
     assert extra and all(search.history.sets[s.set_id].confirm_trials == list(s.trials) for s in extra)
-    assert search.n_trainings == 6 and search.n_confirm == len(extra)
+    assert search.n_trainings == 6 and search.n_confirm == sum(len(s.trials) for s in extra)
     events = [e for e in search.journal.events if e["event"] == "trials_added"]
     assert events and all(e["purpose"] == CONFIRM for e in events)
     for spec in [first[2], *extra]:
