@@ -39,7 +39,7 @@ PEER_FILES = ("peers.json", "peers_cheap.json", "smac0.json", "smac12.json", "he
 CONFIGS = {"adaptive": ({"min": 2, "max": 5}, {"trainings": 250}), "plain": (5, 50)}
 
 
-def run(prob, seed: int, trials, budget, alpha=None, share=None) -> tuple[dict, dict]:
+def run(prob, seed: int, trials, budget, alpha=None, share=None, strategy_sets=None) -> tuple[dict, dict]:
     """One AskTell search; the true value of its pick at each checkpoint, and its counts.
     ``alpha``, ``share``: the racing rule's constants (racing.py), for the ablation."""
     from hyppo_hep.api import AskTell
@@ -49,8 +49,11 @@ def run(prob, seed: int, trials, budget, alpha=None, share=None) -> tuple[dict, 
     search = at._search  # the constants are not config keys: set them for the ablation only
     if alpha is not None and search.racing is not None:
         search.racing.alpha = alpha
+    if strategy_sets is not None and search.racing is not None:  # the sets the strategy plans for
+        from hyppo_hep.strategy import build
+        search.strategy = build("rbf", {}, prob.space, strategy_sets)
     if share is not None:
-        search.top_up_share = share
+        search.top_up_share = share if share == "ramp" else float(share)
     told, out, checks = 0, {}, list(CHECKS)
     while not at.done:
         asked = at.ask()
@@ -120,12 +123,19 @@ def main(argv=None):
     ap.add_argument("--problems", nargs="*", default=None)
     ap.add_argument("--configs", nargs="*", default=list(CONFIGS))
     ap.add_argument("--alpha", type=float, default=None, help="racing threshold (ablation; default racing.ALPHA)")
-    ap.add_argument("--share", type=float, default=None, help="top-up share (ablation; default racing.SHARE)")
+    ap.add_argument("--share", default=None, help="top-up share, a number or 'ramp' (ablation; default racing.SHARE)")
+    ap.add_argument("--min", type=int, default=None, help="adaptive: trials of a new set (default 2)")
+    ap.add_argument("--max", type=int, default=None, help="adaptive: most trials of a set (default 5)")
+    ap.add_argument("--strategy-sets", type=int, default=None, help="adaptive: the budget in sets the strategy plans for")
     ap.add_argument("--first-seed", type=int, default=0)
     ap.add_argument("--raw", default=str(HERE / "raw" / "adaptive.json"))
     ap.add_argument("--out", default=str(HERE / "RESULTS_adaptive.md"))
     args = ap.parse_args(argv)
     names = args.problems or list(bo.problems())
+    if args.min is not None or args.max is not None:
+        trials = dict(CONFIGS["adaptive"][0])
+        trials.update({k: v for k, v in (("min", args.min), ("max", args.max)) if v is not None})
+        CONFIGS["adaptive"] = (trials, CONFIGS["adaptive"][1])
     bar = peer_bar(names)
     results: dict = {}
     commands = ["python benchmarks/bench_adaptive.py " + " ".join(sys.argv[1:] if argv is None else argv)]
@@ -134,7 +144,7 @@ def main(argv=None):
             prob = bo.problems()[p]
             for c in args.configs:
                 t0 = time.process_time()
-                vals, counts = run(prob, seed, *CONFIGS[c], args.alpha, args.share)
+                vals, counts = run(prob, seed, *CONFIGS[c], args.alpha, args.share, args.strategy_sets)
                 results.setdefault((p, c), []).append((vals, {**counts, "cpu_s": time.process_time() - t0}))
                 print(f"seed {seed} {p:14s} {c:8s} " + " ".join(f"{k}:{v:.4g}" for k, v in vals.items())
                       + f"  {counts['sets']} sets cpu {time.process_time() - t0:.1f}s", flush=True)

@@ -50,6 +50,7 @@ class Racing:
     alpha: float = ALPHA
     _key: tuple = field(default=(), repr=False)
     _order: list = field(default_factory=list, repr=False)
+    _unmeasured: bool = field(default=False, repr=False)  # the incumbent has a single trial
 
     def contenders(self, history: History, version: int) -> list[tuple[int, float]]:
         """(set id, probability to be the best-or-better than the incumbent) of the sets still
@@ -72,13 +73,16 @@ class Racing:
         rivals = [(e.set_id, beat_probability(e.value(self.k_std), e.mean_std, v_inc, inc.mean_std))
                   for e in ests if e.set_id != inc.set_id]
         rivals = sorted((r for r in rivals if r[1] >= self.alpha), key=lambda r: (-r[1], r[0]))
+        self._unmeasured = inc.n_ok < 2
         return [(inc.set_id, 0.5)] + rivals
 
     def top_ups(self, history: History, version: int, max_trials: int) -> list[int]:
         """Sets to give one more trial now, in order: in the race, finished (not in
         flight) and below ``max_trials``. Empty when the incumbent is unchallenged."""
         order = self.contenders(history, version)
-        if len(order) < 2:
+        # an incumbent of one trial has no spread of its own (with min 1 nobody may have
+        # one, and then every standard error is 0 and nobody challenges): measure it
+        if len(order) < 2 and not (order and self._unmeasured):
             return []
         return [sid for sid, _ in order if _eligible(history.sets[sid]) and history.sets[sid].n_trials < max_trials]
 
