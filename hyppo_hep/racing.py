@@ -41,6 +41,24 @@ def beat_probability(v: float, se: float, v_inc: float, se_inc: float) -> float:
     return 0.5 * math.erfc((v - v_inc) / (scale * math.sqrt(2.0)))
 
 
+def knowledge_gradients(ests, k_std: float = 0.0) -> list[float]:
+    """Per estimate: the expected gain in the value of the pick from ONE more trial of that
+    set (the knowledge gradient of independent Gaussian beliefs, Frazier et al. 2008). One
+    trial of spread sigma moves the mean's estimate by a normal of sd
+    se^2 / sqrt(se^2 + sigma^2); that matters only if it can cross the best OTHER set."""
+    vals = [e.value(k_std) for e in ests]
+    out = []
+    for i, e in enumerate(ests):
+        other = min(v for j, v in enumerate(vals) if j != i)
+        step = e.mean_std ** 2 / math.sqrt(e.mean_std ** 2 + e.spread ** 2) if e.mean_std > 0 else 0.0
+        if step <= 0.0:
+            out.append(0.0)
+            continue
+        z = -abs(vals[i] - other) / step
+        out.append(step * (z * 0.5 * math.erfc(-z / math.sqrt(2.0)) + math.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)))
+    return out
+
+
 @dataclass
 class Racing:
     """The race among the sets of one History. ``k_std``: sets rank by estimate + k·spread."""
@@ -48,6 +66,7 @@ class Racing:
     k_std: float = 0.0
     space: object = None
     alpha: float = ALPHA
+    order: str = "beat"  # top-ups by beat probability (incumbent first), or "kg": knowledge gradient
     _key: tuple = field(default=(), repr=False)
     _order: list = field(default_factory=list, repr=False)
     _unmeasured: bool = field(default=False, repr=False)  # the incumbent has a single trial
@@ -74,7 +93,12 @@ class Racing:
                   for e in ests if e.set_id != inc.set_id]
         rivals = sorted((r for r in rivals if r[1] >= self.alpha), key=lambda r: (-r[1], r[0]))
         self._unmeasured = inc.n_ok < 2
-        return [(inc.set_id, 0.5)] + rivals
+        order = [(inc.set_id, 0.5)] + rivals
+        if self.order == "kg" and len(order) > 1:
+            by_id = {e.set_id: e for e in ests}
+            gain = knowledge_gradients([by_id[sid] for sid, _ in order], self.k_std)
+            order = [o for _, o in sorted(zip(gain, order), key=lambda g: (-g[0], g[1][0]))]
+        return order
 
     def top_ups(self, history: History, version: int, max_trials: int) -> list[int]:
         """Sets to give one more trial now, in order: in the race, finished (not in

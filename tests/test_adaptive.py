@@ -416,3 +416,17 @@ def test_ramp_share_explores_first_and_races_as_the_trainings_run_out():
     early = [u for n, u in seen if n <= 15]
     assert early[-1] <= 4 < search.n_top_ups
     assert search._share() == 1.0 and Search(space, RandomSearch(space, 9), budget=9, trials=5)._share() == 0.5
+
+
+def test_knowledge_gradient_prefers_the_trial_that_can_change_the_pick():
+    from hyppo_hep.racing import knowledge_gradients
+    from hyppo_hep.recommend import Estimate
+
+    inc = Estimate(0, 1.0, 0.045, 0.1, 1.0, 0.1, 5)
+    tight = Estimate(1, 1.001, 0.001, 0.004, 1.001, 0.004, 16)  # likelier to beat inc, but one trial moves it by ~0
+    loose = Estimate(2, 1.05, 0.3, 0.45, 1.05, 0.45, 2)  # less likely, but one trial may well flip the pick
+    far = Estimate(3, 9.0, 0.01, 0.02, 9.0, 0.02, 4)
+    assert beat_probability(1.001, 0.001, 1.0, 0.045) > beat_probability(1.05, 0.3, 1.0, 0.045)
+    g = knowledge_gradients([inc, tight, loose, far])
+    assert g[2] > g[0] > g[1] > g[3] >= 0.0
+    assert knowledge_gradients([inc, Estimate(1, 2.0, 0.0, 0.0, 2.0, 0.0, 1)])[1] == 0.0
