@@ -430,3 +430,19 @@ def test_knowledge_gradient_prefers_the_trial_that_can_change_the_pick():
     g = knowledge_gradients([inc, tight, loose, far])
     assert g[2] > g[0] > g[1] > g[3] >= 0.0
     assert knowledge_gradients([inc, Estimate(1, 2.0, 0.0, 0.0, 2.0, 0.0, 1)])[1] == 0.0
+
+
+def test_strategy_fit_gives_one_trial_sets_the_measured_noise_not_zero():
+    # min 1: a one-trial set's std is 0 by construction; as the fit's noise (std^2/n) that
+    # made the RBF interpolate single noisy trials exactly
+    from hyppo_hep.history import History
+    from hyppo_hep.strategy import build
+
+    space = Space.from_dict({"x": {"lower": 0, "upper": 100, "scaling": 0.01}})
+    rng = np.random.default_rng(1)
+    h = History()
+    for i, x in enumerate(rng.integers(0, 101, 12)):
+        h.add_set(_rec(i, float(x) / 100, list(rng.normal(0.0, 0.5, 1 if i < 8 else 4))))
+    _, _, _, V = build("rbf", {}, space, 50).training_data(h, False)
+    measured = np.median([np.std(h.sets[i].scores, ddof=1) for i in range(8, 12)])
+    assert np.allclose(V[:8, 0], measured**2)

@@ -55,6 +55,15 @@ def _one_blas_thread():
     return threadpool_limits(1)
 
 
+def _pooled_single(mean, std, n):
+    """A one-trial set has no std of its own (0): it takes the median of the measured sets'
+    (adaptive repeats with min 1), or its noise std^2/n would be 0 and the fit interpolate it."""
+    single, measured = n == 1, n > 1
+    if single.any() and measured.any():
+        std = np.where(single, np.median(std[measured]), std)
+    return mean, std, n
+
+
 def set_stats(records) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mean, std (ddof=1, 0 for one trial) and number of successful trials of each record,
     as arrays of ``len(records)``: the SetRecord properties, computed in one vectorised
@@ -168,10 +177,10 @@ class SurrogateStrategy:
         smoothing and the incumbents all need it, and at a thousand sets each pass costs
         tens of milliseconds."""
         if self._stats_memo is None:  # outside a proposal: nothing to share
-            return set_stats(done)
+            return _pooled_single(*set_stats(done))
         key = tuple((r.set_id, len(r.trials)) for r in done)
         if self._stats_memo.get("key") != key:
-            self._stats_memo.update(key=key, stats=set_stats(done))
+            self._stats_memo.update(key=key, stats=_pooled_single(*set_stats(done)))
         return self._stats_memo["stats"]
 
     # --- to be provided by subclasses ---------------------------------------------------------
