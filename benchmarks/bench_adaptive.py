@@ -153,6 +153,19 @@ def report(results: dict, bar: dict, commands: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def load(paths) -> tuple[dict, list[str]]:
+    """The results of earlier runs (their --raw files, e.g. seeds run in parallel), merged."""
+    results: dict = {}
+    commands: list[str] = []
+    for path in paths:
+        d = json.loads(Path(path).read_text())
+        commands += d.pop("_commands", [])
+        for key, runs in d.items():
+            p, c = key.split("|")
+            results.setdefault((p, c), []).extend(({int(k): v for k, v in vals.items()}, counts) for vals, counts in runs)
+    return results, commands
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=10)
@@ -168,7 +181,13 @@ def main(argv=None):
     ap.add_argument("--first-seed", type=int, default=0)
     ap.add_argument("--raw", default=str(HERE / "raw" / "adaptive.json"))
     ap.add_argument("--out", default=str(HERE / "RESULTS_adaptive.md"))
+    ap.add_argument("--merge", nargs="*", default=None, help="only write the report of these --raw files")
     args = ap.parse_args(argv)
+    if args.merge:
+        results, commands = load(args.merge)
+        names = list(dict.fromkeys(p for p, _ in results))
+        Path(args.out).write_text(report(results, bars(results, names), commands))
+        return print(report(results, bars(results, names), commands))
     names = args.problems or list(held_out() if args.held_out else bo.problems())
     if args.min is not None or args.max is not None:
         trials = dict(CONFIGS["adaptive"][0])
