@@ -10,7 +10,10 @@ is below the incumbent's,
     p = Phi((v_inc - v_i) / sqrt(se_i^2 + se_inc^2)),
 
 is at least ``alpha``. A challenged incumbent is topped up first (as SMAC gives the
-incumbent more runs before it may be replaced), then the challengers, most likely first.
+incumbent more runs before it may be replaced), then the challengers, most likely first
+(or, with ``order="kg"``, by knowledge gradient: the expected gain of the pick from one more
+trial). An incumbent of a single trial (``min: 1``) is topped up even unchallenged: with no
+spread of its own its standard error says nothing.
 Each top-up is ONE trial, so that every result re-decides the race; a set never gets more
 than ``max`` trials. Sets still in flight are not topped up. The Search balances the race
 against exploration (at most ``share`` of the trainings go to top-ups while new sets may
