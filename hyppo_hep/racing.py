@@ -10,7 +10,10 @@ is below the incumbent's,
     p = Phi((v_inc - v_i) / sqrt(se_i^2 + se_inc^2)),
 
 is at least ``alpha``. A challenged incumbent is topped up first (as SMAC gives the
-incumbent more runs before it may be replaced), then the challengers, most likely first.
+incumbent more runs before it may be replaced), then the challengers, most likely first
+(or, with ``order="kg"``, by knowledge gradient: the expected gain of the pick from one more
+trial). An incumbent of a single trial (``min: 1``) is topped up even unchallenged: with no
+spread of its own its standard error says nothing.
 Each top-up is ONE trial, so that every result re-decides the race; a set never gets more
 than ``max`` trials. Sets still in flight are not topped up. The Search balances the race
 against exploration (at most ``share`` of the trainings go to top-ups while new sets may
@@ -43,6 +46,24 @@ def beat_probability(v: float, se: float, v_inc: float, se_inc: float) -> float:
     return 0.5 * math.erfc((v - v_inc) / (scale * math.sqrt(2.0)))
 
 
+def knowledge_gradients(ests, k_std: float = 0.0) -> list[float]:
+    """Per estimate: the expected gain in the value of the pick from ONE more trial of that
+    set (the knowledge gradient of independent Gaussian beliefs, Frazier et al. 2008). One
+    trial of spread sigma moves the mean's estimate by a normal of sd
+    se^2 / sqrt(se^2 + sigma^2); that matters only if it can cross the best OTHER set."""
+    vals = [e.value(k_std) for e in ests]
+    out = []
+    for i, e in enumerate(ests):
+        other = min(v for j, v in enumerate(vals) if j != i)
+        step = e.mean_std ** 2 / math.sqrt(e.mean_std ** 2 + e.spread ** 2) if e.mean_std > 0 else 0.0
+        if step <= 0.0:
+            out.append(0.0)
+            continue
+        z = -abs(vals[i] - other) / step
+        out.append(step * (z * 0.5 * math.erfc(-z / math.sqrt(2.0)) + math.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)))
+    return out
+
+
 @dataclass
 class Racing:
     """The race among the sets of one History. ``k_std``: sets rank by estimate + k·spread."""
@@ -50,8 +71,10 @@ class Racing:
     k_std: float = 0.0
     space: object = None
     alpha: float = ALPHA
+    order: str = "beat"  # top-ups by beat probability (incumbent first), or "kg": knowledge gradient
     _key: tuple = field(default=(), repr=False)
     _order: list = field(default_factory=list, repr=False)
+    _unmeasured: bool = field(default=False, repr=False)  # the incumbent has a single trial
 
     def contenders(self, history: History, version: int) -> list[tuple[int, float]]:
         """(set id, probability to be the best-or-better than the incumbent) of the sets still
@@ -74,13 +97,21 @@ class Racing:
         rivals = [(e.set_id, beat_probability(e.value(self.k_std), e.mean_std, v_inc, inc.mean_std))
                   for e in ests if e.set_id != inc.set_id]
         rivals = sorted((r for r in rivals if r[1] >= self.alpha), key=lambda r: (-r[1], r[0]))
-        return [(inc.set_id, 0.5)] + rivals
+        self._unmeasured = inc.n_ok < 2
+        order = [(inc.set_id, 0.5)] + rivals
+        if self.order == "kg" and len(order) > 1:
+            by_id = {e.set_id: e for e in ests}
+            gain = knowledge_gradients([by_id[sid] for sid, _ in order], self.k_std)
+            order = [o for _, o in sorted(zip(gain, order), key=lambda g: (-g[0], g[1][0]))]
+        return order
 
     def top_ups(self, history: History, version: int, max_trials: int) -> list[int]:
         """Sets to give one more trial now, in order: in the race, finished (not in
         flight) and below ``max_trials``. Empty when the incumbent is unchallenged."""
         order = self.contenders(history, version)
-        if len(order) < 2:
+        # an incumbent of one trial has no spread of its own (with min 1 nobody may have
+        # one, and then every standard error is 0 and nobody challenges): measure it
+        if len(order) < 2 and not (order and self._unmeasured):
             return []
         return [sid for sid, _ in order if _eligible(history.sets[sid]) and history.sets[sid].n_trials < max_trials]
 

@@ -182,9 +182,10 @@ def _shrink(F: np.ndarray, mean: np.ndarray, std: np.ndarray, n_ok: np.ndarray):
     # where the good sets are, and only the good half's residuals measure tau
     med = np.median(mean)
     good = mean <= med
-    Y = np.stack([np.minimum(mean, med), std], axis=1)
     has_std = n_ok > 1
     fallback = float(np.median(std[has_std])) if has_std.any() else 0.0
+    # a one-trial set has no spread of its own: its 0 must not pull the neighbours' down
+    Y = np.stack([np.minimum(mean, med), np.where(has_std, std, fallback)], axis=1)
     # the spread first (from the interpolating fit of the stds), then the mean's noise
     loo = loo_rbf(F, Y[:, 1:])
     if loo is None:  # too few sets for a model: the neighbours' prior is their average

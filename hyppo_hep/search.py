@@ -319,10 +319,20 @@ class Search:
             return []
         allow = min(n, self.trainings_left)
         if self.budget_left > 0:  # balance against exploration
-            allow = min(allow, math.floor(self.top_up_share * (self.n_trainings + n)) - self.n_top_ups)
+            allow = min(allow, math.floor(self._share() * (self.n_trainings + n)) - self.n_top_ups)
         if allow <= 0:
             return []
         return self.racing.top_ups(self.history, self.version, self.trials)[:int(allow)]
+
+    def _share(self) -> float:
+        """The share of the trainings top-ups may take so far: ``top_up_share``, or with
+        "ramp" and a budget in trainings the fraction of that budget spent (explore first,
+        race as the budget runs out: top-ups take every trial once half of it is spent)."""
+        if self.top_up_share != "ramp":
+            return self.top_up_share
+        if self.budget_trainings is None:
+            return SHARE
+        return min(1.0, self.n_trainings / self.budget_trainings)
 
     def _new_set(self, prop: Proposal) -> TrialSpec:
         set_id = self.history.next_id()

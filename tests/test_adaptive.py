@@ -354,3 +354,95 @@ def test_a_budget_in_sets_races_on_after_the_last_set_and_ends_as_budget(tmp_pat
     assert later  # the race went on after the 8th set
     assert events[-1]["reason"] == "budget"
     assert not Racing().top_ups(res.history, -1, 4)  # and ended when no set was left in it
+
+
+# --- min 1, the ramp (second pass, RESULTS_adaptive.md) -----------------------------------------
+
+def test_min_one_incumbent_of_a_single_trial_is_topped_up():
+    # with one trial per set nobody has a spread: every standard error is 0 and nobody
+    # "challenges"; the incumbent must still be measured, or min 1 never races at all
+    from hyppo_hep.history import History
+
+    h = History()
+    for i, s in enumerate([3.0, 1.0, 2.0, 4.0]):
+        h.add_set(_rec(i, i / 4, [s]))
+    assert Racing().top_ups(h, 0, 5) == [1]
+    h.add_set(_rec(4, 0.9, [9.0, 9.01]))  # one measured set far away does not change that
+    assert Racing().top_ups(h, 1, 5)[0] == 1
+
+
+def test_min_one_search_tops_up_and_keeps_max_and_trainings():
+    space = Space.from_dict(SPACE)
+    search = Search(space, RandomSearch(space, 100), budget=100, trials=4, min_trials=1, budget_trainings=40, seed=2)
+    _drive(search, lambda p, s: (p["x1"] - 10) ** 2 / 100 + (s % 97) / 20.0, n_slots=2)
+    n = [r.n_trials for r in search.history.sets.values()]
+    assert sum(n) == 40 and max(n) <= 4
+    assert max(n) >= 2 and search.n_top_ups > 0
+
+
+def test_spread_of_one_trial_sets_comes_from_measured_neighbours_not_their_zeros():
+    # many one-trial sets (std 0 by construction) beside a few measured ones of spread ~1:
+    # the pooled spread of a one-trial set must be about 1, not pulled towards 0
+    from hyppo_hep.recommend import estimate_sets
+
+    rng = np.random.default_rng(0)
+    recs = [_rec(i, float(x), [float(x) ** 2 + rng.normal()]) for i, x in enumerate(rng.uniform(0, 1, 30))]
+    recs += [_rec(30 + i, float(x), list(float(x) ** 2 + rng.normal(size=4)))
+             for i, x in enumerate(rng.uniform(0, 1, 6))]
+    est = {e.set_id: e for e in estimate_sets(recs)}
+    measured = np.median([est[30 + i].raw_std for i in range(6)])
+    single = [est[i].spread for i in range(30)]
+    # before: a fifth of them near 0 (a one-trial set then looked exact: the winner's curse)
+    assert np.quantile(single, 0.2) > 0.5 * measured
+    assert np.median(single) == pytest.approx(measured, rel=0.1)
+
+
+def test_ramp_share_explores_first_and_races_as_the_trainings_run_out():
+    space = Space.from_dict(SPACE)
+    search = Search(space, RandomSearch(space, 100), budget=100, trials=5, min_trials=2, budget_trainings=60, seed=4)
+    search.top_up_share = "ramp"
+    seen = []  # (trainings started before the ask, top-ups so far)
+    f = lambda p, s: (p["x1"] - 10) ** 2 / 1000 + (s % 97) / 20.0  # noisy: rivals stay in the race
+    while search.may_ask() or search.history.pending:
+        for spec in search.ask(1) if search.may_ask() else []:
+            seen.append((search.n_trainings, search.n_top_ups))
+            for t, seed in zip(spec.trials, spec.seeds):
+                search.tell(TrialResult(spec.set_id, t, seed, f(spec.params, seed)))
+        if search.over():
+            break
+    assert search.n_trainings == 60
+    # the top-ups never exceed the spent fraction of the budget times the trainings
+    assert all(u <= (n / 60) * n + 1 for n, u in seen)
+    early = [u for n, u in seen if n <= 15]
+    assert early[-1] <= 4 < search.n_top_ups
+    assert search._share() == 1.0 and Search(space, RandomSearch(space, 9), budget=9, trials=5)._share() == 0.5
+
+
+def test_knowledge_gradient_prefers_the_trial_that_can_change_the_pick():
+    from hyppo_hep.racing import knowledge_gradients
+    from hyppo_hep.recommend import Estimate
+
+    inc = Estimate(0, 1.0, 0.045, 0.1, 1.0, 0.1, 5)
+    tight = Estimate(1, 1.001, 0.001, 0.004, 1.001, 0.004, 16)  # likelier to beat inc, but one trial moves it by ~0
+    loose = Estimate(2, 1.05, 0.3, 0.45, 1.05, 0.45, 2)  # less likely, but one trial may well flip the pick
+    far = Estimate(3, 9.0, 0.01, 0.02, 9.0, 0.02, 4)
+    assert beat_probability(1.001, 0.001, 1.0, 0.045) > beat_probability(1.05, 0.3, 1.0, 0.045)
+    g = knowledge_gradients([inc, tight, loose, far])
+    assert g[2] > g[0] > g[1] > g[3] >= 0.0
+    assert knowledge_gradients([inc, Estimate(1, 2.0, 0.0, 0.0, 2.0, 0.0, 1)])[1] == 0.0
+
+
+def test_strategy_fit_gives_one_trial_sets_the_measured_noise_not_zero():
+    # min 1: a one-trial set's std is 0 by construction; as the fit's noise (std^2/n) that
+    # made the RBF interpolate single noisy trials exactly
+    from hyppo_hep.history import History
+    from hyppo_hep.strategy import build
+
+    space = Space.from_dict({"x": {"lower": 0, "upper": 100, "scaling": 0.01}})
+    rng = np.random.default_rng(1)
+    h = History()
+    for i, x in enumerate(rng.integers(0, 101, 12)):
+        h.add_set(_rec(i, float(x) / 100, list(rng.normal(0.0, 0.5, 1 if i < 8 else 4))))
+    _, _, _, V = build("rbf", {}, space, 50).training_data(h, False)
+    measured = np.median([np.std(h.sets[i].scores, ddof=1) for i in range(8, 12)])
+    assert np.allclose(V[:8, 0], measured**2)

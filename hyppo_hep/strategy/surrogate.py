@@ -57,6 +57,15 @@ def _one_blas_thread():
     return threadpool_limits(1)
 
 
+def _pooled_single(mean, std, n):
+    """A one-trial set has no std of its own (0): it takes the median of the measured sets'
+    (adaptive repeats with min 1), or its noise std^2/n would be 0 and the fit interpolate it."""
+    single, measured = n == 1, n > 1
+    if single.any() and measured.any():
+        std = np.where(single, np.median(std[measured]), std)
+    return mean, std, n
+
+
 class SurrogateStrategy:
     """Shared orchestration; subclasses build the surrogate and may add acquisitions."""
 
@@ -173,10 +182,10 @@ class SurrogateStrategy:
         smoothing and the incumbents all need it, and at a thousand sets each pass costs
         tens of milliseconds."""
         if self._stats_memo is None:  # outside a proposal: nothing to share
-            return stats_arrays(done)
+            return _pooled_single(*stats_arrays(done))
         key = tuple((r.set_id, len(r.trials)) for r in done)
         if self._stats_memo.get("key") != key:
-            self._stats_memo.update(key=key, stats=stats_arrays(done))
+            self._stats_memo.update(key=key, stats=_pooled_single(*stats_arrays(done)))
         return self._stats_memo["stats"]
 
     # --- to be provided by subclasses ---------------------------------------------------------
