@@ -35,7 +35,9 @@ sys.path.insert(0, str(HERE.parent))
 import bench_optimizers as bo  # noqa: E402  (sets the BLAS threads to 1 on import)
 
 CHECKS = (100, 150, 200, 250)
-PEER_FILES = ("peers.json", "peers_cheap.json", "smac0.json", "smac12.json", "hebo.json", "hebo_b.json")
+# every stored peer run of bench_optimizers (the three problems added later included)
+PEER_FILES = tuple(sorted(f.name for pattern in ("peers*.json", "smac*.json", "hebo*.json")
+                          for f in (HERE / "raw").glob(pattern)))
 CONFIGS = {"adaptive": ({"min": 2, "max": 5}, {"trainings": 250}), "plain": (5, 50), "plain500": (5, 100)}
 
 
