@@ -150,8 +150,13 @@ def test_seven_ranks_failures_small_budget_idle_ranks_do_not_spin(tmp_path):
     for s in idle:  # failed trials return at once, the others sleep 1 s: the run lasts > 1 s
         assert s["wall"] > 0.8
         assert s["cpu"] / s["wall"] < 0.05, s
-    for s in stats.values():  # every rank, master included, waits without spinning
-        assert s["wait_wall"] > 0.1 and s["wait_cpu"] / s["wait_wall"] < 0.05, s
+    # the master and the idle ranks wait most of the run; a busy rank may run its trials back
+    # to back (trial-level placement) and wait only a few ms, too little to measure a ratio
+    for s in [stats[0], *idle]:
+        assert s["wait_wall"] > 0.1, s
+    for s in stats.values():  # every rank that waited measurably, master included, did not spin
+        if s["wait_wall"] > 0.1:
+            assert s["wait_cpu"] / s["wait_wall"] < 0.05, s
 
 
 def test_errors_exit_2_on_all_ranks_without_hanging(tmp_path):
