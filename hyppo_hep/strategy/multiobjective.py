@@ -53,7 +53,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hyppo_hep.design import latin_hypercube, random_design
 from hyppo_hep.errors import ConfigError, UserError
 from hyppo_hep.space import CategoricalParam
 from hyppo_hep.strategy import candidates as cand
@@ -302,24 +301,13 @@ class MultiObjectiveStrategy:
         return RBFSurrogate()
 
     def propose(self, history, n: int, rng: np.random.Generator) -> list[dict]:
-        from hyppo_hep.strategy.surrogate import _one_blas_thread
+        from hyppo_hep.strategy.surrogate import _one_blas_thread, propose_frame
 
-        space = self.space
-        out: list[dict] = []
-        n_design = max(0, min(n, self.initial - len(history)))
-        if n_design:
-            if self._design is None:  # drawn only when needed: rng use is a function of the history
-                self._design = latin_hypercube(space, self.initial, rng)
-            out += new_points(space, self._design, history, n_design)
-        n_fit = len(history.done) + len(history.failed)
-        if len(out) < n and len(history.done) >= 2 and n_fit >= min(space.dim + 2, self.initial):
+        def fit(k: int, out: list[dict]) -> list[dict]:
             with _one_blas_thread():
-                out += self._propose_adaptive(history, n - len(out), rng, out)
-        if len(out) < n:
-            chosen = {space.key(p) for p in out}
-            U = random_design(space, n - len(out), rng, exclude=history.keys(space) | chosen)
-            out += new_points(space, U, history, n - len(out), also_taken=chosen)
-        return out
+                return self._propose_adaptive(history, k, rng, out)
+
+        return propose_frame(self, history, n, rng, fit)
 
     def normalised_data(self, history) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Features of the finished sets (done, then failed), their objective vectors and

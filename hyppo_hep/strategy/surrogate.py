@@ -66,6 +66,28 @@ def _pooled_single(mean, std, n):
     return mean, std, n
 
 
+def propose_frame(strategy, history, n: int, rng: np.random.Generator, fit) -> list[dict]:
+    """The proposal both surrogate strategies make (this module's and the multi-objective
+    one): the initial design's points first, then ``fit(k, out)`` for ``k`` model-based points
+    once enough sets have finished (``out``: those chosen so far), then random points for the
+    rest. ``strategy`` has ``space``, ``initial`` and ``_design`` (None until drawn)."""
+    space = strategy.space
+    out: list[dict] = []
+    n_design = max(0, min(n, strategy.initial - len(history)))
+    if n_design:
+        if strategy._design is None:  # drawn only when needed: rng use is a function of the history
+            strategy._design = latin_hypercube(space, strategy.initial, rng)
+        out += new_points(space, strategy._design, history, n_design)
+    n_fit = len(history.done) + len(history.failed)
+    if len(out) < n and len(history.done) >= 2 and n_fit >= min(space.dim + 2, strategy.initial):
+        out += fit(n - len(out), out)
+    if len(out) < n:
+        chosen = {space.key(p) for p in out}
+        U = random_design(space, n - len(out), rng, exclude=history.keys(space) | chosen)
+        out += new_points(space, U, history, n - len(out), also_taken=chosen)
+    return out
+
+
 class SurrogateStrategy:
     """Shared orchestration; subclasses build the surrogate and may add acquisitions."""
 
@@ -270,26 +292,15 @@ class SurrogateStrategy:
 
     # --- proposal -----------------------------------------------------------------------------
     def propose(self, history, n: int, rng: np.random.Generator) -> list[dict]:
-        space = self.space
-        out: list[dict] = []
-        n_design = max(0, min(n, self.initial - len(history)))
-        if n_design:
-            if self._design is None:  # drawn only when needed: rng use is a function of the history
-                self._design = latin_hypercube(space, self.initial, rng)
-            out += new_points(space, self._design, history, n_design)
-        n_fit = len(history.done) + len(history.failed)
-        if len(out) < n and len(history.done) >= 2 and n_fit >= min(space.dim + 2, self.initial):
+        def fit(k: int, out: list[dict]) -> list[dict]:
             self._stats_memo = {}
             try:
                 with _one_blas_thread():
-                    out += self._propose_adaptive(history, n - len(out), rng, out)
+                    return self._propose_adaptive(history, k, rng, out)
             finally:
                 self._stats_memo = None  # the trials of these sets may change before the next call
-        if len(out) < n:
-            chosen = {space.key(p) for p in out}
-            U = random_design(space, n - len(out), rng, exclude=history.keys(space) | chosen)
-            out += new_points(space, U, history, n - len(out), also_taken=chosen)
-        return out
+
+        return propose_frame(self, history, n, rng, fit)
 
     def search_state(self, history) -> tuple[float, float, int]:
         """(radius, perturbation probability, number of adaptive proposals so far), all
