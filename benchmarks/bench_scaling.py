@@ -37,6 +37,19 @@ def model(sigma_trial: float = 0.02, sigma_set: float = 0.3) -> DurationModel:
                          size_ref=512.0, size_power=0.5)
 
 
+def batch_model() -> DurationModel:
+    """A second model, so that an end-of-campaign rule is not fitted to the first: the
+    duration falls with the batch size (256..2048 on the lattice: more steps per epoch with
+    small batches, x 2.6 at 256, x 0.6 at 2048 around 1024) and the set factor spreads twice
+    as wide (sigma 0.6: most of a set's duration is not predictable from its parameters)."""
+    return DurationModel(base=1200.0, sigma_set=0.6, sigma_trial=0.02, size_param="batch_size", size_ref=1024.0,
+                         size_power=-0.7)
+
+
+MODELS = {"size": model, "batch": batch_model}
+DURATIONS = None  # --durations: the model of --issue16 (None: model())
+
+
 class Progress:
     """Wraps a strategy to print, every 50 proposals, the sets so far and its CPU time
     (``--progress``: to size runs too long to finish here)."""
@@ -65,7 +78,8 @@ def one(mode, n_groups, budget, seed, durations=None, strategy="random", search_
     if PROGRESS and strategy != "random":
         strat = Progress(strat)
     return simulate(mode, cfg.space, strat, cfg.objective, budget=budget, trials=TRIALS, n_groups=n_groups,
-                    group_size=GROUP, durations=durations or model(), seed=seed, search_options=search_options, **kw)
+                    group_size=GROUP, durations=durations or DURATIONS or model(), seed=seed,
+                    search_options=search_options, **kw)
 
 
 def med(xs):
@@ -248,17 +262,25 @@ def issue16_table(workers_list, seed=1, strategies=("rbf",), confirm=3, only=("g
     for workers in workers_list:
         n_groups = workers // GROUP
         budget = int(round(6.25 * n_groups))
-        ref = EventLog()
-        one("nested_async", n_groups, budget, seed, strategy="random", journal=ref)
+        ref = EventLog()  # the quality target: random search's final pick without any end rule
+        one("nested_async", n_groups, budget, seed, strategy="random", journal=ref,
+            search_options={"last_round": False})
         ref_picks = picks_over_time(ref, cfg.space, objective)
         target = ref_picks[-1][1]
-        rules = [r for r in (("groups only", False, None), ("trial level", True, None))
+        off = {"last_round": False}
+        rules = [r for r in (("groups only", False, off), ("trial level", True, off))
                  if ("groups" if not r[1] else "trial") in only]
+        if "end" in only:
+            rules.append(("trial level + duration-aware last round", True, {"last_round": True}))
         if confirm and "confirm" in only and _confirm_supported():
-            rules.append((f"trial level + confirmation trials (confirm {confirm})", True, {"confirm": confirm}))
+            rules.append((f"trial level + confirmation trials (confirm {confirm})", True,
+                          {"confirm": confirm, **off}))
         if confirm and "confirm-wait" in only and _confirm_supported():
             rules.append((f"trial level + confirmation trials (confirm {confirm}) started whenever a regular trial "
-                          "is out, waited for", True, {"confirm": confirm, "confirm_end_rule": False}))
+                          "is out, waited for", True, {"confirm": confirm, "confirm_end_rule": False, **off}))
+        if confirm and "confirm-end" in only:
+            rules.append((f"trial level + confirm {confirm} + duration-aware last round", True,
+                          {"confirm": confirm, "last_round": True}))
         for strategy in ("random",) + tuple(strategies):
             for rule, trial_level, search_options in rules:
                 log = EventLog()
@@ -267,7 +289,7 @@ def issue16_table(workers_list, seed=1, strategies=("rbf",), confirm=3, only=("g
                 picks = picks_over_time(log, cfg.space, objective)
                 ttq = time_to(picks, target)
                 busy, confirm_note = r.busy, ""
-                if search_options:  # only the confirmation trials that changed or confirmed the pick count
+                if search_options.get("confirm"):  # only the confirmation trials that changed or confirmed the pick count
                     useful, n_useful, n_run = useful_confirmations(log, cfg.space)
                     confirmed = sum(e["finished"] - e["started"] for e in log if e["event"] == "trial_finished"
                                     and (e["set_id"], e["trial"]) in _confirm_keys(log))
@@ -295,14 +317,18 @@ def main(argv=None):
     p.add_argument("--issue16", metavar="WORKERS", help="only the scheduling-rule table (rbf, time-to-quality), "
                    "e.g. 80,800")
     p.add_argument("--seed", type=int, default=1, help="the seed of --issue16")
-    p.add_argument("--rules", default="groups,trial,confirm", help="--issue16: which rules (default all)")
+    p.add_argument("--rules", default="groups,trial,end,confirm,confirm-end",
+                   help="--issue16: which rules of groups, trial, end, confirm, confirm-wait, confirm-end")
     p.add_argument("--progress", action="store_true", help="print the strategy's progress every 50 proposals")
+    p.add_argument("--durations", choices=sorted(MODELS), default="size",
+                   help="--issue16: the duration model (size: sqrt(gen_layersize), set sigma 0.3; batch: "
+                   "batch_size^-0.7, set sigma 0.6)")
     p.add_argument("--confirm", type=int, default=3, help="confirmation trials per contending set (--issue16; "
                    "when the Search has them)")
     args = p.parse_args(argv)
     if args.issue16:
-        global PROGRESS
-        PROGRESS = args.progress
+        global PROGRESS, DURATIONS
+        PROGRESS, DURATIONS = args.progress, MODELS[args.durations]()
         return issue16_table([int(w) for w in args.issue16.split(",")], seed=args.seed, confirm=args.confirm,
                              only=args.rules.split(","))
     if args.rbf:

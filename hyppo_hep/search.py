@@ -17,8 +17,6 @@ only moves TrialSpecs out and TrialResults back.
 
 from __future__ import annotations
 
-import bisect
-import itertools
 import math
 import time
 from dataclasses import replace
@@ -29,6 +27,7 @@ import numpy as np
 
 from hyppo_hep import journal as J
 from hyppo_hep.checkpoints import CheckpointStore
+from hyppo_hep.durations import TrialDurations
 from hyppo_hep.errors import UserError
 from hyppo_hep.fidelity import EarlyStopping, Fidelity
 from hyppo_hep.history import DONE, FAILED, PENDING, History, SetRecord
@@ -51,6 +50,13 @@ class StopReason(str, Enum):
     __format__ = str.__format__
 
 
+# The duration-aware last round (Search._propose_for_the_end): candidates asked of the
+# strategy per new set, and the quantile of a candidate's duration that must end by the
+# running work's projected end. Chosen on 10 seeds x 2 strategies x 2 duration models
+# (benchmarks/RESULTS_mpi.md section 7): 0.5-0.8 and 4-16 were within noise of each other.
+OVERSAMPLE = 16
+END_QUANTILE = 0.65
+
 # A search that ended so is complete: a resumed campaign replays it instead of re-running it.
 FINISHED_REASONS = (StopReason.BUDGET, StopReason.SPACE_EXHAUSTED)
 
@@ -72,7 +78,7 @@ class Search:
                  k_std: float = 0.0, min_ok_trials: int = 1, max_consecutive_failures: int = 0,
                  early_stopping: EarlyStopping | None = None, stage: str | None = None,
                  clock: Callable[[], float] = time.time, rng: np.random.Generator | None = None,
-                 checkpoint_dir: str | None = None, confirm_end_rule: bool = True):
+                 checkpoint_dir: str | None = None, confirm_end_rule: bool = True, last_round: bool = True):
         self.space, self.strategy, self.journal = space, strategy, journal
         self.budget, self.trials, self.seed = budget, trials, seed
         # adaptive repeats (racing.py): a new set gets min_trials, top-ups up to ``trials``
@@ -84,6 +90,10 @@ class Search:
         # False: confirmation trials start whenever a regular trial is out, and the run waits
         # for them (the rule before the end rule; kept to measure against, bench_scaling.py)
         self.confirm_end_rule = confirm_end_rule
+        # the duration-aware last round (_last_round): the last new sets are steered toward
+        # candidates expected to end before the running work does
+        self.last_round = last_round
+        self._rungs = False  # a set with a resource was submitted: a multi-fidelity search
         self.min_ok_trials, self.max_consecutive_failures = min_ok_trials, max_consecutive_failures
         self.stage, self.clock, self.rng = stage, clock, rng
         self.history = History()
@@ -96,10 +106,10 @@ class Search:
         self.n_confirm = 0  # confirmation trials started
         self.version = 0  # changes with every result: the racing rule's cache key
         # trials out (asked, not back) -> the time they were asked, and the durations of the
-        # trials back: the end rule of confirmation trials (_confirm_fits) is read from them
+        # trials back (durations.py): the end of the campaign (_confirm_fits, _last_round) is
+        # read from them; both are rebuilt by a replay
         self._out: dict[tuple[int, int], float] = {}
-        self._durations: list[float] = []  # of every trial back with its times
-        self._tail_sums: tuple[int, list[float], list[float]] = (0, [], [])  # (len, sorted, suffix sums)
+        self.durations = TrialDurations(space)
         # multi-fidelity promotions continue from their lower rung's checkpoints (checkpoints.py)
         self.checkpoints = CheckpointStore(checkpoint_dir) if checkpoint_dir else None
 
@@ -122,6 +132,8 @@ class Search:
         if kind in (J.TRIAL_FINISHED, J.SET_FINISHED):
             self.version += 1  # what the race is decided from changed
         ours = rec is not None and (self.stage is None or rec.stage == self.stage)
+        if kind == J.SET_SUBMITTED and rec is not None and rec.resource is not None:
+            self._rungs = True
         if kind == J.SET_SUBMITTED and ours:
             self.n_started += 1
             self.n_trainings += rec.n_trials
@@ -150,8 +162,10 @@ class Search:
         elif kind == J.TRIAL_FINISHED:
             if self._out.pop((event["set_id"], event["trial"]), None) is not None:
                 started, finished = event.get("started"), event.get("finished")
-                if isinstance(started, (int, float)) and isinstance(finished, (int, float)) and finished >= started:
-                    self._durations.append(finished - started)
+                # a trial told without times (or of 0 s: AskTell by hand) says nothing of durations
+                if isinstance(started, (int, float)) and isinstance(finished, (int, float)) and finished > started:
+                    rec = self.history.sets[event["set_id"]]
+                    self.durations.add(rec.set_id, rec.params, finished - started)
 
     def _has_trial(self, event: dict) -> bool:
         set_id, trial = event.get("set_id"), event.get("trial")
@@ -237,10 +251,18 @@ class Search:
             n_new = min(n_new, math.ceil(self.trainings_left / self.min_trials))
         if n_new > 0:
             rng = self.rng if self.rng is not None else strategy_rng(self.seed, self.history.next_id())
-            for prop in self.strategy.propose(self.history, n_new, rng)[:n_new]:
+            # not for multi-fidelity searches or early stopping: their trials' durations are
+            # set by rungs and stops, not by the parameters alone
+            steer = self.last_round and not self._rungs and self.stopper is None
+            end = self._last_round(n - len(specs)) if steer else None
+            if end is None:
+                props = self.strategy.propose(self.history, n_new, rng)[:n_new]
+            else:
+                props = self._propose_for_the_end(n_new, rng, end)
+            for prop in props:
                 if not isinstance(prop, Proposal):
                     prop = Proposal(prop)
-                specs.append(self.extend(prop.set_id, prop.n_trials) if prop.extends else self._new_set(prop))
+                specs.append(self.extend(prop.set_id, prop.n_trials) if prop.extends else self._new_set(prop, end))
         if len(specs) < n and self.confirm and self.budget_left == 0:
             specs += self._confirmations(n - len(specs))
         return specs
@@ -263,50 +285,79 @@ class Search:
                 out.append(self.extend(sid, min(per, k - first), J.CONFIRM))
         return out
 
-    def _trial_duration(self, set_id: int, elapsed: float = 0.0) -> float | None:
-        """Expected duration of a trial of ``set_id`` that has run ``elapsed`` seconds: the
-        mean of the set's trials back (they train the same network); for a set with none
-        back, the mean of the trials back that ran longer than ``elapsed`` (a trial still
-        out long after the typical one is likely one of the long ones; the plain mean would
-        call it overdue and leave its tail unused), or ``elapsed`` when none did; None
-        when no trial says."""
-        spans = [t.finished - t.started for t in self.history.sets[set_id].trials.values()
-                 if t.started is not None and t.finished is not None and t.finished >= t.started]
-        if spans:
-            return sum(spans) / len(spans)
-        if not self._durations:
-            return None
-        n, ordered, suffix = self._tail_sums
-        if n != len(self._durations):  # rebuilt once per new result, not per question
-            ordered = sorted(self._durations)
-            suffix = list(itertools.accumulate(reversed(ordered)))[::-1] + [0.0]
-            self._tail_sums = n, ordered, suffix = len(ordered), ordered, suffix
-        i = bisect.bisect_right(ordered, elapsed)
-        return suffix[i] / (n - i) if i < n else elapsed
+    def _trial_duration(self, set_id: int | None, elapsed: float = 0.0, params: dict | None = None) -> float | None:
+        """Expected seconds of a trial of ``set_id`` (None: a new set with ``params``) that
+        has run ``elapsed`` seconds (durations.py: the set's mean when it has trials back,
+        else the model's mean beyond ``elapsed``); None when no trial says."""
+        if set_id is not None:
+            params = self.history.sets[set_id].params
+        return self.durations.expected(set_id, params, elapsed)
+
+    def _regular_ends(self, now: float) -> list[float] | None:
+        """Projected end of every regular trial out (asked time + expected duration given
+        how long it has run, not before now: an overdue trial may end any moment); None
+        when some duration is unknown, [] when no regular trial is out."""
+        ends = []
+        for (sid, t), t0 in self._out.items():
+            if t in self.history.sets[sid].confirm_trials:
+                continue
+            d = self._trial_duration(sid, max(0.0, now - t0))
+            if d is None:
+                return None
+            ends.append(max(now, t0 + d))
+        return ends
 
     def _confirm_fits(self) -> Callable[[int], bool] | None:
         """The end rule: None when no regular trial is out (nothing to overlap); else a
         test of whether a confirmation trial of a set, started now, is expected to end no
-        later than the last regular trial out (asked time + its set's expected duration,
-        and not before now: an overdue trial may end any moment). Without any duration
-        known, every set fits (the rule before: confirm while regular trials run)."""
-        regular = [(key, t0) for key, t0 in self._out.items()
-                   if key[1] not in self.history.sets[key[0]].confirm_trials]
-        if not regular:
-            return None
+        later than the last regular trial out. Without any duration known, every set fits
+        (the rule before: confirm while regular trials run)."""
         now = self.clock()
-        end = -math.inf
-        for (sid, _), t0 in regular:
-            d = self._trial_duration(sid, max(0.0, now - t0))
-            if d is None:
-                return lambda sid: True
-            end = max(end, t0 + d)
-        end = max(end, now)
+        ends = self._regular_ends(now)
+        if ends is None:  # a regular trial of unknown duration is out
+            return lambda sid: True
+        if not ends:
+            return None
+        end = max(ends)
 
         def fits(set_id: int) -> bool:
             d = self._trial_duration(set_id)
             return d is None or now + d <= end
         return fits
+
+    def _last_round(self, n: int) -> float | None:
+        """The duration-aware last round: when the sets left to start fit into the ``n``
+        free slots and the slots that free before the running regular work's projected end
+        E, returns E (the new sets should end by then, so that ranks freeing in the tail
+        get regular work that does not lengthen the campaign); else None. A slot is
+        ``min_trials`` trials, as the executors count them."""
+        per = max(1, self.min_trials)
+        left = self.budget_left
+        if left > n + len(self._out) // per:  # cheap bound first: no scan while far from the end
+            return None
+        ends = self._regular_ends(self.clock())
+        if not ends:
+            return None
+        end = max(ends)
+        if left > n + sum(1 for e in ends if e < end) // per:
+            return None
+        return end
+
+    def _propose_for_the_end(self, n: int, rng, end: float) -> list:
+        """``n`` proposals for the last round: the strategy is asked for ``OVERSAMPLE``
+        times more (its candidates, in its order of preference), and those expected to end
+        by ``end`` (the ``END_QUANTILE`` of their duration, from now) are taken first in
+        that order, then, if too few fit, the shortest. Any strategy that proposes plain
+        new sets; multi-fidelity rungs and extensions are taken as proposed."""
+        window = end - self.clock()
+        props = self.strategy.propose(self.history, OVERSAMPLE * n, rng)
+        if any(isinstance(p, Proposal) and (p.extends or p.resource is not None) for p in props):
+            return props[:n]
+        q = [self.durations.quantile(p.params if isinstance(p, Proposal) else p, END_QUANTILE) for p in props]
+        if any(d is None for d in q):
+            return props[:n]
+        order = sorted(range(len(props)), key=lambda i: (q[i] > window, q[i] if q[i] > window else 0.0, i))
+        return [props[i] for i in order[:n]]
 
     def over(self) -> bool:
         """Nothing in flight, and nothing left to ask (no new set, no top-up)."""
@@ -334,7 +385,10 @@ class Search:
             return SHARE
         return min(1.0, self.n_trainings / self.budget_trainings)
 
-    def _new_set(self, prop: Proposal) -> TrialSpec:
+    def _new_set(self, prop: Proposal, deadline: float | None = None) -> TrialSpec:
+        """Submit a new set; ``deadline``: the last round's projected end it was chosen for,
+        journalled with the end expected of it (for the record and the benchmarks: the
+        set's params are what a resume needs)."""
         set_id = self.history.next_id()
         # a multi-fidelity evaluation belongs to a configuration; its rung-0 set id names it
         config_id = prop.config_id if prop.config_id is not None else (set_id if prop.resource is not None else None)
@@ -343,8 +397,13 @@ class Search:
         mf = {"resource": prop.resource, "rung": prop.rung, "bracket": prop.bracket, "config_id": config_id}
         trials = list(range(n_trials))
         rec = self._emit(J.SET_SUBMITTED, set_id=set_id, params=dict(prop.params), seeds=seeds, trials=trials,
-                         stage=self.stage, **{k: v for k, v in mf.items() if v is not None})
+                         stage=self.stage, **{k: v for k, v in mf.items() if v is not None},
+                         **(self._end_fields(prop.params, deadline) if deadline is not None else {}))
         return self._spec(rec, trials)
+
+    def _end_fields(self, params: dict, deadline: float) -> dict:
+        d = self.durations.quantile(params, END_QUANTILE)
+        return {"deadline": deadline, **({"expected_end": self.clock() + d} if d is not None else {})}
 
     def extend(self, set_id: int, n_trials: int, purpose: str | None = None) -> TrialSpec:
         """Ask for ``n_trials`` more trials of set ``set_id`` (adaptive repeats, confirmation

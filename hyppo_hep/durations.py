@@ -1,0 +1,140 @@
+"""How long a trial takes, learnt from the trials that finished (issue 16: the end of a campaign).
+
+One model, two uses in search.py: the confirmation trials' end rule (is a trial of a set,
+started now, expected to end before the regular work does?) and the duration-aware last
+round (which new sets, started now, are expected to end before the running work does?).
+
+    d = TrialDurations(space)
+    d.add(set_id, params, seconds)           # every trial back with its times
+    d.expected(set_id, params, elapsed=e)    # a trial of that set that has run e seconds
+    d.expected(None, params)                 # a trial of a set not started yet
+
+A set with trials back takes their mean (its trials train the same network). Otherwise the
+log duration is a ridge regression on the space's surrogate features and their squares
+(a cheap model that catches "bigger layers train longer", curved or not; 2 f + 1 weights),
+with the residual spread as a log-normal sigma. It is updated in O(f^2) per trial (sums of
+the normal equations) and solved once per new result, so thousands of trials cost little.
+A trial that has run ``e`` seconds is expected to take E[D | D > e] under that log-normal:
+a trial still out long after the typical one is likely one of the long ones (a plain mean
+would call it overdue). Without a space (or a point it cannot encode) the model is the
+intercept alone: one log-normal over every trial back.
+"""
+
+from __future__ import annotations
+
+import math
+from statistics import NormalDist
+
+import numpy as np
+
+RIDGE = 1e-3  # per trial, on the weights of features that live in [0, 1] (the intercept is free)
+MIN_SIGMA = 1e-3
+
+
+class TrialDurations:
+    """Durations of finished trials, per set and as a model over the parameters."""
+
+    def __init__(self, space=None, ridge: float = RIDGE):
+        self.space, self.ridge = space, ridge
+        n_features = space.features(np.zeros((1, space.dim))).shape[1] if space is not None and space.dim else 0
+        if not n_features:
+            self.space = None
+        self.p = 1 + 2 * n_features  # the regression row's length
+        self.n = 0
+        self._sets: dict[int, tuple[int, float]] = {}  # set id -> (trials back, sum of seconds)
+        self._A = np.zeros((self.p, self.p))  # sum of x x^T over the trials back
+        self._b = np.zeros(self.p)  # sum of x log d
+        self._yy = 0.0  # sum of (log d)^2
+        self._solved: tuple[int, np.ndarray, float] | None = None  # (n, weights, sigma)
+        self._x_memo: dict[tuple, np.ndarray] = {}
+
+    # --- data ---------------------------------------------------------------------------------
+    def _x(self, params: dict | None) -> np.ndarray:
+        """The regression row of a set: 1, features, features squared; the intercept alone
+        (zeros after it) without a space or for params that are not a point of it."""
+        try:
+            key = self.space.key(params)
+            x = self._x_memo.get(key)
+            if x is None:
+                f = self.space.features(self.space.encode(params))[0]
+                x = self._x_memo[key] = np.concatenate([[1.0], f, f * f])
+            return x
+        except (AttributeError, ValueError, TypeError, KeyError):
+            x = np.zeros(self.p)
+            x[0] = 1.0
+            return x
+
+    def add(self, set_id: int, params: dict | None, seconds: float) -> None:
+        """One trial of ``set_id`` (with ``params``) took ``seconds``."""
+        k, total = self._sets.get(set_id, (0, 0.0))
+        self._sets[set_id] = (k + 1, total + seconds)
+        x = self._x(params)
+        y = math.log(max(seconds, 1e-9))
+        self._A += np.outer(x, x)
+        self._b += x * y
+        self._yy += y * y
+        self.n += 1
+
+    def set_mean(self, set_id: int) -> float | None:
+        """Mean seconds of the trials of ``set_id`` back (None: none back)."""
+        k, total = self._sets.get(set_id, (0, 0.0))
+        return total / k if k else None
+
+    # --- the model ------------------------------------------------------------------------------
+    def _fit(self) -> tuple[np.ndarray, float]:
+        if self._solved is None or self._solved[0] != self.n:
+            p = self.p
+            if self.n < 2 * p:  # too few trials for the features: the intercept alone
+                w = np.zeros(p)
+                w[0] = self._b[0] / self.n
+            else:
+                reg = self.ridge * self.n * np.eye(p)
+                reg[0, 0] = 0.0  # the intercept is not shrunk
+                w = np.linalg.solve(self._A + reg, self._b)
+            # residual sum of squares from the sums: sum (y - x.w)^2 = yy - 2 w.b + w A w
+            rss = max(0.0, self._yy - 2.0 * w @ self._b + w @ self._A @ w)
+            # degrees of freedom: a set's trials share their row, so the weights cost
+            # (trials per set) observations each, not one
+            used = 1 if self.n < 2 * p else p * self.n / max(1, len(self._sets))
+            sigma = max(MIN_SIGMA, math.sqrt(rss / max(1.0, self.n - used)))
+            self._solved = (self.n, w, sigma)
+        return self._solved[1], self._solved[2]
+
+    def log_normal(self, params: dict | None) -> tuple[float, float] | None:
+        """(mu, sigma) of the log duration of a trial of a new set with ``params``; None
+        before any trial is back."""
+        if not self.n:
+            return None
+        w, sigma = self._fit()
+        return float(self._x(params) @ w), sigma
+
+    def quantile(self, params: dict | None, q: float) -> float | None:
+        """The ``q`` quantile of the duration of a trial of a new set with ``params``."""
+        ln = self.log_normal(params)
+        return None if ln is None else math.exp(ln[0] + ln[1] * NormalDist().inv_cdf(q))
+
+    def expected(self, set_id: int | None, params: dict | None, elapsed: float = 0.0) -> float | None:
+        """Expected seconds of a trial of ``set_id`` (None: a set not started) with
+        ``params`` that has run ``elapsed`` seconds: the set's mean when it has trials back,
+        else the model's E[D | D > elapsed]; None when no trial is back at all."""
+        if set_id is not None:
+            own = self.set_mean(set_id)
+            if own is not None:
+                return own
+        ln = self.log_normal(params)
+        if ln is None:
+            return None
+        return conditional_mean(*ln, elapsed)
+
+
+def conditional_mean(mu: float, sigma: float, elapsed: float) -> float:
+    """E[D | D > elapsed] for log D ~ N(mu, sigma^2) (``elapsed`` <= 0: the plain mean)."""
+    mean = math.exp(mu + sigma * sigma / 2.0)
+    if elapsed <= 0.0:
+        return mean
+    z = (math.log(elapsed) - mu) / sigma
+    tail = 0.5 * math.erfc(z / math.sqrt(2.0))  # P(D > elapsed)
+    if tail < 1e-12:  # far past every duration seen: it may end any moment
+        return elapsed
+    return max(elapsed, mean * 0.5 * math.erfc((z - sigma) / math.sqrt(2.0)) / tail)
+
