@@ -91,11 +91,11 @@ def export(ref: str, dest: Path) -> Path:
     return dest
 
 
-def run_case(tmp: Path, objective, trials, group_size, budget, n=9, code: Path = ROOT):
+def run_case(tmp: Path, objective, trials, group_size, budget, n=9, code: Path = ROOT, confirm: int = 0):
     import yaml
 
     out = tmp / "out"
-    cfg = {"objective": objective, "trials": trials, "budget": budget, "strategy": "random", "seed": 1,
+    cfg = {"objective": objective, "trials": {"max": trials, "confirm": confirm} if confirm else trials, "budget": budget, "strategy": "random", "seed": 1,
            "space": {"x1": {"lower": 0, "upper": 15}, "x2": {"lower": 0, "upper": 150, "scaling": 0.1}},
            "executor": {"kind": "mpi", "group_size": group_size}, "out": str(out)}
     (tmp / "cfg.yaml").write_text(yaml.safe_dump(cfg))
@@ -117,6 +117,9 @@ def run_case(tmp: Path, objective, trials, group_size, budget, n=9, code: Path =
     last = max(e["time"] for e in trials_ev)
     wall = last - first
     busy = sum(e["finished"] - e["started"] for e in trials_ev)
+    confirm_keys = {(e["set_id"], t) for e in events if e["event"] == "trials_added" and e.get("purpose") == "confirm"
+                    for t in e["trials"]}
+    busy_regular = sum(e["finished"] - e["started"] for e in trials_ev if (e["set_id"], e["trial"]) not in confirm_keys)
     workers = n - 1
     ranks = [json.loads(p.read_text()) for p in stats.glob("rank*.json")]
     master = next(r for r in ranks if r["role"] == "master")
@@ -135,6 +138,7 @@ def run_case(tmp: Path, objective, trials, group_size, budget, n=9, code: Path =
     # voluntary context switches of all ranks per second of the job: every nap is one
     switches = sum(r["nvcsw"] for r in ru) / max(r["wall"] for r in ru)
     return {"to_rank": to_rank, "to_master": to_master, "switches": switches, "wall": wall, "ideal": busy / workers, "serial": busy, "util": busy / (workers * wall), "total": total,
+            "util_regular": busy_regular / (workers * wall), "n_confirm": len(confirm_keys),
             "master_cpu": master["cpu"] / master["wall"], "worker_idle_cpu": idle_cpu, "n_trials": len(trials_ev)}
 
 
@@ -184,6 +188,8 @@ def main(argv=None):
     p.add_argument("--max-sleep", type=float, help="HYPPO_MPI_MAX_SLEEP for the ranks (default 0.02 s)")
     p.add_argument("--compare", metavar="REF", help="also run hyppo_hep as at git REF, interleaved")
     p.add_argument("--cases", default="0,1,2,3,4", help="indices of CASES to run (default all)")
+    p.add_argument("--confirm", type=int, default=0, help="confirmation trials per contending set (trials: "
+                   "{max: T, confirm: K}); utilization then counts them, the regular trials' own is printed after")
     p.add_argument("--idle", action="store_true", help="only the CPU of ranks waiting with nothing to do")
     p.add_argument("--idle-rank", action="store_true", help=argparse.SUPPRESS)  # run by --idle under mpiexec
     args = p.parse_args(argv)
@@ -207,13 +213,16 @@ def main(argv=None):
             for _ in range(args.repeats):
                 for label, code in versions:  # interleaved: both see the same load
                     with tempfile.TemporaryDirectory() as tmp:
-                        runs[label].append(run_case(Path(tmp), objective, trials, group_size, budget, code=code))
+                        runs[label].append(run_case(Path(tmp), objective, trials, group_size, budget, code=code,
+                                                    confirm=args.confirm))
             for label, _ in versions:
                 m = {k: statistics.median(r[k] for r in runs[label]) for k in runs[label][0]}
                 print(f"| {label} | {name} | {budget} x {trials} | {m['wall']:.2f} | {m['ideal']:.2f} | "
                       f"{m['serial'] / m['wall']:.2f}x | {m['util']:.1%} | {m['total']:.1f} | {m['master_cpu']:.1%} | "
                       f"{m['worker_idle_cpu']:.2%} | {m['switches']:.0f} | {1000 * m['to_rank']:.1f} | "
-                      f"{1000 * m['to_master']:.1f} |", flush=True)
+                      f"{1000 * m['to_master']:.1f} |" + (f" regular trials only: {m['util_regular']:.1%}, "
+                                                          f"{m['n_confirm']:.0f} confirmation trials |"
+                                                          if args.confirm else ""), flush=True)
 
 
 if __name__ == "__main__":
