@@ -47,6 +47,9 @@ class TrialDurations:
         self._yy = 0.0  # sum of (log d)^2
         self._solved: tuple[int, np.ndarray, float] | None = None  # (n, weights, sigma)
         self._x_memo: dict[tuple, np.ndarray] = {}
+        # set id -> its row: the Search asks for every trial out at every ask near the end
+        # of a campaign (8000 of them at 8000 workers), and a set's params do not change
+        self._rows: dict[int, np.ndarray] = {}
 
     # --- data ---------------------------------------------------------------------------------
     def _x(self, params: dict | None) -> np.ndarray:
@@ -64,11 +67,19 @@ class TrialDurations:
             x[0] = 1.0
             return x
 
+    def _row(self, set_id: int | None, params: dict | None) -> np.ndarray:
+        if set_id is None:
+            return self._x(params)
+        x = self._rows.get(set_id)
+        if x is None:
+            x = self._rows[set_id] = self._x(params)
+        return x
+
     def add(self, set_id: int, params: dict | None, seconds: float) -> None:
         """One trial of ``set_id`` (with ``params``) took ``seconds``."""
         k, total = self._sets.get(set_id, (0, 0.0))
         self._sets[set_id] = (k + 1, total + seconds)
-        x = self._x(params)
+        x = self._row(set_id, params)
         y = math.log(max(seconds, 1e-9))
         self._A += np.outer(x, x)
         self._b += x * y
@@ -100,13 +111,13 @@ class TrialDurations:
             self._solved = (self.n, w, sigma)
         return self._solved[1], self._solved[2]
 
-    def log_normal(self, params: dict | None) -> tuple[float, float] | None:
-        """(mu, sigma) of the log duration of a trial of a new set with ``params``; None
-        before any trial is back."""
+    def log_normal(self, params: dict | None, set_id: int | None = None) -> tuple[float, float] | None:
+        """(mu, sigma) of the log duration of a trial of a set with ``params`` (``set_id``:
+        its id, to reuse its row) by the model alone; None before any trial is back."""
         if not self.n:
             return None
         w, sigma = self._fit()
-        return float(self._x(params) @ w), sigma
+        return float(self._row(set_id, params) @ w), sigma
 
     def quantile(self, params: dict | None, q: float) -> float | None:
         """The ``q`` quantile of the duration of a trial of a new set with ``params``."""
@@ -121,7 +132,7 @@ class TrialDurations:
             own = self.set_mean(set_id)
             if own is not None:
                 return own
-        ln = self.log_normal(params)
+        ln = self.log_normal(params, set_id)
         if ln is None:
             return None
         return conditional_mean(*ln, elapsed)

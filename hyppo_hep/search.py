@@ -296,15 +296,19 @@ class Search:
     def _regular_ends(self, now: float) -> list[float] | None:
         """Projected end of every regular trial out (asked time + expected duration given
         how long it has run, not before now: an overdue trial may end any moment); None
-        when some duration is unknown, [] when no regular trial is out."""
-        ends = []
+        when some duration is unknown, [] when no regular trial is out. Computed once per
+        set and asked time (a set's trials are asked together)."""
+        ends, memo = [], {}
         for (sid, t), t0 in self._out.items():
             if t in self.history.sets[sid].confirm_trials:
                 continue
-            d = self._trial_duration(sid, max(0.0, now - t0))
-            if d is None:
-                return None
-            ends.append(max(now, t0 + d))
+            end = memo.get((sid, t0))
+            if end is None:
+                d = self._trial_duration(sid, max(0.0, now - t0))
+                if d is None:
+                    return None
+                end = memo[(sid, t0)] = max(now, t0 + d)
+            ends.append(end)
         return ends
 
     def _confirm_fits(self) -> Callable[[int], bool] | None:
