@@ -52,7 +52,7 @@ class StopReason(str, Enum):
 
 # The duration-aware last round (Search._propose_for_the_end): candidates asked of the
 # strategy per new set, and the quantile of a candidate's duration that must end by the
-# running work's projected end. Chosen on 10 seeds x 2 strategies x 2 duration models
+# running work's projected end. Chosen on 10 seeds x rbf and random at 80 simulated workers
 # (benchmarks/RESULTS_mpi.md section 7): 0.5-0.8 and 4-16 were within noise of each other.
 OVERSAMPLE = 16
 END_QUANTILE = 0.65
