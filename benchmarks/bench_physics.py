@@ -161,17 +161,20 @@ def search_report(runs: list[dict], args) -> list[str]:
     return lines
 
 
-def defaults_rule(workloads: list[str], epochs: int, seeds: list[int]) -> list[str]:
-    """Train the objective's defaults ``epochs`` epochs per seed; check the rule of issue 12."""
+def defaults_rule(workloads: list[str], epochs: int, seeds: list[int], options: dict | None = None,
+                  params: dict | None = None) -> list[str]:
+    """Train the objective's defaults ``epochs`` epochs per seed; check the rule of issue 12.
+    ``options``: the objective's data options (``n_events``, ``test_fraction``: a test sample
+    above the floor); ``params``: hyperparameters in place of the defaults (a candidate default)."""
     from hyppo_hep.objectives.registry import resolve
 
     lines = ["| workload | seed | untrained | worst W1 after epoch 3 | mean W1 epochs 41-50 | mean W1 last 10 | best (epoch) | "
              "floor | rule |", "|---|---:|---:|---:|---:|---:|---|---:|---|"]
     for workload in workloads:
-        obj = resolve(workload, {"epochs": epochs})
+        obj = resolve(workload, {"epochs": epochs, **(options or {})})
         obj.arrays()
         for seed in seeds:
-            out = obj({}, trial=0, seed=seed, device="cpu")
+            out = obj(dict(params or {}), trial=0, seed=seed, device="cpu")
             s = np.array(out["epoch_scores"])
             mid = s[40:50].mean() if len(s) >= 60 else s[len(s) // 3:len(s) // 2].mean()
             ok = bool((s[3:] < out["untrained_score"]).all() and s[-10:].mean() < mid)
@@ -264,6 +267,8 @@ def main(argv=None) -> str:
     parser.add_argument("--initial", type=int, default=7, help="rbf: sets in the initial design (d + 1)")
     parser.add_argument("--defaults-rule", action="store_true", help="train the defaults instead of searching")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds for --defaults-rule")
+    parser.add_argument("--params", type=json.loads, default=None,
+                        help="--defaults-rule: JSON hyperparameters in place of the defaults (a candidate default)")
     parser.add_argument("--checkpoint-cost", action="store_true",
                         help="one Hyperband iteration: epochs saved by checkpoint continuation, disk cost")
     parser.add_argument("--json", default=None, help="also dump the raw runs here")
@@ -284,9 +289,9 @@ def main(argv=None) -> str:
                 lines += checkpoint_cost(w, args.epochs, args.trials, args.workers, args.seed[0], params)
                 print(lines[-1], flush=True)
         return "\n".join([head, ""] + lines) + "\n"
-    if args.defaults_rule:
-        return "\n".join([head, ""] + defaults_rule(workloads, args.epochs, args.seeds)) + "\n"
     options = {k: v for k, v in (("n_events", args.n_events), ("test_fraction", args.test_fraction)) if v is not None}
+    if args.defaults_rule:
+        return "\n".join([head, ""] + defaults_rule(workloads, args.epochs, args.seeds, options, args.params)) + "\n"
     runs = []
     for w in workloads:
         for seed in args.seed:

@@ -57,3 +57,16 @@ def test_the_floor_falls_with_the_test_sample():
     # sqrt(4) = 2 asymptotically; measured 3.7 at these small samples (seeded data, deterministic)
     assert 1.4 < floors[0] / floors[1] < 4.5
     assert np.all(np.isfinite(floors))
+
+
+def test_defaults_rule_takes_the_data_options_and_candidate_params():
+    """--defaults-rule trains on the sample --n-events / --test-fraction give (the floor it
+    prints is that sample's) and with --params in place of the defaults."""
+    b = bench()
+    small = {"n_events": 2000, "test_fraction": 0.5}
+    plain = b.defaults_rule(["gan_hadronization"], 5, [0], small)[-1].split("|")
+    same_floor = resolve("gan_hadronization", {"epochs": 1, **small})(
+        {"batch_size": 256, "gen_layersize": 16, "disc_layersize": 16}, trial=0, seed=0, device="cpu")["w1_floor"]
+    assert float(plain[8]) == pytest.approx(same_floor, abs=5e-5)
+    decayed = b.defaults_rule(["gan_hadronization"], 5, [0], small, {"lr_schedule": "linear"})[-1].split("|")
+    assert plain[3:8] != decayed[3:8]  # the same seed, another schedule: another curve
