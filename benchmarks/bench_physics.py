@@ -128,8 +128,27 @@ def summary(runs: list[dict]) -> list[str]:
     return lines + [""]
 
 
+def good_region(runs: list[dict]) -> list[str]:
+    """Why a 2x ratio is or is not within reach: per search, the best set over the floor, and
+    how many of its sets land near the best of both searches of that seed (within 1.25x and
+    2x of it); the median set. If random search puts several sets within 1.25x of the joint
+    best, no strategy can be 2x better than random's best at that budget."""
+    lines = ["| workload | seed | strategy | sets | best / floor | sets <= 1.25 x joint best | sets <= 2 x joint best | "
+             "median set W1 |", "|---|---:|---|---:|---:|---:|---:|---:|"]
+    for workload, seed in dict.fromkeys((r["workload"], r["seed"]) for r in runs):
+        by = [r for r in runs if r["workload"] == workload and r["seed"] == seed]
+        joint = min(best_set(r["sets"])["mean"] for r in by)
+        for r in by:
+            means = np.array([s["mean"] for s in r["sets"] if s["n_ok"]])
+            b = best_set(r["sets"])
+            lines.append(f"| {workload} | {seed} | {r['strategy']} | {len(means)} | {b['mean'] / b['floor']:.2f} | "
+                         f"{int((means <= 1.25 * joint).sum())} | {int((means <= 2 * joint).sum())} | "
+                         f"{np.median(means):.4f} |")
+    return lines + [""]
+
+
 def search_report(runs: list[dict], args) -> list[str]:
-    lines = summary(runs)
+    lines = summary(runs) + good_region(runs)
     for workload, seed in dict.fromkeys((r["workload"], r["seed"]) for r in runs):
         by = {r["strategy"]: r for r in runs if r["workload"] == workload and r["seed"] == seed}
         lines += [f"### {workload}, seed {seed}", "",
@@ -273,7 +292,13 @@ def main(argv=None) -> str:
                         help="one Hyperband iteration: epochs saved by checkpoint continuation, disk cost")
     parser.add_argument("--json", default=None, help="also dump the raw runs here")
     parser.add_argument("--figure", default=None, help="write the learning-curve figure (PNG) here")
+    parser.add_argument("--report", default=None, help="only rebuild the report (and --figure) from this --json file")
     args = parser.parse_args(argv)
+    if args.report:  # a stopped or finished run's searches, reported without training again
+        runs = json.loads(Path(args.report).read_text())
+        if args.figure:
+            figure(runs, args.figure)
+        return "\n".join([f"report of {args.report}", ""] + search_report(runs, args)) + "\n"
 
     import torch
 
