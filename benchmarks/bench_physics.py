@@ -23,7 +23,8 @@ The floor of a perfect generator falls as 1/sqrt(events): ``--n-events 40000
 --test-fraction 0.5`` scores on 20000 test events (floor 0.0041 hadronization, 0.0057
 dimuon, against 0.0082 and 0.0066 by default) so that "2x better than random" is not
 decided at the floor; W1 - floor is printed beside W1 as a secondary figure.
-``--seed 1 2 3`` runs one rbf and one random search per seed (mean +- std over seeds).
+``--seed 1 2 3`` runs one rbf and one random search per seed (mean +- std over seeds);
+``--report runs.json`` rebuilds the tables (and ``--figure``) from a saved ``--json``.
 
 Targets (issue 12): tuned dimuon W1 <= 0.02, hadronization <= 0.015, and at least 2x
 better than random search's best at equal budget.
@@ -255,10 +256,12 @@ def figure(runs: list[dict], path: str) -> None:
     fig, axes = plt.subplots(2, len(workloads), figsize=(5 * len(workloads), 7), squeeze=False)
     for j, w in enumerate(workloads):
         for r in (r for r in runs if r["workload"] == w):
-            axes[0, j].plot(np.arange(1, len(r["sets"]) + 1), best_so_far(r["sets"]), marker="o", label=r["strategy"])
+            name = f"{r['strategy']} seed {r['seed']}"  # several seeds share a panel
+            axes[0, j].plot(np.arange(1, len(r["sets"]) + 1), best_so_far(r["sets"]), marker="o", label=name,
+                            color="C0" if r["strategy"] == "rbf" else "C1", ls="-" if r["seed"] == runs[0]["seed"] else ":")
             for k, c in enumerate(best_set(r["sets"])["curves"]):
                 axes[1, j].plot(np.arange(1, len(c) + 1), c, color="C0" if r["strategy"] == "rbf" else "C1",
-                                alpha=0.7, label=r["strategy"] if k == 0 else None)
+                                ls="-" if r["seed"] == runs[0]["seed"] else ":", alpha=0.7, label=name if k == 0 else None)
         floor = np.nanmean([s["floor"] for r in runs if r["workload"] == w for s in r["sets"]])
         for ax in axes[:, j]:
             ax.axhline(floor, color="grey", ls="--", lw=1, label="perfect generator (w1_floor)")
