@@ -23,7 +23,8 @@ The floor of a perfect generator falls as 1/sqrt(events): ``--n-events 40000
 --test-fraction 0.5`` scores on 20000 test events (floor 0.0041 hadronization, 0.0057
 dimuon, against 0.0082 and 0.0066 by default) so that "2x better than random" is not
 decided at the floor; W1 - floor is printed beside W1 as a secondary figure.
-``--seed 1 2 3`` runs one rbf and one random search per seed (mean +- std over seeds).
+``--seed 1 2 3`` runs one rbf and one random search per seed (mean +- std over seeds);
+``--report runs.json`` rebuilds the tables (and ``--figure``) from a saved ``--json``.
 
 Targets (issue 12): tuned dimuon W1 <= 0.02, hadronization <= 0.015, and at least 2x
 better than random search's best at equal budget.
@@ -128,8 +129,27 @@ def summary(runs: list[dict]) -> list[str]:
     return lines + [""]
 
 
+def good_region(runs: list[dict]) -> list[str]:
+    """Why a 2x ratio is or is not within reach: per search, the best set over the floor, and
+    how many of its sets land near the best of both searches of that seed (within 1.25x and
+    2x of it); the median set. If random search puts several sets within 1.25x of the joint
+    best, no strategy can be 2x better than random's best at that budget."""
+    lines = ["| workload | seed | strategy | sets | best / floor | sets <= 1.25 x joint best | sets <= 2 x joint best | "
+             "median set W1 |", "|---|---:|---|---:|---:|---:|---:|---:|"]
+    for workload, seed in dict.fromkeys((r["workload"], r["seed"]) for r in runs):
+        by = [r for r in runs if r["workload"] == workload and r["seed"] == seed]
+        joint = min(best_set(r["sets"])["mean"] for r in by)
+        for r in by:
+            means = np.array([s["mean"] for s in r["sets"] if s["n_ok"]])
+            b = best_set(r["sets"])
+            lines.append(f"| {workload} | {seed} | {r['strategy']} | {len(means)} | {b['mean'] / b['floor']:.2f} | "
+                         f"{int((means <= 1.25 * joint).sum())} | {int((means <= 2 * joint).sum())} | "
+                         f"{np.median(means):.4f} |")
+    return lines + [""]
+
+
 def search_report(runs: list[dict], args) -> list[str]:
-    lines = summary(runs)
+    lines = summary(runs) + good_region(runs)
     for workload, seed in dict.fromkeys((r["workload"], r["seed"]) for r in runs):
         by = {r["strategy"]: r for r in runs if r["workload"] == workload and r["seed"] == seed}
         lines += [f"### {workload}, seed {seed}", "",
@@ -161,17 +181,20 @@ def search_report(runs: list[dict], args) -> list[str]:
     return lines
 
 
-def defaults_rule(workloads: list[str], epochs: int, seeds: list[int]) -> list[str]:
-    """Train the objective's defaults ``epochs`` epochs per seed; check the rule of issue 12."""
+def defaults_rule(workloads: list[str], epochs: int, seeds: list[int], options: dict | None = None,
+                  params: dict | None = None) -> list[str]:
+    """Train the objective's defaults ``epochs`` epochs per seed; check the rule of issue 12.
+    ``options``: the objective's data options (``n_events``, ``test_fraction``: a test sample
+    above the floor); ``params``: hyperparameters in place of the defaults (a candidate default)."""
     from hyppo_hep.objectives.registry import resolve
 
     lines = ["| workload | seed | untrained | worst W1 after epoch 3 | mean W1 epochs 41-50 | mean W1 last 10 | best (epoch) | "
              "floor | rule |", "|---|---:|---:|---:|---:|---:|---|---:|---|"]
     for workload in workloads:
-        obj = resolve(workload, {"epochs": epochs})
+        obj = resolve(workload, {"epochs": epochs, **(options or {})})
         obj.arrays()
         for seed in seeds:
-            out = obj({}, trial=0, seed=seed, device="cpu")
+            out = obj(dict(params or {}), trial=0, seed=seed, device="cpu")
             s = np.array(out["epoch_scores"])
             mid = s[40:50].mean() if len(s) >= 60 else s[len(s) // 3:len(s) // 2].mean()
             ok = bool((s[3:] < out["untrained_score"]).all() and s[-10:].mean() < mid)
@@ -233,10 +256,12 @@ def figure(runs: list[dict], path: str) -> None:
     fig, axes = plt.subplots(2, len(workloads), figsize=(5 * len(workloads), 7), squeeze=False)
     for j, w in enumerate(workloads):
         for r in (r for r in runs if r["workload"] == w):
-            axes[0, j].plot(np.arange(1, len(r["sets"]) + 1), best_so_far(r["sets"]), marker="o", label=r["strategy"])
+            name = f"{r['strategy']} seed {r['seed']}"  # several seeds share a panel
+            axes[0, j].plot(np.arange(1, len(r["sets"]) + 1), best_so_far(r["sets"]), marker="o", label=name,
+                            color="C0" if r["strategy"] == "rbf" else "C1", ls="-" if r["seed"] == runs[0]["seed"] else ":")
             for k, c in enumerate(best_set(r["sets"])["curves"]):
                 axes[1, j].plot(np.arange(1, len(c) + 1), c, color="C0" if r["strategy"] == "rbf" else "C1",
-                                alpha=0.7, label=r["strategy"] if k == 0 else None)
+                                ls="-" if r["seed"] == runs[0]["seed"] else ":", alpha=0.7, label=name if k == 0 else None)
         floor = np.nanmean([s["floor"] for r in runs if r["workload"] == w for s in r["sets"]])
         for ax in axes[:, j]:
             ax.axhline(floor, color="grey", ls="--", lw=1, label="perfect generator (w1_floor)")
@@ -264,11 +289,19 @@ def main(argv=None) -> str:
     parser.add_argument("--initial", type=int, default=7, help="rbf: sets in the initial design (d + 1)")
     parser.add_argument("--defaults-rule", action="store_true", help="train the defaults instead of searching")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds for --defaults-rule")
+    parser.add_argument("--params", type=json.loads, default=None,
+                        help="--defaults-rule: JSON hyperparameters in place of the defaults (a candidate default)")
     parser.add_argument("--checkpoint-cost", action="store_true",
                         help="one Hyperband iteration: epochs saved by checkpoint continuation, disk cost")
     parser.add_argument("--json", default=None, help="also dump the raw runs here")
     parser.add_argument("--figure", default=None, help="write the learning-curve figure (PNG) here")
+    parser.add_argument("--report", default=None, help="only rebuild the report (and --figure) from this --json file")
     args = parser.parse_args(argv)
+    if args.report:  # a stopped or finished run's searches, reported without training again
+        runs = json.loads(Path(args.report).read_text())
+        if args.figure:
+            figure(runs, args.figure)
+        return "\n".join([f"report of {args.report}", ""] + search_report(runs, args)) + "\n"
 
     import torch
 
@@ -284,9 +317,9 @@ def main(argv=None) -> str:
                 lines += checkpoint_cost(w, args.epochs, args.trials, args.workers, args.seed[0], params)
                 print(lines[-1], flush=True)
         return "\n".join([head, ""] + lines) + "\n"
-    if args.defaults_rule:
-        return "\n".join([head, ""] + defaults_rule(workloads, args.epochs, args.seeds)) + "\n"
     options = {k: v for k, v in (("n_events", args.n_events), ("test_fraction", args.test_fraction)) if v is not None}
+    if args.defaults_rule:
+        return "\n".join([head, ""] + defaults_rule(workloads, args.epochs, args.seeds, options, args.params)) + "\n"
     runs = []
     for w in workloads:
         for seed in args.seed:

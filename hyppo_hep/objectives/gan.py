@@ -22,7 +22,7 @@ dropout (0), weight_decay (0, Adam's L2 term), and the training's own:
   layer, spectral). A batch-normalised discriminator is always fed real and generated
   events in one batch (see :mod:`hyppo_hep.models.gan`);
 * ``lr_schedule``: constant, cosine, linear or exponential (per epoch, both networks,
-  down to 1% of the initial rates at the last epoch);
+  down to ``lr_final`` times the initial rates at the last epoch; ``lr_final`` 0.01);
 * ``ema`` (0.9999): exponential moving average of the generator's weights per step (0 = off).
   Step t uses the decay ``min(ema, (1 + t) / (10 + t))``, so the average spans about the
   last tenth of the steps until it reaches the horizon ``1 / (1 - ema)`` steps: short
@@ -75,7 +75,7 @@ DEFAULTS = {
     "activation": "leaky_relu", "dropout": 0.0, "weight_decay": 0.0,
     "loss": "ns", "beta1": 0.5, "beta2": 0.999, "label_smoothing": 0.0,
     "gen_norm": "batch", "disc_norm": "none", "lr_schedule": "constant",
-    "ema": 0.9999, "d_steps": 1, "gp_weight": 10.0,
+    "ema": 0.9999, "d_steps": 1, "gp_weight": 10.0, "lr_final": 0.01,
 }
 CHOICES = {"loss": ("ns", "bce", "wgan-gp", "hinge", "lsgan"), "gen_norm": ("batch", "layer", "none"),
            "disc_norm": ("none", "batch", "layer", "spectral"),
@@ -204,6 +204,7 @@ def check_hyperparameters(name: str, p: dict) -> None:
         require(name, 0 <= p[key] < 1, f"hyperparameter {key} must be in [0, 1), got {p[key]}")
     require(name, 0 <= p["label_smoothing"] < 0.5, f"hyperparameter label_smoothing must be in [0, 0.5), got {p['label_smoothing']}")
     require(name, p["gp_weight"] >= 0, f"hyperparameter gp_weight must be >= 0, got {p['gp_weight']}")
+    require(name, 0 < p["lr_final"] <= 1, f"hyperparameter lr_final must be in (0, 1], got {p['lr_final']}")
     for key, known in CHOICES.items():
         require(name, p[key] in known, f"hyperparameter {key}={p[key]!r} is unknown (known: {', '.join(known)})")
     check_names(name, p, {"activation": "ACTIVATIONS"})
@@ -274,7 +275,7 @@ def schedulers(opts, p: dict, done: int) -> list:
     for opt, lr in zip(opts, ("lr_gen", "lr_disc")):
         for group in opt.param_groups:  # a restored optimiser carries the lower rung's decayed rate
             group["lr"] = group["initial_lr"] = p[lr]
-    scheds = [lr_scheduler(opt, p["lr_schedule"], p["epochs"]) for opt in opts]
+    scheds = [lr_scheduler(opt, p["lr_schedule"], p["epochs"], p["lr_final"]) for opt in opts]
     with warnings.catch_warnings():  # "step() before optimizer.step()": no step is skipped here
         warnings.simplefilter("ignore")
         for sched in scheds:
@@ -360,18 +361,18 @@ class AdamKernel:
                            found_inf=None)
 
 
-def lr_scheduler(opt, kind: str, epochs: int):
-    """A torch scheduler stepped once per epoch that reaches 1% of the initial rate at the
-    last epoch (cosine, linear, exponential), or None for a constant rate."""
+def lr_scheduler(opt, kind: str, epochs: int, final: float = 0.01):
+    """A torch scheduler stepped once per epoch that reaches ``final`` times the initial rate
+    at the last epoch (cosine, linear, exponential), or None for a constant rate."""
     from torch.optim import lr_scheduler as ls
 
     n = max(epochs - 1, 1)
     if kind == "cosine":
-        return ls.CosineAnnealingLR(opt, T_max=n, eta_min=0.01 * opt.param_groups[0]["lr"])
+        return ls.CosineAnnealingLR(opt, T_max=n, eta_min=final * opt.param_groups[0]["lr"])
     if kind == "linear":
-        return ls.LinearLR(opt, start_factor=1.0, end_factor=0.01, total_iters=n)
+        return ls.LinearLR(opt, start_factor=1.0, end_factor=final, total_iters=n)
     if kind == "exponential":
-        return ls.ExponentialLR(opt, gamma=0.01 ** (1.0 / n))
+        return ls.ExponentialLR(opt, gamma=final ** (1.0 / n))
     return None
 
 

@@ -69,8 +69,9 @@ def _pooled_single(mean, std, n):
 def propose_frame(strategy, history, n: int, rng: np.random.Generator, fit) -> list[dict]:
     """The proposal both surrogate strategies make (this module's and the multi-objective
     one): the initial design's points first, then ``fit(k, out)`` for ``k`` model-based points
-    once enough sets have finished (``out``: those chosen so far), then random points for the
-    rest. ``strategy`` has ``space``, ``initial`` and ``_design`` (None until drawn)."""
+    once enough sets have finished (``out``: those chosen so far), then, while the model cannot
+    be fitted yet (design sets still running or failed), more space-filling design points
+    (:func:`design_extension`), or random points where the model ran out of candidates. ``strategy`` has ``space``, ``initial`` and ``_design`` (None until drawn)."""
     space = strategy.space
     out: list[dict] = []
     n_design = max(0, min(n, strategy.initial - len(history)))
@@ -79,13 +80,34 @@ def propose_frame(strategy, history, n: int, rng: np.random.Generator, fit) -> l
             strategy._design = latin_hypercube(space, strategy.initial, rng)
         out += new_points(space, strategy._design, history, n_design)
     n_fit = len(history.done) + len(history.failed)
-    if len(out) < n and len(history.done) >= 2 and n_fit >= min(space.dim + 2, strategy.initial):
+    can_fit = len(history.done) >= 2 and n_fit >= min(space.dim + 2, strategy.initial)
+    if len(out) < n and can_fit:
         out += fit(n - len(out), out)
     if len(out) < n:
         chosen = {space.key(p) for p in out}
-        U = random_design(space, n - len(out), rng, exclude=history.keys(space) | chosen)
+        if can_fit:  # the model ran out of candidates: the lattice is nearly full
+            U = random_design(space, n - len(out), rng, exclude=history.keys(space) | chosen)
+        else:
+            U = design_extension(space, history, n - len(out), rng, out)
         out += new_points(space, U, history, n - len(out), also_taken=chosen)
     return out
+
+
+def design_extension(space, history, n: int, rng: np.random.Generator, chosen: list[dict]) -> np.ndarray:
+    """``n`` more design points (``n x dim``) while the design's sets are still running (or
+    failed) and the model cannot be fitted yet: of many uniform lattice points, greedily the
+    farthest from every set proposed so far (``chosen``: this proposal's), so the design
+    goes on filling the space. Not a plain uniform draw: the search's per-set generator is
+    the one random search gets for the same set, and a surrogate search would then hand out
+    random search's very sets (with 2 workers and 2 trials per set, its 5th set was random
+    search's 5th)."""
+    taken = [r.params for r in history.sets.values()] + list(chosen)
+    exclude = history.keys(space) | {space.key(p) for p in chosen}
+    U = random_design(space, max(200, 50 * space.dim), rng, exclude=exclude)
+    if len(U) == 0 or not taken:
+        return U[:n]
+    dist = cand.min_distance(U, space.encode_many(taken))
+    return U[cand.weighted_merit_select(U, np.zeros(len(U)), dist, (0.0,), n)]
 
 
 class SurrogateStrategy:

@@ -57,3 +57,28 @@ def test_the_floor_falls_with_the_test_sample():
     # sqrt(4) = 2 asymptotically; measured 3.7 at these small samples (seeded data, deterministic)
     assert 1.4 < floors[0] / floors[1] < 4.5
     assert np.all(np.isfinite(floors))
+
+
+def test_defaults_rule_takes_the_data_options_and_candidate_params():
+    """--defaults-rule trains on the sample --n-events / --test-fraction give (the floor it
+    prints is that sample's) and with --params in place of the defaults."""
+    b = bench()
+    small = {"n_events": 2000, "test_fraction": 0.5}
+    plain = b.defaults_rule(["gan_hadronization"], 5, [0], small)[-1].split("|")
+    same_floor = resolve("gan_hadronization", {"epochs": 1, **small})(
+        {"batch_size": 256, "gen_layersize": 16, "disc_layersize": 16}, trial=0, seed=0, device="cpu")["w1_floor"]
+    assert float(plain[8]) == pytest.approx(same_floor, abs=5e-5)
+    decayed = b.defaults_rule(["gan_hadronization"], 5, [0], small, {"lr_schedule": "linear"})[-1].split("|")
+    assert plain[3:8] != decayed[3:8]  # the same seed, another schedule: another curve
+
+
+def test_good_region_counts_sets_near_the_joint_best(tmp_path):
+    b = bench()
+    runs = [run("rbf", 1, [0.008, 0.009, 0.03], 0.004), run("random", 1, [0.012, 0.0095, 0.05, 0.015], 0.004)]
+    lines = b.good_region(runs)
+    # joint best 0.008: within 1.25x (0.010) rbf 2 sets, random 1; within 2x (0.016) rbf 2, random 3
+    assert "| gan_hadronization | 1 | rbf | 3 | 2.00 | 2 | 2 | 0.0090 |" in lines
+    assert "| gan_hadronization | 1 | random | 4 | 2.38 | 1 | 3 | 0.0135 |" in lines
+    path = tmp_path / "runs.json"
+    path.write_text(__import__("json").dumps(runs))
+    assert "| gan_hadronization | 1 | random | 4 |" in b.main(["--report", str(path)])

@@ -112,16 +112,18 @@ def test_ema_follows_the_weights_with_warmup_and_refreshes_batchnorm_statistics(
     assert bn.momentum == 0.1 and not ema.module.training
 
 
+@pytest.mark.parametrize("final", [None, 0.1])
 @pytest.mark.parametrize("kind", ["cosine", "linear", "exponential"])
-def test_lr_schedules_reach_one_percent_at_the_last_epoch(kind):
+def test_lr_schedules_reach_lr_final_at_the_last_epoch(kind, final):
+    """1% of the initial rate by default, ``lr_final`` of it when given."""
     opt = torch.optim.Adam([torch.zeros(1, requires_grad=True)], lr=1e-3)
-    sched = gan.lr_scheduler(opt, kind, 10)
+    sched = gan.lr_scheduler(opt, kind, 10) if final is None else gan.lr_scheduler(opt, kind, 10, final)
     rates = [opt.param_groups[0]["lr"]]
     for _ in range(9):
         opt.step()
         sched.step()
         rates.append(opt.param_groups[0]["lr"])
-    assert rates[0] == pytest.approx(1e-3) and rates[-1] == pytest.approx(1e-5)
+    assert rates[0] == pytest.approx(1e-3) and rates[-1] == pytest.approx(1e-3 * (final or 0.01))
     assert all(a > b for a, b in zip(rates, rates[1:]))
     assert gan.lr_scheduler(opt, "constant", 10) is None
 
@@ -134,6 +136,7 @@ def test_lr_schedules_reach_one_percent_at_the_last_epoch(kind):
     ({"beta1": -0.1}, "beta1 must be in [0, 1)"),
     ({"label_smoothing": 0.5}, "label_smoothing must be in [0, 0.5)"),
     ({"d_steps": 0}, "d_steps must be >= 1"),
+    ({"lr_final": 0.0}, "lr_final must be in (0, 1]"),
 ])
 def test_bad_training_hyperparameters_are_one_line_user_errors(params, message, cache):
     obj = resolve("gan_dimuon", {"epochs": 1, "n_events": 200, "cache_dir": cache})

@@ -401,3 +401,35 @@ def test_ard_trust_region_option_proposes_new_lattice_points():
 
     with pytest.raises(ConfigError, match="strategy.trust_region"):
         build("rbf", {"trust_region": "box"}, SPACE, 10)
+
+
+FOCUS6 = {"noise_dim": {"lower": 1, "upper": 16}, "batch_size": {"lower": 2, "upper": 8},
+          "lr_gen": {"low": 2.0e-5, "high": 1.0e-3, "log": True}, "lr_disc": {"low": 2.0e-5, "high": 1.0e-3, "log": True},
+          "gen": {"lower": 2, "upper": 16}, "disc": {"lower": 2, "upper": 16}}
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_proposal_under_pending_design_sets_is_not_random_searchs_draw(seed):
+    """2 workers, 2 trials per set, a design of 4 in 6-D: set 5 is asked while set 4 still
+    runs. The fit needs 4 finished sets, so the proposal is a fallback; it used to be a
+    uniform draw from the per-set generator random search gets for set 5 (the same set in
+    both searches). It must now extend the design: away from the sets already taken."""
+    from hyppo_hep.seeding import strategy_rng
+
+    space = Space.from_dict(FOCUS6)
+    strat = build("rbf", {"initial": 4}, space, 12)
+    h = History()
+    for i in range(4):
+        p = strat.propose(h, 1, strategy_rng(seed, h.next_id()))[0]
+        sid = h.next_id()
+        h.add_set(SetRecord(sid, p, [0, 1]))
+        if i < 3:  # the 4th design set is still running
+            for t in range(2):
+                h.add_trial(sid, TrialRecord(t, t, float(sum(space.encode(p))) + 0.01 * t))
+            h.complete(sid, finished=float(sid))
+    fifth = strat.propose(h, 1, strategy_rng(seed, 5))[0]
+    random_fifth = build("random", {}, space, 12).propose(h, 1, strategy_rng(seed, 5))[0]
+    assert space.key(fifth) != space.key(random_fifth)
+    X = space.encode_many([r.params for r in h.sets.values()])
+    U = space.sample(np.random.default_rng(seed), 500)
+    assert cand.min_distance(space.encode(fifth)[None], X)[0] >= np.quantile(cand.min_distance(U, X), 0.9)
