@@ -269,8 +269,9 @@ def issue16_table(workers_list, seed=1, strategies=("rbf",), confirm=3, only=("g
                 busy, confirm_note = r.busy, ""
                 if search_options:  # only the confirmation trials that changed or confirmed the pick count
                     useful, n_useful, n_run = useful_confirmations(log, cfg.space)
+                    keys = _confirm_keys(log)  # once: per event it made the table quadratic in the events
                     confirmed = sum(e["finished"] - e["started"] for e in log if e["event"] == "trial_finished"
-                                    and (e["set_id"], e["trial"]) in _confirm_keys(log))
+                                    and (e["set_id"], e["trial"]) in keys)
                     busy = r.busy - confirmed + useful
                     cap = r.n_workers * r.wall
                     confirm_note = (f" ({n_useful} of {n_run} confirmation trials useful; utilization of the "

@@ -234,7 +234,7 @@ class SurrogateStrategy:
             recs = done + failed
         else:
             recs = done
-        X = space.encode_many([r.params for r in recs])
+        X = history.X_of(space, recs)  # kept by the history: encoding 10,000 sets per proposal was slow
         Y = np.stack([mean, std], axis=1) if with_std else mean[:, None]
         V = np.stack([var_mean, var_std], axis=1) if with_std else var_mean[:, None]
         return self.features(X), X, Y, V

@@ -1,0 +1,237 @@
+"""The bookkeeping made incremental for 8000 simulated workers (issue 16) decides exactly as
+the plain scans it replaced: the confirmation end rule (Search._confirm_fits, kept per set,
+and its shortcut that skips ranking the race when no set's trial can fit), History's kept
+encodings and scores. Seeded simulated campaigns are compared event by event against a
+Search with the scans as they were."""
+
+import bisect
+import itertools
+import math
+
+import numpy as np
+import pytest
+
+from hyppo_hep.config import DEFAULT_CONFIG, load_config
+from hyppo_hep.driver import Driver
+from hyppo_hep.history import History, SetRecord, TrialRecord
+from hyppo_hep.search import Search
+from hyppo_hep.simulate import DurationModel, SimulatedExecutor
+from hyppo_hep.strategy import build
+
+# set factors vary (sigma_set) and so do trials of a set (sigma_trial): the per-set mean
+# spans and the tail means of the end rule both matter
+DURATIONS = DurationModel(base=1200.0, sigma_set=0.3, sigma_trial=0.05, size_param="gen_layersize", size_ref=512.0,
+                          size_power=0.5)
+
+
+class ScanSearch(Search):
+    """The end rule as it was before it was kept per set: every regular trial out rescanned,
+    every set's spans relisted, the race ranked whatever the end rule says."""
+
+    def _confirmations(self, n):
+        fits = self._confirm_fits()
+        if fits is None:
+            return []
+        if not self.confirm_end_rule:
+            fits = None
+        per = max(1, self.min_trials)
+        out = []
+        for sid, k in self.racing.confirmations(self.history, self.version, self.confirm, n * per, fits):
+            for first in range(0, k, per):
+                out.append(self.extend(sid, min(per, k - first), "confirm"))
+        return out
+
+    def _trial_duration(self, set_id, elapsed=0.0):
+        spans = [t.finished - t.started for t in self.history.sets[set_id].trials.values()
+                 if t.started is not None and t.finished is not None and t.finished >= t.started]
+        if spans:
+            return sum(spans) / len(spans)
+        if not self._durations:
+            return None
+        ordered = sorted(self._durations)
+        suffix = list(itertools.accumulate(reversed(ordered)))[::-1] + [0.0]
+        i = bisect.bisect_right(ordered, elapsed)
+        return suffix[i] / (len(ordered) - i) if i < len(ordered) else elapsed
+
+    def _confirm_fits(self):
+        regular = [(key, t0) for key, t0 in self._out.items()
+                   if key[1] not in self.history.sets[key[0]].confirm_trials]
+        if not regular:
+            return None
+        now = self.clock()
+        end = -math.inf
+        for (sid, _), t0 in regular:
+            d = self._trial_duration(sid, max(0.0, now - t0))
+            if d is None:
+                return lambda sid: True
+            end = max(end, t0 + d)
+        end = max(end, now)
+
+        def fits(set_id):
+            d = self._trial_duration(set_id)
+            return d is None or now + d <= end
+        return fits
+
+
+class Log(list):
+    def write(self, event):
+        self.append(event)
+        return event
+
+
+def _campaign(cls, strategy, n_groups, budget, confirm, trial_level=True, min_trials=None):
+    cfg = load_config(DEFAULT_CONFIG)
+    ex = SimulatedExecutor(cfg.objective, n_groups, 5, DURATIONS, charge_proposals=False, trial_level=trial_level)
+    log = Log()
+    search = cls(cfg.space, build(strategy, {}, cfg.space, budget), budget=budget, trials=5, seed=3, confirm=confirm,
+                 min_trials=min_trials, journal=log, clock=ex.clock)
+    skipped = []
+    if cls is Search:  # count the asks the shortcut answered (the test must exercise it)
+        shortest = search._shortest_duration
+
+        def spy():
+            d = shortest()
+            skipped.append(d)
+            return d
+        search._shortest_duration = spy
+    Driver(search, ex).run()
+    return log, search, skipped
+
+
+@pytest.mark.parametrize("strategy,n_groups,budget,confirm,trial_level,min_trials", [
+    ("random", 16, 100, 3, True, None),
+    ("random", 40, 250, 10, True, None),
+    ("random", 40, 250, 10, False, None),
+    ("rbf", 16, 100, 5, True, None),
+    # adaptive repeats: top-ups put a set's regular trials out at different times
+    ("random", 16, 100, 3, True, 2),
+])
+def test_end_rule_kept_per_set_gives_the_same_campaign(strategy, n_groups, budget, confirm, trial_level, min_trials):
+    """The same events, in the same order, at the same virtual times, as with the scans;
+    confirmation trials ran."""
+    ref, _, _ = _campaign(ScanSearch, strategy, n_groups, budget, confirm, trial_level, min_trials)
+    got, search, asked = _campaign(Search, strategy, n_groups, budget, confirm, trial_level, min_trials)
+    assert got == ref
+    assert any(e["event"] == "trials_added" and e.get("purpose") == "confirm" for e in got)
+    assert asked  # the shortcut was consulted (test_shortcut_skips_only_when_no_set_fits: both ways)
+    assert not search._regular and not search._out  # nothing left out at the end
+
+
+def test_shortcut_skips_only_when_no_set_fits():
+    """Wherever the shortcut says no set's trial can fit, the plain rule refuses every set."""
+    cfg = load_config(DEFAULT_CONFIG)
+    ex = SimulatedExecutor(cfg.objective, 16, 5, DURATIONS, charge_proposals=False)
+    search = Search(cfg.space, build("random", {}, cfg.space, 100), budget=100, trials=5, seed=3, confirm=3,
+                    clock=ex.clock)
+    checked = {"skip": 0, "run": 0}
+    confirm_fits = search._confirm_fits
+
+    def check():
+        fits = confirm_fits()
+        if fits is not None and hasattr(fits, "window"):
+            now, end = fits.window
+            shortest = search._shortest_duration()
+            every = [sid for sid in search.history.sets if fits(sid)]
+            if shortest is not None and now + shortest > end:
+                checked["skip"] += 1
+                assert every == []
+            else:
+                checked["run"] += 1
+                assert shortest is None or min(search._trial_duration(s) for s in search.history.sets) >= shortest
+        return fits
+    search._confirm_fits = check
+    Driver(search, ex).run()
+    assert checked["skip"] > 0 and checked["run"] > 0
+
+
+def test_history_encodings_follow_added_and_replaced_sets():
+    cfg = load_config(DEFAULT_CONFIG)
+    space = cfg.space
+    rng = np.random.default_rng(0)
+    h = History()
+    params = [space.decode(u) for u in space.sample(rng, 150)]
+    for i, p in enumerate(params[:100]):
+        h.add_set(SetRecord(i, p, [i]))
+    np.testing.assert_array_equal(h.X_all(space), space.encode_many(params[:100]))
+    for i, p in enumerate(params[100:140]):  # appended after a first use: grows the kept rows
+        h.add_set(SetRecord(100 + i, p, [i]))
+    np.testing.assert_array_equal(h.X_all(space), space.encode_many(params[:140]))
+    recs = [h.sets[i] for i in (139, 3, 77)]
+    np.testing.assert_array_equal(h.X_of(space, recs), space.encode_many([r.params for r in recs]))
+    h.add_set(SetRecord(3, params[145], [0]))  # a set replaced: its row follows
+    expect = params[:140]
+    expect[3] = params[145]
+    np.testing.assert_array_equal(h.X_all(space), space.encode_many(expect))
+    X = h.X_all(space)
+    X[:] = -1.0  # a copy: the caller may scribble on it
+    np.testing.assert_array_equal(h.X_all(space), space.encode_many(expect))
+    assert h.X_of(space, []).shape == (0, space.dim)
+
+
+def test_scores_follow_added_trials():
+    rec = SetRecord(0, {}, [1, 2, 3])
+    assert rec.scores == []
+    rec.trials[2] = TrialRecord(2, 3, 5.0)
+    assert rec.scores == [5.0]
+    rec.trials[0] = TrialRecord(0, 1, 1.0)
+    rec.trials[1] = TrialRecord(1, 2, None, error="boom")
+    got = rec.scores
+    assert got == [1.0, 5.0]
+    got.append(9.0)  # a fresh list each time
+    assert rec.scores == [1.0, 5.0] and rec.mean == 3.0
+
+
+def test_end_rule_by_hand_with_a_set_asked_at_two_times():
+    """A set whose regular trials out were asked at different times (a partial re-submission)
+    and a set with none back: the same end and the same answer per set as the scan."""
+    clock = {"now": 0.0}
+    searches = [cls(None, None, budget=3, trials=3, confirm=2, clock=lambda: clock["now"]) for cls in (ScanSearch, Search)]
+    for search in searches:
+        for ev in ({"event": "set_submitted", "time": 0.0, "set_id": 0, "params": {}, "seeds": [1, 2, 3],
+                    "trials": [0, 1, 2]},
+                   {"event": "set_submitted", "time": 1.0, "set_id": 1, "params": {}, "seeds": [4, 5, 6],
+                    "trials": [0, 1, 2]},
+                   {"event": "trial_finished", "time": 10.0, "set_id": 0, "trial": 0, "seed": 1, "score": 1.0,
+                    "started": 0.0, "finished": 10.0},
+                   {"event": "set_submitted", "time": 50.0, "set_id": 0, "params": {}, "seeds": [1, 2, 3],
+                    "trials": [2]}):
+            search.apply(ev)
+    for now in (20.0, 55.0, 70.0):
+        clock["now"] = now
+        ref, got = (s._confirm_fits() for s in searches)
+        assert [ref(0), ref(1)] == [got(0), got(1)]
+        assert got.window[1] == max(now, 50.0 + 10.0, 1.0 + 10.0)
+    assert [ref(0), ref(1)] == [False, False] and [got(0), got(1)] == [False, False]
+    clock["now"] = 20.0
+    assert searches[1]._confirm_fits()(0)  # 20 + 10 <= 60: the later asked trial decides
+
+
+def test_slots_idle_count_kept_matches_a_recount():
+    """Slots.n_idle, kept as workers start, finish and groups retire, equals a recount; the
+    single trials still go to the lowest idle workers of partly busy groups."""
+    from random import Random
+
+    from hyppo_hep.executor.slots import Slots
+    from hyppo_hep.trial import TrialSpec
+
+    slots = Slots([[0, 1, 2], [3, 4, 5], [6, 7, 8], [9, 10]])
+    rnd, sid, placed = Random(4), 0, []
+    for step in range(300):
+        if rnd.random() < 0.5:
+            k = rnd.choice((1, 1, 2, 3))
+            slots.submit(TrialSpec(sid, {}, tuple(range(k)), tuple(range(k))))
+            sid += 1
+            for spec, workers in slots.place():
+                placed += [(spec.set_id, t) for t in spec.trials]
+        elif placed:
+            key = placed.pop(rnd.randrange(len(placed)))
+            if step >= 150 and not slots.retired and key in slots.where:
+                head, _, moved = slots.lose(slots.where[key][0])
+                placed = [k for k in placed if k != head]
+            elif key in slots.where:
+                slots.done(key)
+            for spec, _ in slots.place():
+                placed += [(spec.set_id, t) for t in spec.trials]
+        recount = len(slots._partial) + sum(len(slots.layout[g]) for g in slots._whole)
+        assert slots.n_idle == recount == len(slots.idle())
+    assert slots.retired
