@@ -232,7 +232,8 @@ def _confirm_supported() -> bool:
     return "confirm" in inspect.signature(Search).parameters
 
 
-def issue16_table(workers_list, seed=1, strategies=("rbf",), confirm=3, only=("groups", "trial", "confirm")):
+def issue16_table(workers_list, seed=1, strategies=("random", "rbf"), confirm=3, only=("groups", "trial", "confirm"),
+                  save_events=None):
     """Trial-level scheduling against groups only, the real strategy, proposal time charged:
     utilization, speedup, proposal time and time-to-quality (virtual hours until the pick
     is as good as random search's final pick on the same cluster and budget). With a
@@ -259,11 +260,13 @@ def issue16_table(workers_list, seed=1, strategies=("rbf",), confirm=3, only=("g
         if confirm and "confirm-wait" in only and _confirm_supported():
             rules.append((f"trial level + confirmation trials (confirm {confirm}) started whenever a regular trial "
                           "is out, waited for", True, {"confirm": confirm, "confirm_end_rule": False}))
-        for strategy in ("random",) + tuple(strategies):
+        for strategy in strategies:
             for rule, trial_level, search_options in rules:
                 log = EventLog()
                 r = one("nested_async", n_groups, budget, seed, strategy=strategy, journal=log,
                         trial_level=trial_level, search_options=search_options)
+                if save_events:  # the campaign's journal (virtual times), for a look at where the time went
+                    _save(log, save_events, f"{strategy}_{workers}_{'conf' if search_options else ('trial' if trial_level else 'groups')}_s{seed}")
                 picks = picks_over_time(log, cfg.space, objective)
                 ttq = time_to(picks, target)
                 busy, confirm_note = r.busy, ""
@@ -282,6 +285,15 @@ def issue16_table(workers_list, seed=1, strategies=("rbf",), confirm=3, only=("g
                       f"{picks[-1][1]:.4f} | {r.real_time:.1f} |", flush=True)
 
 
+def _save(events, directory, name) -> None:
+    import json
+
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    with open(Path(directory) / f"{name}.jsonl", "w", encoding="utf-8") as fh:
+        for e in events:
+            fh.write(json.dumps(e, default=str) + "\n")
+
+
 def _confirm_keys(events) -> set:
     return {(e["set_id"], t) for e in events if e["event"] == "trials_added" and e.get("purpose") == "confirm"
             for t in e["trials"]}
@@ -297,6 +309,8 @@ def main(argv=None):
                    "e.g. 80,800")
     p.add_argument("--seed", type=int, default=1, help="the seed of --issue16")
     p.add_argument("--rules", default="groups,trial,confirm", help="--issue16: which rules (default all)")
+    p.add_argument("--strategies", default="random,rbf", help="--issue16: which strategies (default random,rbf)")
+    p.add_argument("--save-events", metavar="DIR", help="--issue16: write each campaign's journal events there")
     p.add_argument("--progress", action="store_true", help="print the strategy's progress every 50 proposals")
     p.add_argument("--confirm", type=int, default=3, help="confirmation trials per contending set (--issue16; "
                    "when the Search has them)")
@@ -305,7 +319,8 @@ def main(argv=None):
         global PROGRESS
         PROGRESS = args.progress
         return issue16_table([int(w) for w in args.issue16.split(",")], seed=args.seed, confirm=args.confirm,
-                             only=args.rules.split(","))
+                             only=args.rules.split(","), strategies=tuple(args.strategies.split(",")),
+                             save_events=args.save_events)
     if args.rbf:
         return rbf_table([int(w) for w in args.rbf.split(",")])
     if args.tail:
