@@ -294,6 +294,46 @@ def _save(events, directory, name) -> None:
             fh.write(json.dumps(e, default=str) + "\n")
 
 
+def idle_breakdown(events, n_workers: int) -> dict:
+    """Where a campaign's worker-time went (virtual seconds, from its events): busy in
+    regular and in confirmation trials, idle before the last new set was asked (the master
+    and the placement: proposals charged, a set waiting for a group) and idle after it (the
+    end-of-campaign tail, when nothing new may start)."""
+    confirm = _confirm_keys(events)
+    t0 = min(e["time"] for e in events if e["event"] == "set_submitted")
+    last_new = max(e["time"] for e in events if e["event"] == "set_submitted")
+    trials = [e for e in events if e["event"] == "trial_finished"]
+    end = max(e["finished"] for e in trials)
+    out = {"wall": end - t0, "last_new_set": last_new - t0, "busy_regular": 0.0, "busy_confirm": 0.0,
+           "busy_before": 0.0, "busy_after": 0.0}
+    for e in trials:
+        d = e["finished"] - e["started"]
+        out["busy_confirm" if (e["set_id"], e["trial"]) in confirm else "busy_regular"] += d
+        before = max(0.0, min(e["finished"], last_new) - max(e["started"], t0))
+        out["busy_before"] += before
+        out["busy_after"] += d - before
+    out["idle_before"] = n_workers * (last_new - t0) - out["busy_before"]
+    out["idle_after"] = n_workers * (end - last_new) - out["busy_after"]
+    return out
+
+
+def idle_table(paths, n_workers: int) -> None:
+    """``--idle-from``: idle_breakdown of saved campaigns (--save-events), in worker-hours."""
+    import json
+
+    print("| campaign | wall (h) | last new set asked at (h) | utilisation (all trials) | idle before it "
+          "(worker-h, % of capacity) | idle after it: the tail (worker-h, % of capacity) | confirmation trials (worker-h) |")
+    print("|---|---|---|---|---|---|---|")
+    for path in paths:
+        events = [json.loads(line) for line in open(path, encoding="utf-8")]
+        b = idle_breakdown(events, n_workers)
+        cap = n_workers * b["wall"]
+        print(f"| {Path(path).stem} | {b['wall'] / 3600:.2f} | {b['last_new_set'] / 3600:.2f} | "
+              f"{(b['busy_regular'] + b['busy_confirm']) / cap:.1%} | {b['idle_before'] / 3600:.0f} "
+              f"({b['idle_before'] / cap:.1%}) | {b['idle_after'] / 3600:.0f} ({b['idle_after'] / cap:.1%}) | "
+              f"{b['busy_confirm'] / 3600:.0f} |")
+
+
 def _confirm_keys(events) -> set:
     return {(e["set_id"], t) for e in events if e["event"] == "trials_added" and e.get("purpose") == "confirm"
             for t in e["trials"]}
@@ -314,7 +354,12 @@ def main(argv=None):
     p.add_argument("--progress", action="store_true", help="print the strategy's progress every 50 proposals")
     p.add_argument("--confirm", type=int, default=3, help="confirmation trials per contending set (--issue16; "
                    "when the Search has them)")
+    p.add_argument("--idle-from", nargs="+", metavar="JSONL", help="where the time went in campaigns saved "
+                   "by --save-events (give --workers)")
+    p.add_argument("--workers", type=int, default=8000, help="--idle-from: the workers of those campaigns")
     args = p.parse_args(argv)
+    if args.idle_from:
+        return idle_table(args.idle_from, args.workers)
     if args.issue16:
         global PROGRESS
         PROGRESS = args.progress
