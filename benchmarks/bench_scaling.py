@@ -4,6 +4,9 @@
     python benchmarks/bench_scaling.py --quick    # 80 workers only, seconds
     python benchmarks/bench_scaling.py --tail     # only where the utilization goes at scale
     python benchmarks/bench_scaling.py --rbf 80,800   # the real rbf strategy, proposal time charged
+    python benchmarks/bench_scaling.py --issue16 8000 --rules trial --strategies rbf --save-events DIR
+                                                  # ~15-20 CPU-min per rule (8,400 rbf proposals)
+    python benchmarks/bench_scaling.py --idle-from DIR/*.jsonl --workers 8000   # where the time went
 
 The real Driver and strategy run on :class:`SimulatedExecutor`'s virtual clock; trial
 durations come from a model (20 min mean, log-normal across sets, growing with the
