@@ -13,7 +13,7 @@ Master + 8 worker ranks (2 groups of 4, or 4 groups of 2), trials that sleep (so
 2 cores measure the scheduling, not the CPU). Reported from the journal: the search's wall
 time (first submission to last result), the ideal wall time (busy trial-seconds / 8 workers),
 speedup over running the same trials one after another, worker utilization
-(busy / (8 x wall)), the master's CPU over the whole run, and the worst rank's CPU seconds
+(busy / (8 x wall)), the master's CPU over the whole run, and the worst worker rank's CPU seconds
 per second spent waiting for a message (HYPPO_MPI_STATS). Median of ``--repeats`` runs.
 """
 
@@ -124,7 +124,10 @@ def run_case(tmp: Path, objective, trials, group_size, budget, n=9, code: Path =
     ranks = [json.loads(p.read_text()) for p in stats.glob("rank*.json")]
     master = next(r for r in ranks if r["role"] == "master")
     # CPU spent while waiting for a message, per second waited (the cost of not spinning)
-    idle_cpu = max(r["wait_cpu"] / r["wait_wall"] for r in ranks if r["wait_wall"] > 0)
+    idle_cpu = max(r["wait_cpu"] / r["wait_wall"] for r in ranks if r["wait_wall"] > 0 and r["role"] != "master")
+    master_wait = master["wait_cpu"] / master["wait_wall"] if master["wait_wall"] > 0 else 0.0
+    # a worker rank's wake-ups (naps ended) per wait: the price of each wait between two trials
+    wakeups = statistics.mean(r["wakeups"] for r in ranks if r["role"] != "master")
     # the messages' latency, from the journal (one clock, one machine): a set's submission
     # to its first trial's start (master -> rank), a set's last trial's end to its result
     # being journalled (rank -> master); medians over sets
@@ -139,12 +142,13 @@ def run_case(tmp: Path, objective, trials, group_size, budget, n=9, code: Path =
     switches = sum(r["nvcsw"] for r in ru) / max(r["wall"] for r in ru)
     return {"to_rank": to_rank, "to_master": to_master, "switches": switches, "wall": wall, "ideal": busy / workers, "serial": busy, "util": busy / (workers * wall), "total": total,
             "util_regular": busy_regular / (workers * wall), "n_confirm": len(confirm_keys),
-            "master_cpu": master["cpu"] / master["wall"], "worker_idle_cpu": idle_cpu, "n_trials": len(trials_ev)}
+            "master_cpu": master["cpu"] / master["wall"], "worker_idle_cpu": idle_cpu, "master_wait_cpu": master_wait,
+            "rank_wakeups": wakeups, "n_trials": len(trials_ev)}
 
 
 HEADER = ("| code | case | sets x trials | wall of the search (s) | ideal = busy / 8 (s) | speedup vs one after "
-          "another | utilization | process wall incl. MPI start (s) | master CPU (% of a core) | worst rank's CPU "
-          "while waiting (% of a core) | wake-ups of all 9 ranks (voluntary switches / s) | set submitted -> "
+          "another | utilization | process wall incl. MPI start (s) | master CPU (% of a core) | worst worker rank's CPU "
+          "while waiting (% of a core) | master's CPU while waiting | naps of a worker rank (mean) | wake-ups of all 9 ranks (voluntary switches / s) | set submitted -> "
           "first trial starts (ms) | last trial ends -> journalled (ms) |")
 
 
@@ -202,7 +206,7 @@ def main(argv=None):
     print(f"## Real MPI on this machine (bench_mpi.py): mpiexec -n 9, {os.cpu_count()} cores, median of "
           f"{args.repeats}, longest nap {os.environ.get('HYPPO_MPI_MAX_SLEEP', 'default')} s\n")
     print(HEADER)
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as codes:
         versions = [("this tree", ROOT)]
         if args.compare:
@@ -219,10 +223,10 @@ def main(argv=None):
                 m = {k: statistics.median(r[k] for r in runs[label]) for k in runs[label][0]}
                 print(f"| {label} | {name} | {budget} x {trials} | {m['wall']:.2f} | {m['ideal']:.2f} | "
                       f"{m['serial'] / m['wall']:.2f}x | {m['util']:.1%} | {m['total']:.1f} | {m['master_cpu']:.1%} | "
-                      f"{m['worker_idle_cpu']:.2%} | {m['switches']:.0f} | {1000 * m['to_rank']:.1f} | "
-                      f"{1000 * m['to_master']:.1f} |" + (f" regular trials only: {m['util_regular']:.1%}, "
-                                                          f"{m['n_confirm']:.0f} confirmation trials |"
-                                                          if args.confirm else ""), flush=True)
+                      f"{m['worker_idle_cpu']:.2%} | {m['master_wait_cpu']:.2%} | {m['rank_wakeups']:.0f} | "
+                      f"{m['switches']:.0f} | {1000 * m['to_rank']:.1f} | {1000 * m['to_master']:.1f} |"
+                      + (f" regular trials only: {m['util_regular']:.1%}, {m['n_confirm']:.0f} confirmation trials |"
+                         if args.confirm else ""), flush=True)
 
 
 if __name__ == "__main__":

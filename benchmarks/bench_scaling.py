@@ -4,6 +4,9 @@
     python benchmarks/bench_scaling.py --quick    # 80 workers only, seconds
     python benchmarks/bench_scaling.py --tail     # only where the utilization goes at scale
     python benchmarks/bench_scaling.py --rbf 80,800   # the real rbf strategy, proposal time charged
+    python benchmarks/bench_scaling.py --issue16 8000 --rules trial --strategies rbf --save-events DIR
+                                                  # ~15-20 CPU-min per rule (8,400 rbf proposals)
+    python benchmarks/bench_scaling.py --idle-from DIR/*.jsonl --workers 8000   # where the time went
 
 The real Driver and strategy run on :class:`SimulatedExecutor`'s virtual clock; trial
 durations come from a model (20 min mean, log-normal across sets, growing with the
@@ -246,7 +249,8 @@ def _confirm_supported() -> bool:
     return "confirm" in inspect.signature(Search).parameters
 
 
-def issue16_table(workers_list, seed=1, strategies=("rbf",), confirm=3, only=("groups", "trial", "confirm")):
+def issue16_table(workers_list, seed=1, strategies=("random", "rbf"), confirm=3, only=("groups", "trial", "confirm"),
+                  save_events=None):
     """Trial-level scheduling against groups only, the real strategy, proposal time charged:
     utilization, speedup, proposal time and time-to-quality (virtual hours until the pick
     is as good as random search's final pick on the same cluster and budget). With a
@@ -281,18 +285,23 @@ def issue16_table(workers_list, seed=1, strategies=("rbf",), confirm=3, only=("g
         if confirm and "confirm-end" in only:
             rules.append((f"trial level + confirm {confirm} + duration-aware last round", True,
                           {"confirm": confirm, "last_round": True}))
-        for strategy in ("random",) + tuple(strategies):
+        for strategy in strategies:
             for rule, trial_level, search_options in rules:
                 log = EventLog()
                 r = one("nested_async", n_groups, budget, seed, strategy=strategy, journal=log,
                         trial_level=trial_level, search_options=search_options)
+                if save_events:  # the campaign's journal (virtual times), for a look at where the time went
+                    label = ("conf" if search_options.get("confirm") else "trial" if trial_level else "groups") \
+                        + ("_end" if search_options.get("last_round") else "")
+                    _save(log, save_events, f"{strategy}_{workers}_{label}_s{seed}")
                 picks = picks_over_time(log, cfg.space, objective)
                 ttq = time_to(picks, target)
                 busy, confirm_note = r.busy, ""
                 if search_options.get("confirm"):  # only the confirmation trials that changed or confirmed the pick count
                     useful, n_useful, n_run = useful_confirmations(log, cfg.space)
+                    keys = _confirm_keys(log)  # once: per event it made the table quadratic in the events
                     confirmed = sum(e["finished"] - e["started"] for e in log if e["event"] == "trial_finished"
-                                    and (e["set_id"], e["trial"]) in _confirm_keys(log))
+                                    and (e["set_id"], e["trial"]) in keys)
                     busy = r.busy - confirmed + useful
                     cap = r.n_workers * r.wall
                     confirm_note = (f" ({n_useful} of {n_run} confirmation trials useful; utilization of the "
@@ -301,6 +310,55 @@ def issue16_table(workers_list, seed=1, strategies=("rbf",), confirm=3, only=("g
                       f"{busy / r.wall:.1f}x | {busy / (r.n_workers * r.wall):.1%} | {r.proposal_time:.1f} | "
                       f"{1000 * r.proposal_time / budget:.1f} | {'never' if ttq is None else f'{ttq / 3600:.2f}'} | "
                       f"{picks[-1][1]:.4f} | {r.real_time:.1f} |", flush=True)
+
+
+def _save(events, directory, name) -> None:
+    import json
+
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    with open(Path(directory) / f"{name}.jsonl", "w", encoding="utf-8") as fh:
+        for e in events:
+            fh.write(json.dumps(e, default=str) + "\n")
+
+
+def idle_breakdown(events, n_workers: int) -> dict:
+    """Where a campaign's worker-time went (virtual seconds, from its events): busy in
+    regular and in confirmation trials, idle before the last new set was asked (the master
+    and the placement: proposals charged, a set waiting for a group) and idle after it (the
+    end-of-campaign tail, when nothing new may start)."""
+    confirm = _confirm_keys(events)
+    t0 = min(e["time"] for e in events if e["event"] == "set_submitted")
+    last_new = max(e["time"] for e in events if e["event"] == "set_submitted")
+    trials = [e for e in events if e["event"] == "trial_finished"]
+    end = max(e["finished"] for e in trials)
+    out = {"wall": end - t0, "last_new_set": last_new - t0, "busy_regular": 0.0, "busy_confirm": 0.0,
+           "busy_before": 0.0, "busy_after": 0.0}
+    for e in trials:
+        d = e["finished"] - e["started"]
+        out["busy_confirm" if (e["set_id"], e["trial"]) in confirm else "busy_regular"] += d
+        before = max(0.0, min(e["finished"], last_new) - max(e["started"], t0))
+        out["busy_before"] += before
+        out["busy_after"] += d - before
+    out["idle_before"] = n_workers * (last_new - t0) - out["busy_before"]
+    out["idle_after"] = n_workers * (end - last_new) - out["busy_after"]
+    return out
+
+
+def idle_table(paths, n_workers: int) -> None:
+    """``--idle-from``: idle_breakdown of saved campaigns (--save-events), in worker-hours."""
+    import json
+
+    print("| campaign | wall (h) | last new set asked at (h) | utilisation (all trials) | idle before it "
+          "(worker-h, % of capacity) | idle after it: the tail (worker-h, % of capacity) | confirmation trials (worker-h) |")
+    print("|---|---|---|---|---|---|---|")
+    for path in paths:
+        events = [json.loads(line) for line in open(path, encoding="utf-8")]
+        b = idle_breakdown(events, n_workers)
+        cap = n_workers * b["wall"]
+        print(f"| {Path(path).stem} | {b['wall'] / 3600:.2f} | {b['last_new_set'] / 3600:.2f} | "
+              f"{(b['busy_regular'] + b['busy_confirm']) / cap:.1%} | {b['idle_before'] / 3600:.0f} "
+              f"({b['idle_before'] / cap:.1%}) | {b['idle_after'] / 3600:.0f} ({b['idle_after'] / cap:.1%}) | "
+              f"{b['busy_confirm'] / 3600:.0f} |")
 
 
 def _confirm_keys(events) -> set:
@@ -319,18 +377,26 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=1, help="the seed of --issue16")
     p.add_argument("--rules", default="groups,trial,end,confirm,confirm-end",
                    help="--issue16: which rules of groups, trial, end, confirm, confirm-wait, confirm-end")
+    p.add_argument("--strategies", default="random,rbf", help="--issue16: which strategies (default random,rbf)")
+    p.add_argument("--save-events", metavar="DIR", help="--issue16: write each campaign's journal events there")
     p.add_argument("--progress", action="store_true", help="print the strategy's progress every 50 proposals")
     p.add_argument("--durations", choices=sorted(MODELS), default="size",
                    help="--issue16: the duration model (size: sqrt(gen_layersize), set sigma 0.3; batch: "
                    "batch_size^-0.7, set sigma 0.6)")
     p.add_argument("--confirm", type=int, default=3, help="confirmation trials per contending set (--issue16; "
                    "when the Search has them)")
+    p.add_argument("--idle-from", nargs="+", metavar="JSONL", help="where the time went in campaigns saved "
+                   "by --save-events (give --workers)")
+    p.add_argument("--workers", type=int, default=8000, help="--idle-from: the workers of those campaigns")
     args = p.parse_args(argv)
+    if args.idle_from:
+        return idle_table(args.idle_from, args.workers)
     if args.issue16:
         global PROGRESS, DURATIONS
         PROGRESS, DURATIONS = args.progress, MODELS[args.durations]()
         return issue16_table([int(w) for w in args.issue16.split(",")], seed=args.seed, confirm=args.confirm,
-                             only=args.rules.split(","))
+                             only=args.rules.split(","), strategies=tuple(args.strategies.split(",")),
+                             save_events=args.save_events)
     if args.rbf:
         return rbf_table([int(w) for w in args.rbf.split(",")])
     if args.tail:

@@ -44,7 +44,7 @@ import threading
 import time
 import traceback
 from collections import deque
-from dataclasses import replace
+from dataclasses import fields, replace
 
 from hyppo_hep.errors import UserError
 from hyppo_hep.executor.slots import Slots
@@ -137,7 +137,8 @@ def default_group_size(world_size: int, trials: int, group_size: int | None = No
 
 # --- waiting without spinning ---------------------------------------------------------------
 
-def _wait_message(comm, source, tag, timeout: float | None = None, stats=None, expect: list[float] | None = None):
+def _wait_message(comm, source, tag, timeout: float | None = None, stats=None, expect: list[float] | None = None,
+                  patient: bool = False):
     """Receive the next message from ``source`` with ``tag`` (wildcards allowed) without
     busy-waiting; returns (obj, source, tag), or None after ``timeout`` seconds. Each nap
     is counted in ``stats.wakeups`` (the price of not spinning).
@@ -147,7 +148,13 @@ def _wait_message(comm, source, tag, timeout: float | None = None, stats=None, e
     and after it, so a
     message that arrives about when expected is seen within a third of its error instead of
     up to MAX_SLEEP, for a few more wake-ups; no nap is ever longer than MAX_SLEEP, so a
-    wrong guess costs no latency. A guess that errs early is cheaper than a late one."""
+    wrong guess costs no latency. A guess that errs early is cheaper than a late one.
+
+    ``patient``: past the expected moment naps double (a nap as long as the lateness so
+    far) instead of growing by a third. For a worker waiting for its next work: the guess
+    is the master's shortest answer, and the work is often later by a sibling's trial
+    (a set waits for its whole group) or by the end of the campaign, where a third of the
+    lateness per nap took 10-15 wake-ups of ~100 us of CPU each."""
     from mpi4py import MPI
 
     status = MPI.Status()
@@ -163,8 +170,8 @@ def _wait_message(comm, source, tag, timeout: float | None = None, stats=None, e
         if expect:
             # s from the expected moment: naps shrink towards it and grow again past it, so
             # a message that comes about when expected is seen within a fraction of its lateness
-            off = abs(_nearest(expect, time.monotonic()))
-            nap = min(MAX_SLEEP, max(NEAR_SLEEP, off / 3))
+            off = _nearest(expect, time.monotonic())
+            nap = min(MAX_SLEEP, max(NEAR_SLEEP, off if patient and off > 0 else abs(off) / 3))
         delay = min(2 * delay, MAX_SLEEP)
         if deadline is not None:
             left = deadline - time.monotonic()
@@ -174,6 +181,18 @@ def _wait_message(comm, source, tag, timeout: float | None = None, stats=None, e
         time.sleep(nap)
         if stats is not None:
             stats.wakeups += 1
+
+
+# Work and results travel as plain tuples of the dataclasses' fields: a rank decodes one
+# message per trial, and unpickling a dataclass costs 3-4x a tuple's (15-17 us against 4-7
+# hot, some 100 us for a TrialSpec on a rank just woken from a nap: most of what a short wait
+# between two trials cost, benchmarks/RESULTS_mpi.md section 8).
+_SPEC_FIELDS = tuple(f.name for f in fields(TrialSpec))
+_RESULT_FIELDS = tuple(f.name for f in fields(TrialResult))
+
+
+def _pack(obj) -> tuple:
+    return tuple(getattr(obj, name) for name in (_SPEC_FIELDS if isinstance(obj, TrialSpec) else _RESULT_FIELDS))
 
 
 def _nearest(moments: list[float], now: float) -> float:
@@ -342,12 +361,13 @@ class MPIExecutor:
             shares.setdefault(rank, []).append(i)
         for rank, idx in shares.items():
             part = replace(spec, trials=tuple(spec.trials[i] for i in idx), seeds=tuple(spec.seeds[i] for i in idx))
-            self._outbox.send(self.comm, part, rank, TAG_WORK)
+            self._outbox.send(self.comm, _pack(part), rank, TAG_WORK)
 
     def _take(self, message) -> TrialResult | None:
         obj, source, tag = message
         if tag == TAG_FATAL:
             raise UserError(f"worker rank {source}: {obj}")
+        obj = TrialResult(*obj)
         key = (obj.set_id, obj.trial)
         entry = self.slots.where.get(key)
         if entry is None or entry[0] != source:
@@ -631,12 +651,12 @@ def _next_work(comm, watch, stats, clock: _ReplyClock) -> TrialSpec | None:
     if watch.check():
         return None
     when = clock.expect()
-    obj, _, tag = stats.wait(comm, 0, MPI.ANY_TAG, expect=None if when is None else [when])
+    obj, _, tag = stats.wait(comm, 0, MPI.ANY_TAG, expect=None if when is None else [when], patient=True)
     if tag == TAG_STOP:
         watch.stopped = True
         return None
     clock.got_work()
-    return obj
+    return TrialSpec(*obj)
 
 
 def _run_trials(comm, spec: TrialSpec, runner, watch, stats, outbox) -> None:
@@ -652,7 +672,7 @@ def _run_trials(comm, spec: TrialSpec, runner, watch, stats, outbox) -> None:
         if res.fatal:  # a user error building the objective in an isolated child
             outbox.send(comm, f"{res.error}", 0, TAG_FATAL)
         else:
-            outbox.send(comm, res, 0, TAG_RESULT)
+            outbox.send(comm, _pack(res), 0, TAG_RESULT)
 
 
 def run(cfg, run_master) -> int:

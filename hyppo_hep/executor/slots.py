@@ -25,6 +25,7 @@ Pure bookkeeping, no MPI and no clock, so both executors share it and tests driv
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections import deque
 from dataclasses import replace
@@ -56,6 +57,7 @@ class Slots:
         self._busy = [0] * len(self.layout)  # group -> its workers with something to run
         self._whole: set[int] = set(range(len(self.layout)))  # live groups with every worker idle
         self._partial: set[int] = set()  # idle workers of live, partly busy groups
+        self._n_whole = sum(len(g) for g in self.layout)  # workers of the groups in _whole
 
     # --- capacity -----------------------------------------------------------------------------
     def idle(self) -> list[int]:
@@ -65,7 +67,7 @@ class Slots:
 
     @property
     def n_idle(self) -> int:
-        return len(self._partial) + sum(len(self.layout[g]) for g in self._whole)
+        return len(self._partial) + self._n_whole
 
     @property
     def n_slots(self) -> int:
@@ -83,7 +85,7 @@ class Slots:
         """Worker ``w`` had nothing to run and now has."""
         g = self.group_of[w]
         if self._busy[g] == 0:
-            self._whole.discard(g)
+            self._leave_whole(g)
             self._partial.update(x for x in self.layout[g] if x != w)
         else:
             self._partial.discard(w)
@@ -97,15 +99,22 @@ class Slots:
             return
         if self._busy[g] == 0:
             self._partial.difference_update(self.layout[g])
-            self._whole.add(g)
+            if g not in self._whole:
+                self._whole.add(g)
+                self._n_whole += len(self.layout[g])
         else:
             self._partial.add(w)
 
     def retire(self, g: int) -> None:
         """Group ``g`` gets no more work (its workers finish what they hold)."""
         self.retired.add(g)
-        self._whole.discard(g)
+        self._leave_whole(g)
         self._partial.difference_update(self.layout[g])
+
+    def _leave_whole(self, g: int) -> None:
+        if g in self._whole:
+            self._whole.discard(g)
+            self._n_whole -= len(self.layout[g])
 
     # --- the queue -----------------------------------------------------------------------------
     def submit(self, spec: TrialSpec) -> None:
@@ -149,7 +158,7 @@ class Slots:
         if not self.trial_level or n > self.group_size:
             return []
         # partly busy groups' workers first, so that whole groups stay free for whole sets
-        workers = sorted(self._partial)[:n]
+        workers = heapq.nsmallest(n, self._partial)  # = sorted(...)[:n]; thousands idle in a tail at 8000
         for g in sorted(self._whole):
             if len(workers) >= n:
                 break

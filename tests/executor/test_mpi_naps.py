@@ -78,3 +78,44 @@ def test_nearest_moment_before_or_after_now():
     assert mpi._nearest([1.0, 2.0, 3.0], 2.1) == pytest.approx(0.1)
     assert mpi._nearest([1.0, 2.0, 3.0], 2.9) == pytest.approx(-0.1)
     assert mpi._nearest([5.0], 1.0) == pytest.approx(-4.0)
+
+
+@pytest.mark.parametrize("late", [0.13, 0.03, 0.002])
+def test_a_patient_wait_past_its_moment_takes_fewer_naps(clock, late):
+    """A worker waiting for work that comes ``late`` after the master's usual answer (a
+    sibling's trial, the end of the campaign): naps double past the moment, so it wakes
+    less often than with naps of a third of the lateness, and sees the work within the
+    lateness (or NEAR_SLEEP)."""
+    def wait(patient):
+        clock.naps.clear()
+        start = clock.now
+        expected = start + 0.004
+        stats = Stats()
+        mpi._wait_message(FakeComm(clock, expected + late), 0, 0, stats=stats, expect=[expected], patient=patient)
+        return stats.wakeups, clock.now - (expected + late)
+
+    thirds, _ = wait(False)
+    naps, seen_after = wait(True)
+    assert seen_after <= max(mpi.NEAR_SLEEP, late) + 1e-9
+    assert max(clock.naps) <= mpi.MAX_SLEEP
+    if late >= 0.03:
+        assert naps <= thirds - 3, (naps, thirds)
+    else:
+        assert naps <= thirds
+
+
+def test_work_and_results_travel_as_plain_tuples():
+    """What a rank unpickles per trial holds no dataclass (3-4x cheaper to decode), and
+    the executors rebuild exactly the TrialSpec and TrialResult that were packed."""
+    import pickle
+
+    from hyppo_hep.fidelity import Fidelity
+    from hyppo_hep.trial import TrialResult, TrialSpec
+
+    spec = TrialSpec(7, {"x1": 3.0, "act": "relu"}, (2, 3), (11, 12), Fidelity(5))
+    res = TrialResult(7, 2, 11, 0.25, None, "rank 3", "cpu", 1.0, 2.5, {"epochs": 5}, False)
+    for obj, cls in ((spec, TrialSpec), (res, TrialResult)):
+        packed = mpi._pack(obj)
+        assert type(packed) is tuple and cls(*packed) == obj
+    assert b"TrialSpec" not in pickle.dumps(mpi._pack(TrialSpec(1, {"x": 1.0}, (0,), (5,))))
+    assert b"TrialResult" not in pickle.dumps(mpi._pack(res))
