@@ -139,7 +139,7 @@ def make_search(cfg: CampaignConfig, strategy, stage: str | None = None, journal
     return Search(cfg.space, strategy, budget=cfg.budget, trials=cfg.trials, seed=cfg.seed, journal=journal,
                   min_trials=cfg.min_trials, budget_trainings=cfg.budget_trainings, confirm=cfg.confirm,
                   k_std=cfg.k_std, min_ok_trials=cfg.min_ok_trials, max_consecutive_failures=cfg.max_consecutive_failures,
-                  early_stopping=cfg.early_stopping, stage=stage, clock=clock,
+                  early_stopping=cfg.early_stopping, stage=stage, clock=clock, last_round=cfg.executor.last_round,
                   checkpoint_dir=str(Path(cfg.out) / CHECKPOINT_DIR) if cfg.out else None)
 
 

@@ -27,11 +27,14 @@ EXECUTOR_KINDS = ("auto", "serial", "pool", "mpi")
 class ExecutorConfig:
     """``kind``: auto (MPI when launched on several ranks, else serial), serial, pool or mpi.
     ``workers``: pool processes (default: one per core). ``group_size``: MPI ranks per
-    worker group (default: the number of trials, capped by the ranks available)."""
+    worker group (default: the number of trials, capped by the ranks available).
+    ``last_round``: the Search steers the last new sets toward ones expected to end before
+    the running work does (search.py, durations.py; README "The end of a campaign")."""
 
     kind: str = "auto"
     workers: int | None = None
     group_size: int | None = None
+    last_round: bool = True
 
 
 @dataclass(frozen=True)
@@ -167,19 +170,23 @@ def parse_space(value: Any, objective: ObjectiveRef, path: str = "space") -> Spa
 
 
 def parse_executor(value: Any, path: str = "executor") -> ExecutorConfig:
-    """``serial`` or ``{kind: pool, workers: 2}`` or ``{kind: mpi, group_size: 5}``."""
+    """``serial`` or ``{kind: pool, workers: 2}`` or ``{kind: mpi, group_size: 5, last_round: false}``."""
     options = {"kind": value} if isinstance(value, str) else dict(_mapping(value, path))
-    check_keys(options, ("kind", "workers", "group_size"), path)
+    check_keys(options, ("kind", "workers", "group_size", "last_round"), path)
     kind = options.get("kind", "auto")
     if kind not in EXECUTOR_KINDS:
         where = path if isinstance(value, str) else f"{path}.kind"
         raise ConfigError(where, f"({kind!r}) is not one of {', '.join(EXECUTOR_KINDS)}")
     workers = options.get("workers")
     group = options.get("group_size")
+    last_round = options.get("last_round", True)
+    if not isinstance(last_round, bool):
+        raise ConfigError(f"{path}.last_round", f"must be true or false, got {last_round!r}")
     return ExecutorConfig(
         kind,
         _int(workers, f"{path}.workers", 1) if workers is not None else None,
         _int(group, f"{path}.group_size", 1) if group is not None else None,
+        last_round,
     )
 
 

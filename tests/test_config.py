@@ -62,6 +62,7 @@ BAD = [
     (with_(objective=""), "objective must be a non-empty string"),
     (with_(executor="gpu_cloud"), "executor"),
     (with_(executor={"kind": "pool", "workers": 0}), "executor.workers (0) must be >= 1"),
+    (with_(executor={"kind": "mpi", "last_round": "no"}), "executor.last_round must be true or false"),
     (with_(min_ok_trials=5), "min_ok_trials (5) is more than trials (3)"),
     (with_(out=7), "out must be a non-empty string"),
 ]

@@ -115,3 +115,20 @@ def test_resume_with_the_rule_is_exact(tmp_path):
     n_before = sum(1 for line in lines[:cut + 1] if '"set_submitted"' in line)
     for sid in range(n_before):
         assert after.sets[sid].params == live.history.sets[sid].params
+
+
+def test_the_config_turns_the_last_round_off(tmp_path):
+    """``executor: {last_round: false}`` reaches the campaign's Search; the default is on;
+    anything but a boolean is a config error naming the key."""
+    from hyppo_hep.campaign import make_search
+    from hyppo_hep.config import ConfigError, parse_config
+
+    raw = {"objective": "gan_landscape", "space": {"lr": {"low": 1e-5, "high": 1e-2, "log": True}}, "budget": 4,
+           "trials": 2, "out": str(tmp_path)}
+    on = parse_config(raw)
+    off = parse_config({**raw, "executor": {"kind": "serial", "last_round": False}})
+    assert on.executor.last_round and not off.executor.last_round
+    assert make_search(on, build("random", {}, on.space, 4)).last_round
+    assert not make_search(off, build("random", {}, off.space, 4)).last_round
+    with pytest.raises(ConfigError, match=r"executor\.last_round.*true or false"):
+        parse_config({**raw, "executor": {"last_round": "no"}})
