@@ -33,8 +33,8 @@ from typing import Callable
 
 import numpy as np
 
-from hyppo_hep.history import DONE, FAILED, PENDING, History, SetRecord, stats_arrays
-from hyppo_hep.recommend import estimate_sets, estimate_values
+from hyppo_hep.history import DONE, FAILED, PENDING, History, SetRecord
+from hyppo_hep.recommend import estimate_sets, estimate_values, successful_stats
 
 ALPHA = 0.1  # a set whose chance to beat the incumbent is below this is out of the race
 SHARE = 0.5  # most trainings that go to top-ups while new sets can still start
@@ -97,13 +97,9 @@ class Racing:
         # as _rank_estimates, on arrays: it runs after every result of a campaign's tail
         # (10,000 sets at 8000 workers), where an Estimate and a beat probability per set
         # cost 30-50 ms a time
-        mean, std, n_ok = stats_arrays(recs)
-        ok = n_ok > 0
-        if not ok.any():
+        recs, mean, std, n_ok = successful_stats(recs)
+        if not recs:
             return []
-        if not ok.all():
-            recs = [r for r, keep in zip(recs, ok) if keep]
-            mean, std, n_ok = mean[ok], std[ok], n_ok[ok]
         est, se, spread = estimate_values(recs, mean, std, n_ok, self.k_std, self.space)
         value = est + self.k_std * spread  # = Estimate.value, the same float operations
         if not np.all(np.isfinite(value)):

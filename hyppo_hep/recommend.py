@@ -145,14 +145,21 @@ def estimate_sets(records, k_std: float = 0.0, space=None, max_points: int = 100
     with set_id, params and scores), in the order given, sets without a successful trial
     left out. Sets outside the ``max_points`` best by raw mean + k std keep their raw
     figures (they are not contenders)."""
-    mean, std, n_ok = stats_arrays(records)  # one vectorised pass over the trials
-    ok = n_ok > 0
-    if not ok.any():
+    records, mean, std, n_ok = successful_stats(records)
+    if not records:
         return []
+    return estimate_arrays(records, mean, std, n_ok, k_std, space, max_points)
+
+
+def successful_stats(records) -> tuple[list, np.ndarray, np.ndarray, np.ndarray]:
+    """The records with a successful trial and their trial statistics (mean, std, n_ok),
+    in one vectorised pass over the trials."""
+    mean, std, n_ok = stats_arrays(records)
+    ok = n_ok > 0
     if not ok.all():
         records = [r for r, keep in zip(records, ok) if keep]
         mean, std, n_ok = mean[ok], std[ok], n_ok[ok]
-    return estimate_arrays(records, mean, std, n_ok, k_std, space, max_points)
+    return records, mean, std, n_ok
 
 
 def estimate_arrays(recs, mean, std, n_ok, k_std: float = 0.0, space=None, max_points: int = 100) -> list[Estimate]:

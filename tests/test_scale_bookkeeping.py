@@ -10,8 +10,7 @@ import pytest
 from hyppo_hep.config import DEFAULT_CONFIG, load_config
 from hyppo_hep.driver import Driver
 from hyppo_hep.history import FAILED, History, SetRecord, TrialRecord
-from hyppo_hep.racing import Racing, beat_probability
-from hyppo_hep.recommend import estimate_sets
+from hyppo_hep.racing import Racing
 from hyppo_hep.search import Search
 from hyppo_hep.simulate import DurationModel, SimulatedExecutor
 from hyppo_hep.strategy import build
@@ -23,20 +22,11 @@ DURATIONS = DurationModel(base=1200.0, sigma_set=0.3, sigma_trial=0.05, size_par
 
 
 class ScanRacing(Racing):
-    """The race ranked as before it was done on arrays: an Estimate per set."""
+    """The race ranked as before it was done on arrays: an Estimate per set (the path the
+    kg order and a tiny alpha still take)."""
 
     def _rank(self, history):
-        recs = [r for r in history.sets.values() if r.state != FAILED and r.trials]
-        ests = estimate_sets(recs, self.k_std, self.space)
-        if not ests:
-            return []
-        inc = min(ests, key=lambda e: (e.value(self.k_std), e.set_id))
-        v_inc = inc.value(self.k_std)
-        rivals = [(e.set_id, beat_probability(e.value(self.k_std), e.mean_std, v_inc, inc.mean_std))
-                  for e in ests if e.set_id != inc.set_id]
-        rivals = sorted((r for r in rivals if r[1] >= self.alpha), key=lambda r: (-r[1], r[0]))
-        self._unmeasured = inc.n_ok < 2
-        return [(inc.set_id, 0.5)] + rivals
+        return self._rank_estimates([r for r in history.sets.values() if r.state != FAILED and r.trials])
 
 
 class ScanSearch(Search):
