@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import tempfile
@@ -251,6 +252,7 @@ def figure(runs: list[dict], path: str) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     workloads = list(dict.fromkeys(r["workload"] for r in runs))
     fig, axes = plt.subplots(2, len(workloads), figsize=(5 * len(workloads), 7), squeeze=False)
@@ -267,9 +269,13 @@ def figure(runs: list[dict], path: str) -> None:
             ax.axhline(floor, color="grey", ls="--", lw=1, label="perfect generator (w1_floor)")
         axes[0, j].set(title=w, xlabel="sets evaluated", ylabel="best mean W1 so far", yscale="log")
         axes[1, j].set(xlabel="epoch", ylabel="W1 of the best set's trials", yscale="log")
-        axes[0, j].legend()
-        axes[1, j].legend()
-    fig.tight_layout()
+        for ax in axes[:, j]:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # sets and epochs are counts
+    # one legend under the panels: inside them it covered the curves
+    handles, labels = axes[1, 0].get_legend_handles_labels()
+    columns = 2 * len(workloads)
+    fig.legend(handles, labels, loc="lower center", ncol=min(columns, len(labels)), fontsize="small")
+    fig.tight_layout(rect=(0, 0.02 + 0.035 * math.ceil(len(labels) / columns), 1, 1))
     fig.savefig(path, dpi=100)
 
 
