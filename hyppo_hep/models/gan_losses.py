@@ -64,3 +64,19 @@ def gradient_penalty(D, real, fake, cond, generator):
     out = D(x_hat, cond)
     (grad,) = torch.autograd.grad(out.sum(), x_hat, create_graph=True)
     return ((grad.norm(2, dim=1) - 1) ** 2).mean()
+
+
+def r1_penalty(D, real, fake, cond):
+    """R1 (Mescheder, Geiger & Nowozin 2018): E_real[|grad_x D(x, c)|^2], the squared
+    gradient of the discriminator's logit at the real events ``real`` (N, d). It pulls the
+    discriminator flat on the data, which makes the non-saturating game converge locally to
+    the equilibrium instead of orbiting it. ``fake`` (M, d) is passed for a discriminator
+    that needs real and generated events in one batch (``D.joint``, BatchNorm); ``cond`` the
+    conditions of ``real`` (then of ``fake``, the same ones) or None. Returns (penalty,
+    logits of real and fake) so that the caller uses the same forward pass for its loss."""
+    x = real.detach().requires_grad_(True)
+    joint = torch.cat([x, fake]) if fake is not None else x
+    c = None if cond is None else (torch.cat([cond, cond]) if fake is not None else cond)
+    logits = D(joint, c)
+    (grad,) = torch.autograd.grad(logits[:len(real)].sum(), x, create_graph=True)
+    return grad.pow(2).sum(1).mean(), logits

@@ -75,11 +75,24 @@ DEFAULTS = {
     "activation": "leaky_relu", "dropout": 0.0, "weight_decay": 0.0,
     "loss": "ns", "beta1": 0.5, "beta2": 0.999, "label_smoothing": 0.0,
     "gen_norm": "batch", "disc_norm": "none", "lr_schedule": "constant",
-    "ema": 0.9999, "d_steps": 1, "gp_weight": 10.0, "lr_final": 0.01,
+    "ema": 0.9999, "d_steps": 1, "gp_weight": 10.0, "lr_final": 0.01, "r1": 0.0,
 }
+# The hadronization GAN's own defaults, on top of DEFAULTS (benchmarks/RESULTS_physics.md, fifth
+# pass): it is within 2x of the floor after 6-37 epochs, and from then on the discriminator has
+# next to nothing left to tell (D(real) - D(fake) about 0.01), so Adam's normalised steps of a
+# constant size are mostly noise and the generator's weights diffuse (the W1 drifted from 0.008
+# up to 0.015 by epoch 100). A rate decaying linearly to 1% shrinks that walk as the training
+# ends. The dimuon GAN is still learning at epoch 100 and the same decay stops it (last 10
+# epochs 0.045-0.062 against 0.017-0.048), so its default stays constant.
+WORKLOAD_DEFAULTS = {"hadronization": {"lr_schedule": "linear", "lr_final": 0.01}}
 CHOICES = {"loss": ("ns", "bce", "wgan-gp", "hinge", "lsgan"), "gen_norm": ("batch", "layer", "none"),
            "disc_norm": ("none", "batch", "layer", "spectral"),
            "lr_schedule": ("constant", "cosine", "linear", "exponential")}
+
+
+def defaults_for(workload: str) -> dict:
+    """The hyperparameters a trial of ``gan_<workload>`` takes when its set does not give them."""
+    return {**DEFAULTS, **WORKLOAD_DEFAULTS.get(workload, {})}
 
 
 @dataclass
@@ -127,7 +140,7 @@ class GanObjective:
     def __call__(self, params: dict, trial: int, seed: int, device: str) -> dict:
         pre_params = {k: params[k] for k in PREPROCESS_HYPERPARAMETERS if k in params}
         p = resolve_params(self.name, {k: v for k, v in params.items() if k not in pre_params},
-                           dict(DEFAULTS, epochs=int(self.epochs)))
+                           dict(defaults_for(self.workload), epochs=int(self.epochs)))
         check_hyperparameters(self.name, p)
         feats, cond, weights = self.arrays()
         keep = [] if self.save_dir else None
@@ -203,7 +216,8 @@ def check_hyperparameters(name: str, p: dict) -> None:
     for key in ("dropout", "beta1", "beta2", "ema"):
         require(name, 0 <= p[key] < 1, f"hyperparameter {key} must be in [0, 1), got {p[key]}")
     require(name, 0 <= p["label_smoothing"] < 0.5, f"hyperparameter label_smoothing must be in [0, 0.5), got {p['label_smoothing']}")
-    require(name, p["gp_weight"] >= 0, f"hyperparameter gp_weight must be >= 0, got {p['gp_weight']}")
+    for key in ("gp_weight", "r1"):
+        require(name, p[key] >= 0, f"hyperparameter {key} must be >= 0, got {p[key]}")
     require(name, 0 < p["lr_final"] <= 1, f"hyperparameter lr_final must be in (0, 1], got {p['lr_final']}")
     for key, known in CHOICES.items():
         require(name, p[key] in known, f"hyperparameter {key}={p[key]!r} is unknown (known: {', '.join(known)})")
@@ -529,7 +543,7 @@ def train_epoch(G, D, opts, ema, data: GanData, p: dict, bs: int, gen) -> int:
     large share of a small GAN's step."""
     import torch
 
-    from hyppo_hep.models.gan_losses import discriminator_loss, generator_loss, gradient_penalty
+    from hyppo_hep.models.gan_losses import discriminator_loss, generator_loss, gradient_penalty, r1_penalty
 
     step_g, step_d = AdamKernel(opts[0]), AdamKernel(opts[1])
     n_steps = len(data.x_train) // bs
@@ -541,6 +555,7 @@ def train_epoch(G, D, opts, ema, data: GanData, p: dict, bs: int, gen) -> int:
     noise = torch.randn(n_steps, bs, p["noise_dim"], device=device, generator=gen)
     g_params = list(G.parameters())
     loss, smooth, gp = p["loss"], p["label_smoothing"], p["gp_weight"] if p["loss"] == "wgan-gp" else 0.0
+    r1 = p["r1"]
     for i in range(n_steps):
         sl = slice(i * bs, (i + 1) * bs)
         real, c = xs[sl], (None if cs is None else cs[sl])
@@ -548,8 +563,13 @@ def train_epoch(G, D, opts, ema, data: GanData, p: dict, bs: int, gen) -> int:
         fake = G.unit(noise[i], c)
         # Real and generated events through the discriminator in one call: one pass instead
         # of two, and the shared batch a BatchNorm discriminator needs.
-        logits = D(torch.cat([real, fake.detach()]), None if c is None else torch.cat([c, c]))
+        if r1 > 0:  # the same pass, with the real events' input gradient kept for R1
+            penalty, logits = r1_penalty(D, real, fake.detach(), c)
+        else:
+            logits = D(torch.cat([real, fake.detach()]), None if c is None else torch.cat([c, c]))
         d_loss = discriminator_loss(loss, logits[:bs], logits[bs:], w, smooth)
+        if r1 > 0:
+            d_loss = d_loss + 0.5 * r1 * penalty
         if gp > 0:
             d_loss = d_loss + gp * gradient_penalty(D, real, fake.detach(), c, gen)
         step_d.zero_grad()

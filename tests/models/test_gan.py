@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from hyppo_hep.errors import UserError
 from hyppo_hep.models.gan import NORMS, Discriminator, Generator
-from hyppo_hep.models.gan_losses import LOSSES, discriminator_loss, generator_loss, gradient_penalty
+from hyppo_hep.models.gan_losses import LOSSES, discriminator_loss, generator_loss, gradient_penalty, r1_penalty
 from hyppo_hep.objectives import gan
 from hyppo_hep.objectives.registry import resolve
 
@@ -85,6 +85,57 @@ def test_gradient_penalty_is_zero_for_a_unit_norm_linear_critic():
     assert gradient_penalty(critic, torch.rand(8, 2), torch.rand(8, 2), None, g).item() == pytest.approx(4.0)
 
 
+def test_r1_penalty_is_the_squared_input_gradient_at_the_real_events():
+    """A linear discriminator w.x + c (here through the condition) has input gradient w
+    everywhere: R1 = |w|^2, fed real events alone or joint with generated ones, and the
+    logits it returns are the discriminator's own."""
+    torch.manual_seed(0)
+    D = Discriminator(2, 4, cond_dim=1)
+    lin = torch.nn.Linear(3, 1)
+    with torch.no_grad():
+        lin.weight.copy_(torch.tensor([[0.6, -2.0, 0.5]]))
+    D.net = torch.nn.Sequential(lin)
+    real, fake, cond = torch.rand(6, 2), torch.rand(6, 2), torch.rand(6, 1)
+    alone, logits = r1_penalty(D, real, None, cond)
+    joint, logits2 = r1_penalty(D, real, fake, cond)
+    assert alone.item() == pytest.approx(0.36 + 4.0) and joint.item() == pytest.approx(0.36 + 4.0)
+    assert torch.allclose(logits2, D(torch.cat([real, fake]), torch.cat([cond, cond])))
+    assert torch.allclose(logits, D(real, cond))
+    # it is differentiable in the discriminator's weights (what the discriminator's step needs)
+    joint.backward()
+    assert torch.allclose(lin.weight.grad[0, :2], 2 * lin.weight[0, :2].detach()) and lin.weight.grad[0, 2] == 0
+
+
+def test_r1_flattens_the_discriminator_on_the_real_events(cache):
+    """Trained the same way, a discriminator under a strong R1 has a much smaller input
+    gradient at the real events than without it (what the penalty is for)."""
+    obj = resolve("gan_hadronization", {"n_events": 2000, "cache_dir": cache})
+    feats, cond, w = obj.arrays()
+    data = gan.GanData.build(feats, cond, w, 0.25, 0, "cpu")
+    slopes = {}
+    for r1 in (0.0, 10.0):
+        p = gan.resolve_params(obj.name, {"r1": r1, "lr_disc": 2e-3, "batch_size": 64}, dict(gan.DEFAULTS, epochs=2))
+        G, D, opts, ema = gan.build_networks(p, data, "cpu")
+        rng = gan.seeded_generator(0, "cpu")
+        for _ in range(2):
+            gan.train_epoch(G, D, opts, ema, data, p, 64, rng)
+        slopes[r1] = r1_penalty(D, data.x_test, None, data.c_test)[0].item()
+    assert slopes[10.0] < 0.3 * slopes[0.0]
+
+
+def test_the_hadronization_default_decays_the_rates_and_dimuon_keeps_them(cache):
+    """The workloads' own defaults take effect: a hadronization trial without a schedule in
+    its set trains exactly as with linear decay to 1% given, and not as with a constant rate;
+    the dimuon defaults are DEFAULTS."""
+    assert gan.defaults_for("dimuon") == gan.DEFAULTS
+    assert gan.defaults_for("hadronization") == dict(gan.DEFAULTS, lr_schedule="linear", lr_final=0.01)
+    obj = resolve("gan_hadronization", {"epochs": 3, "n_events": 1000, "cache_dir": cache})
+    small = {"batch_size": 64, "gen_layersize": 16, "disc_layersize": 16}
+    runs = [obj(dict(small, **extra), trial=0, seed=0, device="cpu")["epoch_scores"]
+            for extra in ({}, {"lr_schedule": "linear", "lr_final": 0.01}, {"lr_schedule": "constant"})]
+    assert runs[0] == runs[1] and runs[0][0] == runs[2][0] and runs[0][1:] != runs[2][1:]
+
+
 def test_ema_follows_the_weights_with_warmup_and_refreshes_batchnorm_statistics():
     torch.manual_seed(0)
     G = Generator(2, 2, 4, np.zeros(2), np.ones(2))
@@ -137,6 +188,7 @@ def test_lr_schedules_reach_lr_final_at_the_last_epoch(kind, final):
     ({"label_smoothing": 0.5}, "label_smoothing must be in [0, 0.5)"),
     ({"d_steps": 0}, "d_steps must be >= 1"),
     ({"lr_final": 0.0}, "lr_final must be in (0, 1]"),
+    ({"r1": -1.0}, "hyperparameter r1 must be >= 0"),
 ])
 def test_bad_training_hyperparameters_are_one_line_user_errors(params, message, cache):
     obj = resolve("gan_dimuon", {"epochs": 1, "n_events": 200, "cache_dir": cache})
