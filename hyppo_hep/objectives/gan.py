@@ -15,14 +15,17 @@ dropout (0), weight_decay (0, Adam's L2 term), and the training's own:
 
 * ``loss``: ns (default; the study's BCE trainer), bce (minimax), wgan-gp, hinge, lsgan
   (see :mod:`hyppo_hep.models.gan_losses`); ``gp_weight`` (10) for wgan-gp;
-  ``d_steps`` (1): discriminator updates per generator update;
+  ``d_steps`` (1): discriminator updates per generator update; ``r1`` (0 = off): weight
+  gamma of the R1 penalty ``gamma / 2 * E_real |grad_x D|^2`` (Mescheder et al. 2018), for
+  the losses with labels (one more backward pass per discriminator step);
 * ``beta1``, ``beta2``: Adam's (0.5, 0.999 as in DCGAN; 0.9 made the BCE game oscillate);
 * ``label_smoothing`` (0): one-sided, the real label is ``1 - s``;
 * ``gen_norm`` (batch, as the study; or layer, none), ``disc_norm`` (none; or batch,
   layer, spectral). A batch-normalised discriminator is always fed real and generated
   events in one batch (see :mod:`hyppo_hep.models.gan`);
-* ``lr_schedule``: constant, cosine, linear or exponential (per epoch, both networks,
-  down to ``lr_final`` times the initial rates at the last epoch; ``lr_final`` 0.01);
+* ``lr_schedule``: constant (dimuon) or linear (hadronization, see ``WORKLOAD_DEFAULTS``),
+  cosine or exponential (per epoch, both networks, down to ``lr_final`` times the initial
+  rates at the last epoch; ``lr_final`` 0.01);
 * ``ema`` (0.9999): exponential moving average of the generator's weights per step (0 = off).
   Step t uses the decay ``min(ema, (1 + t) / (10 + t))``, so the average spans about the
   last tenth of the steps until it reaches the horizon ``1 / (1 - ema)`` steps: short
@@ -35,7 +38,11 @@ beta1 0.9 or without the EMA the per-epoch W1 jumped by 2-3x from epoch to epoch
 layer- or batch-normalised discriminator it drifted up after its best epoch (10-15); a
 cosine learning-rate decay froze the generator in whatever state it had; a slower
 discriminator only learned more slowly; without BatchNorm in the generator the dimuon
-GAN ended twice as far (W1 0.07 against 0.035 after 100 epochs).
+GAN ended twice as far (W1 0.07 against 0.035 after 100 epochs). The hadronization GAN
+decays its rates (``WORKLOAD_DEFAULTS``, the fifth pass of RESULTS_physics.md): with a
+constant rate it drifted from 1.9x to 3.7x the floor after its best epoch, with a spectrally
+normalised discriminator or R1 it ended worse, and the dimuon GAN, still learning at epoch
+100, is slowed down by the same decay.
 
 Options: ``epochs`` (5), ``n_events`` (20000 generated events; with ``data``, a seeded subsample of
 that many of the file's events, all of them when not given), ``test_fraction`` (0.25; the test set is
@@ -78,12 +85,14 @@ DEFAULTS = {
     "ema": 0.9999, "d_steps": 1, "gp_weight": 10.0, "lr_final": 0.01, "r1": 0.0,
 }
 # The hadronization GAN's own defaults, on top of DEFAULTS (benchmarks/RESULTS_physics.md, fifth
-# pass): it is within 2x of the floor after 6-37 epochs, and from then on the discriminator has
-# next to nothing left to tell (D(real) - D(fake) about 0.01), so Adam's normalised steps of a
-# constant size are mostly noise and the generator's weights diffuse (the W1 drifted from 0.008
-# up to 0.015 by epoch 100). A rate decaying linearly to 1% shrinks that walk as the training
-# ends. The dimuon GAN is still learning at epoch 100 and the same decay stops it (last 10
-# epochs 0.045-0.062 against 0.017-0.048), so its default stays constant.
+# pass): it is within 2x of the floor after 6-37 epochs; from then on the discriminator has next
+# to nothing left to tell (D(real) - D(fake) 0.003-0.02, no gap between training and test
+# events), Adam's steps keep their size, and the raw generator's W1 jumps by 25-40% from epoch
+# to epoch: the averaged generator drifted from 0.008 up to 0.015 by epoch 100. A rate decaying
+# linearly to 1% halves the raw generator's late W1 and ends near 1.6x the floor. A weaker
+# discriminator (spectral norm, R1) or a slower generator ended worse. The dimuon GAN is still
+# learning at epoch 100 and a decay stops it (last 10 epochs 0.045-0.062 against 0.017-0.048),
+# so its default stays constant.
 WORKLOAD_DEFAULTS = {"hadronization": {"lr_schedule": "linear", "lr_final": 0.01}}
 CHOICES = {"loss": ("ns", "bce", "wgan-gp", "hinge", "lsgan"), "gen_norm": ("batch", "layer", "none"),
            "disc_norm": ("none", "batch", "layer", "spectral"),

@@ -68,8 +68,11 @@ def test_defaults_rule_takes_the_data_options_and_candidate_params():
     same_floor = resolve("gan_hadronization", {"epochs": 1, **small})(
         {"batch_size": 256, "gen_layersize": 16, "disc_layersize": 16}, trial=0, seed=0, device="cpu")["w1_floor"]
     assert float(plain[8]) == pytest.approx(same_floor, abs=5e-5)
-    decayed = b.defaults_rule(["gan_hadronization"], 5, [0], small, {"lr_schedule": "linear"})[-1].split("|")
-    assert plain[3:8] != decayed[3:8]  # the same seed, another schedule: another curve
+    # the hadronization default decays its rates: a constant rate is another candidate
+    constant = b.defaults_rule(["gan_hadronization"], 5, [0], small, {"lr_schedule": "constant"})[-1].split("|")
+    assert plain[3:8] != constant[3:8]  # the same seed, another schedule: another curve
+    other = b.defaults_rule(["gan_hadronization"], 5, [0], dict(small, data_seed=1))[-1].split("|")
+    assert plain[3] != other[3] and plain[8] != other[8]  # --data-seed: another sample, its own floor
 
 
 def test_good_region_counts_sets_near_the_joint_best(tmp_path):
