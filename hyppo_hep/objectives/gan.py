@@ -16,8 +16,8 @@ dropout (0), weight_decay (0, Adam's L2 term), and the training's own:
 * ``loss``: ns (default; the study's BCE trainer), bce (minimax), wgan-gp, hinge, lsgan
   (see :mod:`hyppo_hep.models.gan_losses`); ``gp_weight`` (10) for wgan-gp;
   ``d_steps`` (1): discriminator updates per generator update; ``r1`` (0 = off): weight
-  gamma of the R1 penalty ``gamma / 2 * E_real |grad_x D|^2`` (Mescheder et al. 2018), for
-  the losses with labels (one more backward pass per discriminator step);
+  gamma of the R1 penalty ``gamma / 2 * E_real |grad_x D|^2`` (Mescheder et al. 2018) on the
+  discriminator, with any loss (one more backward pass per discriminator step);
 * ``beta1``, ``beta2``: Adam's (0.5, 0.999 as in DCGAN; 0.9 made the BCE game oscillate);
 * ``label_smoothing`` (0): one-sided, the real label is ``1 - s``;
 * ``gen_norm`` (batch, as the study; or layer, none), ``disc_norm`` (none; or batch,
