@@ -59,7 +59,7 @@ TAG_FATAL = 14  # worker -> master: the objective cannot be built there (message
 TAG_STOP = 15  # master -> every worker rank: stop now, abandoning a trial in flight (None)
 TAG_RECALL = 16  # master -> a worker rank: give back this queued trial if not started (set_id, trial, token)
 TAG_RETURNED = 17  # worker -> master: the answer (set_id, trial, token, True: never runs it / False: runs or ran it)
-TAG_HELLO = 18  # worker -> master, first thing: (host, port) of its doorbell, a UDP socket (or None)
+TAG_HELLO = 18  # worker -> master, on its first work: (host, port) of its doorbell, a UDP socket
 
 FIRST_SLEEP = 0.0005  # s
 # s: the longest nap of a waiting rank, i.e. the worst latency it adds to a message. Lower
@@ -70,7 +70,7 @@ NEAR_SLEEP = 0.001
 # s: a rank is sent its next trial while it runs the current one (prefetch, so that no round
 # trip to the master separates them) while the recent trials take less than this; longer
 # trials gain under 0.1% from it (a round trip is 5-30 ms here), and a strategy that proposes
-# a round ahead sees fewer results. 0 turns prefetch off.
+# a round ahead sees fewer results. 0 turns prefetch and recalls off (the protocol before).
 PREFETCH_BELOW_S = float(os.environ.get("HYPPO_MPI_PREFETCH_BELOW", "30"))
 # s: a rank running a trial sees a recall of the trial queued behind it at once when the
 # master rings its doorbell (a UDP datagram: MPICH's blocking calls spin, a socket does not);
@@ -349,8 +349,7 @@ class MPIExecutor:
         from mpi4py import MPI
 
         # recalls need a worker thread that answers during a trial (_Trials); so does prefetch
-        self.recalls = MPI.Query_thread() == MPI.THREAD_MULTIPLE
-        self.prefetch = PREFETCH_BELOW_S > 0 and self.recalls
+        self.recalls = self.prefetch = PREFETCH_BELOW_S > 0 and MPI.Query_thread() == MPI.THREAD_MULTIPLE
         self._token = int.from_bytes(os.urandom(4), "little")  # tells this executor's recalls from a former one's
         self._recalling: dict[tuple, int] = {}  # queued trial asked back -> its rank
         self.n_recalled = 0  # trials given back and placed again (the end of a campaign)
@@ -387,11 +386,11 @@ class MPIExecutor:
 
     def _recall(self, ends: dict[int, float]) -> None:
         """Nothing queued and a rank idle: ask back the queued trials behind the running
-        trials expected to end last (or past their expected end: unknown), one per idle rank.
-        One whose rank should start it within RECALL_MIN_S is left alone, and looked at
-        again then (``_recheck``, poll's wait). The rank answers (TAG_RETURNED) whether it
-        gave it back; only then is it placed again, so no trial runs twice or is lost
-        (see _Trials)."""
+        trials expected to end last, one per idle rank (also a rank's second trial of a set
+        larger than its group). One whose rank should start it within RECALL_MIN_S (before
+        or past its expected end) is left alone, and looked at again then (``_recheck``,
+        poll's wait). The rank answers (TAG_RETURNED) whether it gave it back; only then is
+        it placed again, so no trial runs twice or is lost (see _Trials)."""
         slots = self.slots
         where = slots.where
         self._recheck = None
@@ -400,19 +399,32 @@ class MPIExecutor:
         if slots.queue or wanted <= 0 or not self.recalls:
             return
         now = time.monotonic()
-        # a rank past its expected end may run on for any time: as good as unknown (inf)
-        queued = [(math.inf if ends.get(r, now) <= now else ends[r], r, key) for r, todo in slots.todo.items()
-                  if len(todo) > 1 for key in list(todo)[1:] if key not in self._recalling]
-        for end, rank, key in sorted(queued, reverse=True)[:wanted]:
-            if end < now + RECALL_MIN_S:
-                self._recheck = end + NEAR_SLEEP  # overdue then, unless its result came
-                break
-            self._recalling[key] = rank
-            self._outbox.send(self.comm, (key[0], key[1], self._token), rank, TAG_RECALL)
-            self._ring(rank)
 
-    def _ring(self, rank: int) -> None:
-        """Wake ``rank``'s watcher thread (after the recall was sent: it then finds it)."""
+        def left(rank):  # s until its trial should end; once past, as long again as it overran
+            end = ends.get(rank)
+            return math.inf if end is None else abs(end - now)
+
+        queued = [(left(r), r, key) for r, todo in slots.todo.items()
+                  if len(todo) > 1 for key in list(todo)[1:] if key not in self._recalling]
+        for wait, rank, key in sorted(queued, reverse=True)[:wanted]:
+            if wait < RECALL_MIN_S:
+                self._recheck = ends[rank] + RECALL_MIN_S  # overrun enough then, unless its result came
+                break
+            self._send_recall(key, rank)
+
+    def _recall_retired(self, group: int) -> None:
+        """Ask back the trials queued on the live ranks of a retired group (a rank that is
+        between trials refuses and runs the one it was about to start)."""
+        for rank in self.layout[group]:
+            for key in list(self.slots.todo[rank])[1:]:
+                if key not in self._recalling:
+                    self._send_recall(key, rank)
+
+    def _send_recall(self, key: tuple, rank: int) -> None:
+        """Ask ``rank`` to give back its queued trial ``key``, and ring its doorbell so that
+        its watcher thread sees the recall at once (after the send: it then finds it)."""
+        self._recalling[key] = rank
+        self._outbox.send(self.comm, (key[0], key[1], self._token), rank, TAG_RECALL)
         if rank not in self._bells:
             return
         try:
@@ -529,6 +541,7 @@ class MPIExecutor:
         silent = now - self._since[rank]
         self.lost_ranks.append(rank)
         head, seed, moved = self.slots.lose(rank)
+        self._recall_retired(group)
         n_groups = len(self.layout)
         live = n_groups - len(self.slots.retired)
         why = (f"worker unresponsive: MPI rank {rank} (group {group}) sent nothing for {silent:.0f} s, more than "
@@ -581,6 +594,12 @@ class MPIExecutor:
             for rank in members:
                 self._outbox.send(self.comm, None, rank, TAG_STOP)
         self._outbox.drain(timeout=60)
+        from mpi4py import MPI
+
+        # what the ranks sent that nobody will read (results of abandoned trials, answers,
+        # doorbells): unmatched messages make MPICH's MPI_Finalize fail
+        while _try_message(self.comm, MPI.ANY_SOURCE, MPI.ANY_TAG) is not None:
+            pass
         if self._bell is not None:
             self._bell.close()
         self._stats.write(n_groups=self.n_groups, group_size=self.group_size, recalled=self.n_recalled)
@@ -633,7 +652,7 @@ class _StopWatch:
         main = threading.main_thread().ident
         delay = FIRST_SLEEP
         while not self.stopped:
-            if _try_message(self.comm, 0, TAG_STOP) is not None:
+            if self.comm.iprobe(source=0, tag=TAG_STOP):
                 self.stopped = True
                 signal.pthread_kill(main, signal.SIGINT)  # -> _on_signal -> _StopWorker
                 return
@@ -641,8 +660,9 @@ class _StopWatch:
             delay = min(2 * delay, MAX_SLEEP)
 
     def check(self) -> bool:
-        """Has the master said stop? (main thread; never waits)"""
-        if not self.stopped and _try_message(self.comm, 0, TAG_STOP) is not None:
+        """Has the master said stop? (main thread; never waits) The stop is only looked at,
+        not received: _Trials.drain receives it in order with what the master sent before it."""
+        if not self.stopped and self.comm.iprobe(source=0, tag=TAG_STOP):
             self.stopped = True
         return self.stopped
 
@@ -696,9 +716,10 @@ def worker_loop(comm, group_size: int, objective_ref, isolation: str = "none",
         trials.close()
         watch.restore()
         runner.close()
+    trials.drain()
     outbox.drain(timeout=60)
     stats.write(group=group, device=device, signal=watch.signalled, recall_polls=trials.polls,
-                given_back=trials.given_back)
+                given_back=trials.given_back, queued_starts=trials.queued_starts)
     return 0
 
 
@@ -774,7 +795,10 @@ class _Trials:
         self.cancelled: set = set()  # given back before their work arrived
         self.current = None  # (set_id, trial) running
         self.token = None  # the master executor's (from its work): a former executor's recall is refused
+        self.stop_received = False
         self.polls = self.given_back = 0
+        self.queued_starts = 0  # trials started right after the previous one, without a wait
+        self._waited = True  # since the last trial ended: the first trial does not count
         self.n_answered = 0  # recalls answered, by either thread (the watcher waits for as many as rung)
         self._running, self._quit = threading.Event(), threading.Event()
         self._watcher = self._bell = None
@@ -783,8 +807,9 @@ class _Trials:
             self._wake = os.pipe()  # close() wakes the watcher through it
             self._watcher = threading.Thread(target=self._watch, name="hyppo-recall", daemon=True)
             self._watcher.start()
-        address = None if self._bell is None else (_host_address(), self._bell.getsockname()[1])
-        outbox.send(comm, address, 0, TAG_HELLO)
+        # sent with the first work (not at start-up: a master that stops before any work
+        # would leave it unmatched, and MPICH fails MPI_Finalize on unmatched messages)
+        self._hello = None if self._bell is None else (_host_address(), self._bell.getsockname()[1])
 
     def next(self):
         """The next trial (spec, trial, seed), or None once the master said stop."""
@@ -799,14 +824,33 @@ class _Trials:
                     spec, trial, seed = item = self.pending.popleft()
                     self.current = (spec.set_id, trial)
                     self._running.set()
+                    self.queued_starts += not self._waited
+                    self._waited = False
                     return item
             if self.watch.stopped:
                 return None
             self._running.clear()  # idle: the watcher blocks until the next trial
+            self._waited = True
             when = self.clock.expect()
             msg = self.stats.wait(self.comm, 0, MPI.ANY_TAG, expect=None if when is None else [when], patient=True)
             if self._handle(msg):
                 return None
+
+    def drain(self, timeout: float = 10.0) -> None:
+        """Receive, in order, what the master sent up to its stop when the loop ended on a
+        stop seen out of order (_StopWatch: a signal, an isolated trial): work queued here
+        and recalls are dropped (the master journalled what it had), none is left for the
+        next executor on this communicator, nor unmatched at MPI_Finalize (MPICH fails it)."""
+        from mpi4py import MPI
+
+        deadline, delay = time.monotonic() + timeout, FIRST_SLEEP
+        while not self.stop_received and time.monotonic() < deadline:
+            msg = _try_message(self.comm, 0, MPI.ANY_TAG)
+            if msg is None:
+                time.sleep(delay)
+                delay = min(2 * delay, MAX_SLEEP)
+            elif msg[2] == TAG_STOP:
+                self.stop_received = True
 
     def finished(self, obj, tag: int) -> None:
         """The current trial is over: send its result (or fatal message) to the master."""
@@ -819,7 +863,7 @@ class _Trials:
         """Apply one message of the master; True when it says stop."""
         obj, _, tag = msg
         if tag == TAG_STOP:
-            self.watch.stopped = True
+            self.watch.stopped = self.stop_received = True
             return True
         if tag == TAG_RECALL:
             self._answer(obj)
@@ -827,6 +871,8 @@ class _Trials:
             token, packed = obj
             spec = TrialSpec(*packed)
             with self.lock:
+                if self.token is None and self._hello is not None:
+                    self.outbox.send(self.comm, self._hello, 0, TAG_HELLO)
                 self.token = token
                 for trial, seed in zip(spec.trials, spec.seeds):
                     key = (spec.set_id, trial)
@@ -861,6 +907,9 @@ class _Trials:
         """While a trial runs: block on the doorbell (no wake-ups), at most RECALL_POLL_S,
         then answer every recall that has arrived. A ring comes right after its recall was
         sent, which MPI may deliver a little later: look until as many were answered as rung."""
+        # SIGTERM/SIGINT go to the main thread: one delivered here would leave the main
+        # thread's sleep (a hung trial's too) uninterrupted and its handler late (_StopWatch)
+        signal.pthread_sigmask(signal.SIG_BLOCK, _StopWatch.SIGNALS)
         bell, wake = self._bell, self._wake[0]
         rung = 0
         while True:

@@ -189,7 +189,8 @@ class Slots:
         n = len(spec.trials)
         if n > self.group_size:
             return []
-        open_ = self._open()
+        # a set's trials run side by side, never one queued behind another of its set
+        open_ = [w for w in self._open() if all(k[0] != spec.set_id for k in self.todo[w])]
         if not open_:
             return []
         key = self.prefetch_key
