@@ -19,6 +19,15 @@ multiple). The master sends every rank its trials itself (no hop through a group
   the same TrialSpecs and TrialResults as ever. The rule is :class:`~hyppo_hep.executor.
   slots.Slots`, shared with the simulator (``trial_level=False``: whole groups only).
 
+- prefetch: while trials are short (under PREFETCH_BELOW_S), a busy rank is also sent the
+  trial it will run next, so it starts it the moment it sends the current result, with no
+  round trip to the master in between. When a rank idles with nothing left to start, the
+  master takes back a trial still queued behind a running one (TAG_RECALL, answered by a
+  watcher thread of the rank that a UDP doorbell wakes at once; see _Trials) and places it
+  on the idle rank. The master knows which queued trials have started: a rank starts its
+  next trial right after sending the previous result, and MPI keeps the order of one
+  sender's messages.
+
 Idle ranks do not spin. MPICH's blocking receive busy-polls a core at 100%; every wait
 here is a non-blocking probe followed by a sleep of at most ``MAX_SLEEP`` (20 ms). Naps
 double from 0.5 ms while nothing is expected, and shrink around the moment a message is
@@ -594,12 +603,6 @@ class MPIExecutor:
             for rank in members:
                 self._outbox.send(self.comm, None, rank, TAG_STOP)
         self._outbox.drain(timeout=60)
-        from mpi4py import MPI
-
-        # what the ranks sent that nobody will read (results of abandoned trials, answers,
-        # doorbells): unmatched messages make MPICH's MPI_Finalize fail
-        while _try_message(self.comm, MPI.ANY_SOURCE, MPI.ANY_TAG) is not None:
-            pass
         if self._bell is not None:
             self._bell.close()
         self._stats.write(n_groups=self.n_groups, group_size=self.group_size, recalled=self.n_recalled)
