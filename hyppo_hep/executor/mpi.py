@@ -385,7 +385,7 @@ class MPIExecutor:
         """Send the trials the scheduler places (slots.py: groups for whole sets, idle ranks
         of busy groups for the rest, then one queued trial behind a running one) to their
         ranks; then ask back queued trials that an idle rank could start sooner."""
-        ends = self._expected_ends()
+        ends = self._expected_ends(running=True)
         # prefetch while trials are short enough for a round trip to matter (PREFETCH_BELOW_S)
         self.slots.depth = 2 if self.prefetch and self._recent and statistics.median(self._recent) < PREFETCH_BELOW_S else 1
         self.slots.prefetch_key = lambda rank: ends.get(rank, 0.0)
@@ -500,17 +500,32 @@ class MPIExecutor:
         else:  # its last trial: nothing more to guess for this set
             self._set_durations.pop(set_id, None)
 
-    def _expected_ends(self) -> dict[int, float]:
+    def _expected_ends(self, running: bool = False) -> dict[int, float]:
         """rank -> when (monotonic) its current trial is likely to end and its result to
         arrive: its start plus the median duration of the trials of its set already back
         (the same network trains as long), else of the last trials of any set. {} when
-        nothing can be guessed yet."""
+        nothing can be guessed yet.
+
+        ``running``: a trial of a set with none back is expected to take the median of the
+        last trials that ran longer than it has so far (twice its time so far when none
+        did), not to end at a moment already past: which rank frees first, for prefetch
+        and recalls. (The naps keep the plain guess, whose errors are measured.)"""
         if not self._recent:
             return {}
         overall = statistics.median(self._recent)
         typical = {set_id: statistics.median(d) for set_id, d in self._set_durations.items()}  # once per set
-        return {rank: self._since[rank] + typical.get(todo[0][0], overall) for rank, todo in self.slots.todo.items()
-                if todo}
+        recent, now = sorted(self._recent), time.monotonic()
+        ends = {}
+        for rank, todo in self.slots.todo.items():
+            if not todo:
+                continue
+            since = self._since[rank]
+            took = typical.get(todo[0][0])
+            if took is None and running:
+                longer = recent[bisect.bisect(recent, now - since):]
+                took = statistics.median(longer) if longer else 2 * (now - since)
+            ends[rank] = since + (overall if took is None else took)
+        return ends
 
     def _expected_arrivals(self) -> list[float] | None:
         """The moments of _expected_ends, sorted (the master's naps); None when unknown."""
@@ -800,8 +815,8 @@ class _Trials:
         self.token = None  # the master executor's (from its work): a former executor's recall is refused
         self.stop_received = False
         self.polls = self.given_back = 0
-        self.queued_starts = 0  # trials started right after the previous one, without a wait
-        self._waited = True  # since the last trial ended: the first trial does not count
+        self.queued_starts = 0  # trials started right after the previous one, without a nap
+        self._naps_at_end = None  # the rank's naps when its last trial ended (None: no trial yet)
         self.n_answered = 0  # recalls answered, by either thread (the watcher waits for as many as rung)
         self._running, self._quit = threading.Event(), threading.Event()
         self._watcher = self._bell = None
@@ -827,13 +842,11 @@ class _Trials:
                     spec, trial, seed = item = self.pending.popleft()
                     self.current = (spec.set_id, trial)
                     self._running.set()
-                    self.queued_starts += not self._waited
-                    self._waited = False
+                    self.queued_starts += self._naps_at_end == self.stats.wakeups
                     return item
             if self.watch.stopped:
                 return None
             self._running.clear()  # idle: the watcher blocks until the next trial
-            self._waited = True
             when = self.clock.expect()
             msg = self.stats.wait(self.comm, 0, MPI.ANY_TAG, expect=None if when is None else [when], patient=True)
             if self._handle(msg):
@@ -861,6 +874,7 @@ class _Trials:
             self.current = None
             self.outbox.send(self.comm, obj, 0, tag)
         self.clock.sent = time.monotonic()
+        self._naps_at_end = self.stats.wakeups
 
     def _handle(self, msg) -> bool:
         """Apply one message of the master; True when it says stop."""
