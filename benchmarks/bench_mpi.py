@@ -106,8 +106,11 @@ def run_case(tmp: Path, objective, trials, group_size, budget, n=9, code: Path =
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(code), str(tmp)]), HYPPO_MPI_STATS=str(stats),
                HYPPO_BENCH_RUSAGE=str(rusage))
     t0 = time.perf_counter()
+    # cwd: `python -m` puts the working directory first on sys.path, so run from a checkout's
+    # root every version imported that checkout's hyppo_hep, not ``code``'s (--compare compared
+    # a tree with itself)
     proc = subprocess.run([mpiexec(), "-n", str(n), sys.executable, "-m", "hyppo_hep.run", str(tmp / "cfg.yaml"),
-                           "--quiet", "--overwrite"], capture_output=True, text=True, env=env, timeout=600)
+                           "--quiet", "--overwrite"], capture_output=True, text=True, env=env, timeout=600, cwd=tmp)
     total = time.perf_counter() - t0
     if proc.returncode != 0:
         sys.exit(f"mpiexec failed ({proc.returncode}):\n{proc.stderr}")
