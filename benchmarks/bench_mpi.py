@@ -106,8 +106,11 @@ def run_case(tmp: Path, objective, trials, group_size, budget, n=9, code: Path =
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(code), str(tmp)]), HYPPO_MPI_STATS=str(stats),
                HYPPO_BENCH_RUSAGE=str(rusage))
     t0 = time.perf_counter()
+    # cwd: `python -m` puts the working directory first on sys.path, so run from a checkout's
+    # root every version imported that checkout's hyppo_hep, not ``code``'s (--compare compared
+    # a tree with itself)
     proc = subprocess.run([mpiexec(), "-n", str(n), sys.executable, "-m", "hyppo_hep.run", str(tmp / "cfg.yaml"),
-                           "--quiet", "--overwrite"], capture_output=True, text=True, env=env, timeout=600)
+                           "--quiet", "--overwrite"], capture_output=True, text=True, env=env, timeout=600, cwd=tmp)
     total = time.perf_counter() - t0
     if proc.returncode != 0:
         sys.exit(f"mpiexec failed ({proc.returncode}):\n{proc.stderr}")
@@ -137,19 +140,28 @@ def run_case(tmp: Path, objective, trials, group_size, budget, n=9, code: Path =
         by_set.setdefault(e["set_id"], []).append(e)
     to_rank = statistics.median(min(e["started"] for e in es) - submitted[s] for s, es in by_set.items())
     to_master = statistics.median(max(e["time"] - e["finished"] for e in es) for es in by_set.values())
+    # per worker rank: the gaps between one trial's end and its next trial's start, and the
+    # tail (the last trial's end - this rank's last end), the two losses left to a search
+    by_rank = {}
+    for e in trials_ev:
+        by_rank.setdefault(e["worker"].rsplit(":", 1)[1], []).append((e["started"], e["finished"]))
+    gaps = [b[0] - a[1] for ts in map(sorted, by_rank.values()) for a, b in zip(ts, ts[1:])]
+    tail = sum(last - max(f for _, f in ts) for ts in by_rank.values())
     ru = [json.loads(p.read_text()) for p in rusage.glob("ru*.json")]
     # voluntary context switches of all ranks per second of the job: every nap is one
     switches = sum(r["nvcsw"] for r in ru) / max(r["wall"] for r in ru)
     return {"to_rank": to_rank, "to_master": to_master, "switches": switches, "wall": wall, "ideal": busy / workers, "serial": busy, "util": busy / (workers * wall), "total": total,
             "util_regular": busy_regular / (workers * wall), "n_confirm": len(confirm_keys),
             "master_cpu": master["cpu"] / master["wall"], "worker_idle_cpu": idle_cpu, "master_wait_cpu": master_wait,
-            "rank_wakeups": wakeups, "n_trials": len(trials_ev)}
+            "rank_wakeups": wakeups, "n_trials": len(trials_ev), "gap": statistics.median(gaps) if gaps else 0.0,
+            "gaps": sum(gaps), "tail": tail}
 
 
 HEADER = ("| code | case | sets x trials | wall of the search (s) | ideal = busy / 8 (s) | speedup vs one after "
           "another | utilization | process wall incl. MPI start (s) | master CPU (% of a core) | worst worker rank's CPU "
           "while waiting (% of a core) | master's CPU while waiting | naps of a worker rank (mean) | wake-ups of all 9 ranks (voluntary switches / s) | set submitted -> "
-          "first trial starts (ms) | last trial ends -> journalled (ms) |")
+          "first trial starts (ms) | last trial ends -> journalled (ms) | gap between a rank's trials, median (ms) | "
+          "all gaps (rank-s) | tail: last end - each rank's last end (rank-s) |")
 
 
 def idle_rank(seconds: float = 6.0) -> None:
@@ -206,7 +218,7 @@ def main(argv=None):
     print(f"## Real MPI on this machine (bench_mpi.py): mpiexec -n 9, {os.cpu_count()} cores, median of "
           f"{args.repeats}, longest nap {os.environ.get('HYPPO_MPI_MAX_SLEEP', 'default')} s\n")
     print(HEADER)
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as codes:
         versions = [("this tree", ROOT)]
         if args.compare:
@@ -224,7 +236,8 @@ def main(argv=None):
                 print(f"| {label} | {name} | {budget} x {trials} | {m['wall']:.2f} | {m['ideal']:.2f} | "
                       f"{m['serial'] / m['wall']:.2f}x | {m['util']:.1%} | {m['total']:.1f} | {m['master_cpu']:.1%} | "
                       f"{m['worker_idle_cpu']:.2%} | {m['master_wait_cpu']:.2%} | {m['rank_wakeups']:.0f} | "
-                      f"{m['switches']:.0f} | {1000 * m['to_rank']:.1f} | {1000 * m['to_master']:.1f} |"
+                      f"{m['switches']:.0f} | {1000 * m['to_rank']:.1f} | {1000 * m['to_master']:.1f} | "
+                      f"{1000 * m['gap']:.1f} | {m['gaps']:.2f} | {m['tail']:.2f} |"
                       + (f" regular trials only: {m['util_regular']:.1%}, {m['n_confirm']:.0f} confirmation trials |"
                          if args.confirm else ""), flush=True)
 

@@ -19,6 +19,15 @@ multiple). The master sends every rank its trials itself (no hop through a group
   the same TrialSpecs and TrialResults as ever. The rule is :class:`~hyppo_hep.executor.
   slots.Slots`, shared with the simulator (``trial_level=False``: whole groups only).
 
+- prefetch: while trials are short (under PREFETCH_BELOW_S), a busy rank is also sent the
+  trial it will run next, so it starts it the moment it sends the current result, with no
+  round trip to the master in between. When a rank idles with nothing left to start, the
+  master takes back a trial still queued behind a running one (TAG_RECALL, answered by a
+  watcher thread of the rank that a UDP doorbell wakes at once; see _Trials) and places it
+  on the idle rank. The master knows which queued trials have started: a rank starts its
+  next trial right after sending the previous result, and MPI keeps the order of one
+  sender's messages.
+
 Idle ranks do not spin. MPICH's blocking receive busy-polls a core at 100%; every wait
 here is a non-blocking probe followed by a sleep of at most ``MAX_SLEEP`` (20 ms). Naps
 double from 0.5 ms while nothing is expected, and shrink around the moment a message is
@@ -35,9 +44,12 @@ from __future__ import annotations
 
 import bisect
 import json
+import math
 import os
 import resource
+import select
 import signal
+import socket
 import statistics
 import sys
 import threading
@@ -54,6 +66,9 @@ TAG_WORK = 11  # master -> a worker rank: a TrialSpec of the trials it runs, in 
 TAG_RESULT = 13  # any worker -> master: one TrialResult
 TAG_FATAL = 14  # worker -> master: the objective cannot be built there (message)
 TAG_STOP = 15  # master -> every worker rank: stop now, abandoning a trial in flight (None)
+TAG_RECALL = 16  # master -> a worker rank: give back this queued trial if not started (set_id, trial, token)
+TAG_RETURNED = 17  # worker -> master: the answer (set_id, trial, token, True: never runs it / False: runs or ran it)
+TAG_HELLO = 18  # worker -> master, on its first work: (host, port) of its doorbell, a UDP socket
 
 FIRST_SLEEP = 0.0005  # s
 # s: the longest nap of a waiting rank, i.e. the worst latency it adds to a message. Lower
@@ -61,6 +76,18 @@ FIRST_SLEEP = 0.0005  # s
 MAX_SLEEP = float(os.environ.get("HYPPO_MPI_MAX_SLEEP", "0.02"))
 # s: the nap of the master around the moment a result is expected (see _wait_message)
 NEAR_SLEEP = 0.001
+# s: a rank is sent its next trial while it runs the current one (prefetch, so that no round
+# trip to the master separates them) while the recent trials take less than this; longer
+# trials gain under 0.1% from it (a round trip is 5-30 ms here), and a strategy that proposes
+# a round ahead sees fewer results. 0 turns prefetch and recalls off (the protocol before).
+PREFETCH_BELOW_S = float(os.environ.get("HYPPO_MPI_PREFETCH_BELOW", "30"))
+# s: a rank running a trial sees a recall of the trial queued behind it at once when the
+# master rings its doorbell (a UDP datagram: MPICH's blocking calls spin, a socket does not);
+# it also looks this often, in case the datagram was lost or cannot reach it
+RECALL_POLL_S = float(os.environ.get("HYPPO_MPI_RECALL_POLL", "2"))
+# s: a queued trial whose rank should start it sooner than this is not recalled (the round
+# trip of a recall and of new work to the idle rank, a few naps)
+RECALL_MIN_S = 0.05
 
 # Launchers' names for the world size and this process's rank (Hydra/MPICH and Intel MPI,
 # PMI-2/PMIx under srun, Open MPI). SLURM_NTASKS alone is not enough: a batch script's own
@@ -328,6 +355,16 @@ class MPIExecutor:
         self._worker_of: dict[int, str] = {}  # rank -> its worker name (host:pid:rank) as last seen
         self.lost_ranks: list[int] = []  # declared unresponsive, in that order
         self.slots = Slots(self.layout, trial_level=trial_level)  # queue and placement (slots.py)
+        from mpi4py import MPI
+
+        # recalls need a worker thread that answers during a trial (_Trials); so does prefetch
+        self.recalls = self.prefetch = PREFETCH_BELOW_S > 0 and MPI.Query_thread() == MPI.THREAD_MULTIPLE
+        self._token = int.from_bytes(os.urandom(4), "little")  # tells this executor's recalls from a former one's
+        self._recalling: dict[tuple, int] = {}  # queued trial asked back -> its rank
+        self.n_recalled = 0  # trials given back and placed again (the end of a campaign)
+        self._bells: dict[int, tuple] = {}  # rank -> (host, port) of its doorbell
+        self._bell = None  # the UDP socket that rings them
+        self._recheck: float | None = None  # monotonic: look at the recalls again (see _recall)
         self._recent: deque[float] = deque(maxlen=32)  # s: durations of the last trials back
         self._set_durations: dict[int, list[float]] = {}  # set_id -> durations of its trials back
         self._since: dict[int, float] = {}  # rank -> since when it owes its next result (monotonic)
@@ -346,9 +383,76 @@ class MPIExecutor:
 
     def _dispatch(self) -> None:
         """Send the trials the scheduler places (slots.py: groups for whole sets, idle ranks
-        of busy groups for the rest) to their ranks."""
+        of busy groups for the rest, then one queued trial behind a running one) to their
+        ranks; then ask back queued trials that an idle rank could start sooner."""
+        ends = self._expected_ends(running=True)
+        # prefetch while trials are short enough for a round trip to matter (PREFETCH_BELOW_S)
+        self.slots.depth = 2 if self.prefetch and self._recent and statistics.median(self._recent) < PREFETCH_BELOW_S else 1
+        self.slots.prefetch_key = lambda rank: ends.get(rank, 0.0)
         for part, ranks in self.slots.place():
             self._send_work(part, ranks)
+        self._recall(ends)
+
+    def _recall(self, ends: dict[int, float]) -> None:
+        """Nothing queued and a rank idle: ask back the queued trials behind the running
+        trials expected to end last, one per idle rank (also a rank's second trial of a set
+        larger than its group). One whose rank should start it within RECALL_MIN_S (before
+        or past its expected end) is left alone, and looked at again then (``_recheck``,
+        poll's wait). The rank answers (TAG_RETURNED) whether it gave it back; only then is
+        it placed again, so no trial runs twice or is lost (see _Trials)."""
+        slots = self.slots
+        where = slots.where
+        self._recheck = None
+        self._recalling = {k: r for k, r in self._recalling.items() if where.get(k, (None,))[0] == r}
+        wanted = slots.n_idle - len(self._recalling)
+        if slots.queue or wanted <= 0 or not self.recalls:
+            return
+        now = time.monotonic()
+
+        def left(rank):  # s until its trial should end; once past, as long again as it overran
+            end = ends.get(rank)
+            return math.inf if end is None else abs(end - now)
+
+        queued = [(left(r), r, key) for r, todo in slots.todo.items()
+                  if len(todo) > 1 for key in list(todo)[1:] if key not in self._recalling]
+        for wait, rank, key in sorted(queued, reverse=True)[:wanted]:
+            if wait < RECALL_MIN_S:
+                self._recheck = ends[rank] + RECALL_MIN_S  # overrun enough then, unless its result came
+                break
+            self._send_recall(key, rank)
+
+    def _recall_retired(self, group: int) -> None:
+        """Ask back the trials queued on the live ranks of a retired group (a rank that is
+        between trials refuses and runs the one it was about to start)."""
+        for rank in self.layout[group]:
+            for key in list(self.slots.todo[rank])[1:]:
+                if key not in self._recalling:
+                    self._send_recall(key, rank)
+
+    def _send_recall(self, key: tuple, rank: int) -> None:
+        """Ask ``rank`` to give back its queued trial ``key``, and ring its doorbell so that
+        its watcher thread sees the recall at once (after the send: it then finds it)."""
+        self._recalling[key] = rank
+        self._outbox.send(self.comm, (key[0], key[1], self._token), rank, TAG_RECALL)
+        if rank not in self._bells:
+            return
+        try:
+            if self._bell is None:
+                self._bell = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            self._bell.sendto(b"r", self._bells[rank])
+        except OSError:
+            self._bells.pop(rank)  # the rank still looks every RECALL_POLL_S
+
+    def _returned(self, obj, source: int) -> None:
+        """A rank's answer to a recall: given back, the trial goes to the front of the queue
+        (_dispatch places it); not (it had started it), it stays that rank's."""
+        set_id, trial, token, given_back = obj
+        key = (set_id, trial)
+        if token != self._token or self._recalling.pop(key, None) != source:
+            return  # a former executor's on the same communicator, or stale
+        if given_back and self.slots.where.get(key, (None,))[0] == source:
+            self.slots.take_back(key)
+            self.n_recalled += 1
 
     def _send_work(self, spec: TrialSpec, ranks: list[int]) -> None:
         """Send each rank its trials of ``spec`` (trial i runs on ranks[i]) straight from the
@@ -361,12 +465,19 @@ class MPIExecutor:
             shares.setdefault(rank, []).append(i)
         for rank, idx in shares.items():
             part = replace(spec, trials=tuple(spec.trials[i] for i in idx), seeds=tuple(spec.seeds[i] for i in idx))
-            self._outbox.send(self.comm, _pack(part), rank, TAG_WORK)
+            self._outbox.send(self.comm, (self._token, _pack(part)), rank, TAG_WORK)
 
     def _take(self, message) -> TrialResult | None:
         obj, source, tag = message
         if tag == TAG_FATAL:
             raise UserError(f"worker rank {source}: {obj}")
+        if tag == TAG_RETURNED:
+            self._returned(obj, source)
+            return None
+        if tag == TAG_HELLO:
+            if obj is not None:
+                self._bells[source] = tuple(obj)
+            return None
         obj = TrialResult(*obj)
         key = (obj.set_id, obj.trial)
         entry = self.slots.where.get(key)
@@ -389,17 +500,36 @@ class MPIExecutor:
         else:  # its last trial: nothing more to guess for this set
             self._set_durations.pop(set_id, None)
 
-    def _expected_arrivals(self) -> list[float] | None:
-        """When (monotonic, sorted) the ranks' current trials are likely to end and their
-        results to arrive: a rank's start of its trial plus the median duration of the trials
-        of its set already back (the same network trains as long), else of the last trials
-        of any set. None when nothing can be guessed yet."""
+    def _expected_ends(self, running: bool = False) -> dict[int, float]:
+        """rank -> when (monotonic) its current trial is likely to end and its result to
+        arrive: its start plus the median duration of the trials of its set already back
+        (the same network trains as long), else of the last trials of any set. {} when
+        nothing can be guessed yet.
+
+        ``running``: a trial of a set with none back is expected to take the median of the
+        last trials that ran longer than it has so far (twice its time so far when none
+        did), not to end at a moment already past: which rank frees first, for prefetch
+        and recalls. (The naps keep the plain guess, whose errors are measured.)"""
         if not self._recent:
-            return None
+            return {}
         overall = statistics.median(self._recent)
         typical = {set_id: statistics.median(d) for set_id, d in self._set_durations.items()}  # once per set
-        moments = [self._since[rank] + typical.get(todo[0][0], overall) for rank, todo in self.slots.todo.items() if todo]
-        return sorted(moments) or None
+        recent, now = sorted(self._recent), time.monotonic()
+        ends = {}
+        for rank, todo in self.slots.todo.items():
+            if not todo:
+                continue
+            since = self._since[rank]
+            took = typical.get(todo[0][0])
+            if took is None and running:
+                longer = recent[bisect.bisect(recent, now - since):]
+                took = statistics.median(longer) if longer else 2 * (now - since)
+            ends[rank] = since + (overall if took is None else took)
+        return ends
+
+    def _expected_arrivals(self) -> list[float] | None:
+        """The moments of _expected_ends, sorted (the master's naps); None when unknown."""
+        return sorted(self._expected_ends().values()) or None
 
     # --- ranks that stopped answering -----------------------------------------------------
     def _owing(self) -> list[int]:
@@ -435,6 +565,7 @@ class MPIExecutor:
         silent = now - self._since[rank]
         self.lost_ranks.append(rank)
         head, seed, moved = self.slots.lose(rank)
+        self._recall_retired(group)
         n_groups = len(self.layout)
         live = n_groups - len(self.slots.retired)
         why = (f"worker unresponsive: MPI rank {rank} (group {group}) sent nothing for {silent:.0f} s, more than "
@@ -462,8 +593,9 @@ class MPIExecutor:
                                 f"{', '.join(map(str, self.lost_ranks))}): nothing can run the remaining trials; "
                                 "the journal keeps every finished trial: resume the run on healthy nodes")
             wait = self._until_overdue()
-            if end is not None:
-                wait = min(x for x in (wait, end - time.monotonic()) if x is not None)
+            for until in (end, self._recheck):
+                if until is not None:
+                    wait = min(x for x in (wait, until - time.monotonic()) if x is not None)
             first = self._stats.wait(self.comm, MPI.ANY_SOURCE, MPI.ANY_TAG, None if wait is None else max(0.0, wait),
                                      expect=self._expected_arrivals())
             results = [] if first is None else [self._take(first)]
@@ -486,7 +618,9 @@ class MPIExecutor:
             for rank in members:
                 self._outbox.send(self.comm, None, rank, TAG_STOP)
         self._outbox.drain(timeout=60)
-        self._stats.write(n_groups=self.n_groups, group_size=self.group_size)
+        if self._bell is not None:
+            self._bell.close()
+        self._stats.write(n_groups=self.n_groups, group_size=self.group_size, recalled=self.n_recalled)
 
 
 # --- worker side ----------------------------------------------------------------------------
@@ -536,7 +670,7 @@ class _StopWatch:
         main = threading.main_thread().ident
         delay = FIRST_SLEEP
         while not self.stopped:
-            if _try_message(self.comm, 0, TAG_STOP) is not None:
+            if self.comm.iprobe(source=0, tag=TAG_STOP):
                 self.stopped = True
                 signal.pthread_kill(main, signal.SIGINT)  # -> _on_signal -> _StopWorker
                 return
@@ -544,8 +678,9 @@ class _StopWatch:
             delay = min(2 * delay, MAX_SLEEP)
 
     def check(self) -> bool:
-        """Has the master said stop? (main thread; never waits)"""
-        if not self.stopped and _try_message(self.comm, 0, TAG_STOP) is not None:
+        """Has the master said stop? (main thread; never waits) The stop is only looked at,
+        not received: _Trials.drain receives it in order with what the master sent before it."""
+        if not self.stopped and self.comm.iprobe(source=0, tag=TAG_STOP):
             self.stopped = True
         return self.stopped
 
@@ -563,7 +698,8 @@ def worker_loop(comm, group_size: int, objective_ref, isolation: str = "none",
     """Run on every rank but 0 until the master says stop; returns the exit status 0.
 
     The master sends this rank its trials directly (TAG_WORK: a TrialSpec, run in order,
-    each result sent back as it finishes). Trials run through :class:`TrialRunner`: in this
+    each result sent back as it finishes; the next may come while one runs, see _Trials).
+    Trials run through :class:`TrialRunner`: in this
     process, or with ``isolation`` process/fresh in a child process (a crash of native code,
     an OOM kill fails the trial, not the rank), with the per-trial wall-time limit
     ``timeout`` (s) either way. In-process, the objective is built once per rank up front;
@@ -578,20 +714,30 @@ def worker_loop(comm, group_size: int, objective_ref, isolation: str = "none",
     watch = _StopWatch(comm)
     runner, device = _make_runner(comm, objective_ref, isolation, timeout, outbox)
     stats = _RankStats(rank, "leader" if rank == layout[group][0] else "member")  # counts the loop only
+    trials = _Trials(comm, outbox, stats, watch)
     try:
-        clock = _ReplyClock()
-        while (spec := _next_work(comm, watch, stats, clock)) is not None:
-            _run_trials(comm, spec, runner, watch, stats, outbox)
-            clock.sent = time.monotonic()
+        while (item := trials.next()) is not None:
+            spec, trial, seed = item
+            # fidelity: the epoch budget / median-rule curve decided at submission (fidelity.py)
+            res = runner.run(spec.params, spec.set_id, trial, seed, spec.fidelity, stop=watch.check)
+            if res is None:  # the master said stop during an isolated trial
+                break
+            stats.busy += res.wall_time
+            stats.n_trials += 1
+            # a user error building the objective in an isolated child stops the run
+            trials.finished(*((f"{res.error}", TAG_FATAL) if res.fatal else (_pack(res), TAG_RESULT)))
             if watch.stopped:
                 break
     except _StopWorker:
         pass  # the master stopped the run during an in-process trial; it journalled what it had
     finally:
+        trials.close()
         watch.restore()
         runner.close()
+    trials.drain()
     outbox.drain(timeout=60)
-    stats.write(group=group, device=device, signal=watch.signalled)
+    stats.write(group=group, device=device, signal=watch.signalled, recall_polls=trials.polls,
+                given_back=trials.given_back, queued_starts=trials.queued_starts)
     return 0
 
 
@@ -639,40 +785,202 @@ class _ReplyClock:
         self.sent = None
 
 
-def _next_work(comm, watch, stats, clock: _ReplyClock) -> TrialSpec | None:
-    """The next TrialSpec from the master, or None once the master said stop.
+class _Trials:
+    """A worker rank's trials, in the order the master sent them, and the master's recalls
+    of those it has not started (prefetch: MPIExecutor._dispatch and _recall).
 
-    Any tag from the master, in the order sent (MPI does not reorder messages of one
-    sender): a rank that waited for work only would take the next executor's work on the
-    same communicator before the stop that precedes it, then drop it on seeing the stop
-    (the hang of the executor contract under mpiexec, issue 16)."""
-    from mpi4py import MPI
+    The main thread runs them: :meth:`next` receives every message of the master in the
+    order sent (any tag: a receive for one tag would overtake a stop, the hang of section 5
+    of benchmarks/RESULTS_mpi.md) and returns the next trial at once when one is queued, so
+    a rank with a trial queued never waits between two. While a trial runs, a watcher
+    thread looks for recalls (TAG_RECALL only) every RECALL_POLL_S and gives back a trial
+    not started: queued here, or not received yet (its work is dropped when it arrives,
+    MPI keeping the master's order). A recall seen between trials is refused: this rank
+    starts the trial now, sooner than an idle one would get it. One lock orders the two
+    threads, so a trial given back never runs here and a refused one always does. The
+    watcher sleeps on an event while no trial runs (no wake-ups when idle); without
+    MPI_THREAD_MULTIPLE there is none and the master neither prefetches nor recalls.
+    """
 
-    if watch.check():
+    def __init__(self, comm, outbox, stats, watch):
+        from mpi4py import MPI
+
+        self.comm, self.outbox, self.stats, self.watch = comm, outbox, stats, watch
+        self.clock = _ReplyClock()
+        self.lock = threading.Lock()
+        self.pending: deque = deque()  # (spec, trial, seed) received, not started
+        self.seen: set = set()  # (set_id, trial) received
+        self.cancelled: set = set()  # given back before their work arrived
+        self.current = None  # (set_id, trial) running
+        self.token = None  # the master executor's (from its work): a former executor's recall is refused
+        self.stop_received = False
+        self.polls = self.given_back = 0
+        self.queued_starts = 0  # trials started right after the previous one, without a nap
+        self._naps_at_end = None  # the rank's naps when its last trial ended (None: no trial yet)
+        self.n_answered = 0  # recalls answered, by either thread (the watcher waits for as many as rung)
+        self._running, self._quit = threading.Event(), threading.Event()
+        self._watcher = self._bell = None
+        if MPI.Query_thread() == MPI.THREAD_MULTIPLE:
+            self._bell = _doorbell()
+            self._wake = os.pipe()  # close() wakes the watcher through it
+            self._watcher = threading.Thread(target=self._watch, name="hyppo-recall", daemon=True)
+            self._watcher.start()
+        # sent with the first work (not at start-up: a master that stops before any work
+        # would leave it unmatched, and MPICH fails MPI_Finalize on unmatched messages)
+        self._hello = None if self._bell is None else (_host_address(), self._bell.getsockname()[1])
+
+    def next(self):
+        """The next trial (spec, trial, seed), or None once the master said stop."""
+        from mpi4py import MPI
+
+        while True:
+            while (msg := _try_message(self.comm, 0, MPI.ANY_TAG)) is not None:
+                if self._handle(msg):
+                    return None
+            with self.lock:
+                if self.pending:
+                    spec, trial, seed = item = self.pending.popleft()
+                    self.current = (spec.set_id, trial)
+                    self._running.set()
+                    self.queued_starts += self._naps_at_end == self.stats.wakeups
+                    return item
+            if self.watch.stopped:
+                return None
+            self._running.clear()  # idle: the watcher blocks until the next trial
+            when = self.clock.expect()
+            msg = self.stats.wait(self.comm, 0, MPI.ANY_TAG, expect=None if when is None else [when], patient=True)
+            if self._handle(msg):
+                return None
+
+    def drain(self, timeout: float = 10.0) -> None:
+        """Receive, in order, what the master sent up to its stop when the loop ended on a
+        stop seen out of order (_StopWatch: a signal, an isolated trial): work queued here
+        and recalls are dropped (the master journalled what it had), none is left for the
+        next executor on this communicator, nor unmatched at MPI_Finalize (MPICH fails it)."""
+        from mpi4py import MPI
+
+        deadline, delay = time.monotonic() + timeout, FIRST_SLEEP
+        while not self.stop_received and time.monotonic() < deadline:
+            msg = _try_message(self.comm, 0, MPI.ANY_TAG)
+            if msg is None:
+                time.sleep(delay)
+                delay = min(2 * delay, MAX_SLEEP)
+            elif msg[2] == TAG_STOP:
+                self.stop_received = True
+
+    def finished(self, obj, tag: int) -> None:
+        """The current trial is over: send its result (or fatal message) to the master."""
+        with self.lock:
+            self.current = None
+            self.outbox.send(self.comm, obj, 0, tag)
+        self.clock.sent = time.monotonic()
+        self._naps_at_end = self.stats.wakeups
+
+    def _handle(self, msg) -> bool:
+        """Apply one message of the master; True when it says stop."""
+        obj, _, tag = msg
+        if tag == TAG_STOP:
+            self.watch.stopped = self.stop_received = True
+            return True
+        if tag == TAG_RECALL:
+            self._answer(obj)
+        elif tag == TAG_WORK:
+            token, packed = obj
+            spec = TrialSpec(*packed)
+            with self.lock:
+                if self.token is None and self._hello is not None:
+                    self.outbox.send(self.comm, self._hello, 0, TAG_HELLO)
+                self.token = token
+                for trial, seed in zip(spec.trials, spec.seeds):
+                    key = (spec.set_id, trial)
+                    if key in self.cancelled:  # given back before it arrived
+                        self.cancelled.discard(key)
+                        continue
+                    self.seen.add(key)
+                    self.pending.append((spec, trial, seed))
+            self.clock.got_work()
+        return False
+
+    def _answer(self, obj) -> None:
+        """Give back a recalled trial if a trial runs and this one has not started; tell the
+        master either way (TAG_RETURNED)."""
+        set_id, trial, token = obj
+        key = (set_id, trial)
+        with self.lock:
+            give = False
+            if self.current is not None and token == self.token:
+                queued = [item for item in self.pending if (item[0].set_id, item[1]) == key]
+                if queued:
+                    self.pending.remove(queued[0])
+                    give = True
+                elif key not in self.seen:
+                    self.cancelled.add(key)
+                    give = True
+            self.given_back += give
+            self.n_answered += 1
+            self.outbox.send(self.comm, (set_id, trial, token, give), 0, TAG_RETURNED)
+
+    def _watch(self) -> None:
+        """While a trial runs: block on the doorbell (no wake-ups), at most RECALL_POLL_S,
+        then answer every recall that has arrived. A ring comes right after its recall was
+        sent, which MPI may deliver a little later: look until as many were answered as rung."""
+        # SIGTERM/SIGINT go to the main thread: one delivered here would leave the main
+        # thread's sleep (a hung trial's too) uninterrupted and its handler late (_StopWatch)
+        signal.pthread_sigmask(signal.SIG_BLOCK, _StopWatch.SIGNALS)
+        bell, wake = self._bell, self._wake[0]
+        rung = 0
+        while True:
+            self._running.wait()
+            if self._quit.is_set():
+                return
+            ready = select.select([bell, wake] if bell is not None else [wake], [], [], RECALL_POLL_S)[0]
+            if self._quit.is_set():
+                return
+            self.polls += 1
+            if bell in ready:
+                try:
+                    while True:
+                        rung += len(bell.recv(64))
+                except BlockingIOError:
+                    pass
+            deadline, delay = time.monotonic() + 1.0, FIRST_SLEEP
+            while True:
+                while (msg := _try_message(self.comm, 0, TAG_RECALL)) is not None:
+                    self._answer(msg[0])
+                if self.n_answered >= rung or time.monotonic() > deadline:
+                    break
+                time.sleep(delay)
+                delay = min(2 * delay, MAX_SLEEP)
+
+    def close(self) -> None:
+        self._quit.set()
+        self._running.set()
+        if self._watcher is not None:
+            os.write(self._wake[1], b"q")
+            self._watcher.join()
+            for fd in self._wake:
+                os.close(fd)
+            if self._bell is not None:
+                self._bell.close()
+
+
+def _doorbell():
+    """A non-blocking UDP socket on any free port of this host, or None."""
+    try:
+        bell = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        bell.bind(("", 0))
+        bell.setblocking(False)
+        return bell
+    except OSError:
         return None
-    when = clock.expect()
-    obj, _, tag = stats.wait(comm, 0, MPI.ANY_TAG, expect=None if when is None else [when], patient=True)
-    if tag == TAG_STOP:
-        watch.stopped = True
-        return None
-    clock.got_work()
-    return TrialSpec(*obj)
 
 
-def _run_trials(comm, spec: TrialSpec, runner, watch, stats, outbox) -> None:
-    for trial, seed in zip(spec.trials, spec.seeds):
-        if watch.check():
-            return
-        # fidelity: the epoch budget / median-rule curve decided at submission (fidelity.py)
-        res = runner.run(spec.params, spec.set_id, trial, seed, spec.fidelity, stop=watch.check)
-        if res is None:  # the master said stop during an isolated trial
-            return
-        stats.busy += res.wall_time
-        stats.n_trials += 1
-        if res.fatal:  # a user error building the objective in an isolated child
-            outbox.send(comm, f"{res.error}", 0, TAG_FATAL)
-        else:
-            outbox.send(comm, _pack(res), 0, TAG_RESULT)
+def _host_address() -> str:
+    """This host's address as the master should reach it (its name's, else loopback)."""
+    try:
+        return socket.gethostbyname(socket.gethostname())
+    except OSError:
+        return "127.0.0.1"
 
 
 def run(cfg, run_master) -> int:

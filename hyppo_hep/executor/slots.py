@@ -21,6 +21,15 @@ Two rules (``trial_level``):
 :attr:`Slots.n_slots` is the capacity the driver sees (it asks the Search for
 ``n_slots - sets in flight`` new specs): the sets in flight plus the free capacity in sets.
 Pure bookkeeping, no MPI and no clock, so both executors share it and tests drive it by hand.
+
+Prefetch (``depth`` 2, the MPI executor with short trials; the simulator keeps 1): when no
+idle worker can take the head of the queue, a busy worker with nothing queued behind its
+trial gets one more, so that it starts it the moment it finishes the current one instead of
+after a round trip to the master. The same rule as for idle workers, applied to the "open"
+workers in the order ``prefetch_key`` gives (the executor's expected end of their current
+trial): a spec of at least a group goes round-robin to the whole open group expected to
+free first, a smaller one to single open workers. :meth:`take_back` moves a queued trial
+that has not started back to the queue (the end of a campaign, when a worker idles).
 """
 
 from __future__ import annotations
@@ -39,10 +48,12 @@ class Slots:
     """The queue and the placement of trials on ``layout`` (a list of groups, each a list
     of worker ids; ids are whatever the executor addresses, e.g. MPI ranks)."""
 
-    def __init__(self, layout: list[list[int]], trial_level: bool = True):
+    def __init__(self, layout: list[list[int]], trial_level: bool = True, depth: int = 1):
         self.layout = [list(g) for g in layout]
         self.group_size = max(len(g) for g in self.layout)
         self.trial_level = trial_level
+        self.depth = depth  # the most trials a worker holds (running + queued behind it)
+        self.prefetch_key = lambda w: w  # order of open workers: the executor's expected end of their trial
         self.group_of = {w: g for g, members in enumerate(self.layout) for w in members}
         self.queue: deque[TrialSpec] = deque()
         self.n_queued = 0  # trials in the queue
@@ -77,7 +88,7 @@ class Slots:
         driver still submits and poll() can say that nothing runs any more."""
         free = len(self._whole)
         if self.trial_level and self.set_size <= self.group_size:
-            spare = self.n_idle - self.n_queued
+            spare = self.n_idle + len(self._open()) - self.n_queued
             free = max(free, math.ceil(spare / self.group_size)) if spare > 0 else 0
         return max(1, len(self.outstanding) + free)
 
@@ -132,7 +143,7 @@ class Slots:
         out = []
         while self.queue:
             spec = self.queue[0]
-            workers = self._workers_for(spec)
+            workers = self._workers_for(spec) or self._prefetch_for(spec)
             if not workers:
                 break
             n = len(workers)
@@ -164,6 +175,43 @@ class Slots:
                 break
             workers += self.layout[g][:n - len(workers)]
         return workers
+
+    def _open(self) -> list[int]:
+        """Busy workers of live groups that may take one more trial (prefetch; [] at depth 1)."""
+        if self.depth <= 1 or not self.trial_level:
+            return []
+        return [w for w, todo in self.todo.items()
+                if 0 < len(todo) < self.depth and self.group_of[w] not in self.retired]
+
+    def _prefetch_for(self, spec: TrialSpec) -> list[int]:
+        """Open workers for the trials of ``spec`` (a prefix; [] to wait): the idle-worker rule
+        of _workers_for on workers that are busy with less than ``depth`` trials."""
+        n = len(spec.trials)
+        if n > self.group_size:
+            return []
+        # a set's trials run side by side, never one queued behind another of its set
+        open_ = [w for w in self._open() if all(k[0] != spec.set_id for k in self.todo[w])]
+        if not open_:
+            return []
+        key = self.prefetch_key
+        is_open = set(open_)
+        if n >= self.group_size:
+            # a whole set: the open group whose last member is expected to free first
+            groups = [g for g, members in enumerate(self.layout)
+                      if g not in self.retired and len(members) >= n and all(w in is_open for w in members)]
+            if groups:
+                members = self.layout[min(groups, key=lambda g: max(key(w) for w in self.layout[g]))]
+                return [members[i % len(members)] for i in range(n)]
+        return sorted(open_, key=key)[:n]
+
+    def take_back(self, key: Key) -> None:
+        """Queued trial ``key`` never started on its worker: back to the front of the queue
+        with its seed (it stays outstanding), for the next worker that can take it."""
+        worker, _ = self.where[key]
+        self.todo[worker].remove(key)
+        if not self.todo[worker]:
+            self._finished(worker)
+        self.requeue([key])
 
     # --- results -------------------------------------------------------------------------------
     def done(self, key: Key) -> int:

@@ -46,7 +46,10 @@ def test_idle_ranks_of_busy_groups_run_a_set_split_across_groups_and_resume_is_e
     (tmp_path / "uneven.py").write_text(UNEVEN)
     cfg = config(tmp_path, objective="uneven:train", trials=2, budget=4, executor={"kind": "mpi", "group_size": 2},
                  space={"x1": {"lower": 0, "upper": 9}, "x2": {"lower": 0, "upper": 9}})
-    proc = launch(5, tmp_path, cfg, "--quiet")
+    # idle ranks taking trials, without prefetch: with it the next set is queued behind the
+    # running trials instead (test_mpi_prefetch.py)
+    no_prefetch = {"HYPPO_MPI_PREFETCH_BELOW": "0"}
+    proc = launch(5, tmp_path, cfg, "--quiet", env=no_prefetch)
     assert proc.returncode == 0, proc.stderr
     journal = tmp_path / "out" / "journal.jsonl"
     evs = finished(journal)
@@ -69,7 +72,7 @@ def test_idle_ranks_of_busy_groups_run_a_set_split_across_groups_and_resume_is_e
     cut = next(i for i, line in enumerate(lines) if '"trial_finished"' in line and f'"set_id": {s},' in line)
     journal.write_text("\n".join(lines[: cut + 1]) + "\n")
     kept = sorted((e["set_id"], e["trial"]) for e in finished(journal))
-    proc = launch(5, tmp_path, cfg, "--resume", "--quiet")
+    proc = launch(5, tmp_path, cfg, "--resume", "--quiet", env=no_prefetch)
     assert proc.returncode == 0, proc.stderr
     after = sorted((e["set_id"], e["trial"]) for e in finished(journal))
     assert after == sorted(set(after)) == [(s, t) for s in range(4) for t in range(2)]

@@ -100,3 +100,49 @@ def test_a_lost_worker_fails_its_trial_moves_the_rest_with_their_seeds_and_retir
     for key in ((1, 1), (1, 3), (1, 2)):
         s.done(key)
     assert s.outstanding == {} and s.idle() == [3, 4]  # the retired group gets nothing again
+
+
+def test_prefetch_queues_one_trial_behind_a_running_one_earliest_end_first():
+    """depth 2 (the MPI executor's prefetch): with no idle worker, a whole set goes
+    round-robin to the open group expected to free first, smaller specs to single open
+    workers in that order; nobody holds more than two; the capacity counts open workers."""
+    s = Slots([[1, 2], [3, 4]], depth=2)
+    ends = {1: 5.0, 2: 6.0, 3: 1.0, 4: 2.0}
+    s.prefetch_key = ends.get
+    s.submit(spec(0, 2))
+    s.submit(spec(1, 2))
+    placed(s)
+    assert s.n_slots == 4  # two sets running, room for two more behind them
+    s.submit(spec(2, 2))
+    assert placed(s) == [(2, (0, 1), [3, 4])]  # group [3, 4] frees first (ends 1, 2 < 5, 6)
+    assert list(s.todo[3]) == [(1, 0), (2, 0)]
+    s.submit(spec(3, 1))
+    assert placed(s) == [(3, (0,), [1])]  # a single trial: the open worker expected to end first
+    s.submit(spec(4, 2))
+    assert placed(s) == [(4, (0,), [2])]  # the last open worker; trial 1 waits at the head
+    assert max(len(t) for t in s.todo.values()) == 2 and s.n_queued == 1
+    s.done((1, 0))  # rank 3 starts set 2's trial: open again, takes the waiting trial
+    assert placed(s) == [(4, (1,), [3])]
+
+
+def test_depth_one_never_queues_behind_a_running_trial():
+    s = Slots([[1, 2], [3, 4]])
+    for i in range(3):
+        s.submit(spec(i, 2))
+    placed(s)
+    assert placed(s) == [] and s.n_queued == 2 and s.n_slots == 3
+
+
+def test_take_back_moves_a_queued_trial_to_an_idle_worker_with_its_seed():
+    s = Slots([[1], [2]], depth=2)
+    s.submit(spec(0, 1))
+    s.submit(spec(1, 1))
+    placed(s)
+    s.submit(spec(2, 1))
+    assert placed(s) == [(2, (0,), [1])]  # behind set 0 on worker 1
+    s.done((1, 0))  # worker 2 idle, nothing queued: the executor recalls set 2's trial
+    s.take_back((2, 0))
+    assert list(s.todo[1]) == [(0, 0)] and s.outstanding == {0: 1, 2: 1}
+    assert placed(s) == [(2, (0,), [2])] and s.where[(2, 0)] == (2, 200)
+    s.done((0, 0))
+    assert s.n_idle == 1
