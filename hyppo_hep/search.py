@@ -102,7 +102,7 @@ class Search:
         # False: confirmation trials start whenever a regular trial is out, and the run waits
         # for them (the rule before the end rule; kept to measure against, bench_scaling.py)
         self.confirm_end_rule = confirm_end_rule
-        # the duration-aware last round (_last_round): the last new sets are steered toward
+        # the end phase (_end_phase): the last two rounds of new sets are steered toward
         # candidates expected to end before the running work does
         self.last_round = last_round
         self._rungs = False  # a set with a resource was submitted: a multi-fidelity search
@@ -118,7 +118,7 @@ class Search:
         self.n_confirm = 0  # confirmation trials started
         self.version = 0  # changes with every result: the racing rule's cache key
         # trials out (asked, not back) -> the time they were asked, and the durations of the
-        # trials back (durations.py): the end of the campaign (_confirm_fits, _last_round) is
+        # trials back (durations.py): the end of the campaign (_confirm_fits, _end_phase) is
         # read from them; both are rebuilt by a replay
         self._out: dict[tuple[int, int], float] = {}
         self.durations = TrialDurations(space)
