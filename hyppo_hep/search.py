@@ -54,18 +54,21 @@ class StopReason(str, Enum):
 
 
 # The end phase (Search._end_phase, _propose_for_the_end; benchmarks/RESULTS_mpi.md section
-# 10). It starts once the sets left fill END_ROUNDS rounds of the slots (2 and 3 measured
-# the same: the first of them fit anyway). Per new set the strategy is asked for OVERSAMPLE
-# candidates and FILLERS random points of the space are put behind them, so that a short
-# set exists when all the strategy's candidates are long (rbf's sit around its incumbent).
-# A candidate fits when a high quantile of its duration ends in time: 1 - min_trials /
-# workers, clipped to [END_QUANTILE, MAX_QUANTILE], because a last set that runs over idles
-# every worker while one that ends early idles only its own slot (and confirmation trials
-# may fill it). Chosen on 10 seeds x size and batch duration models x rbf and random at 80
-# simulated workers against fixed quantiles 0.65-0.9 and against no fillers.
+# 10). It starts once the sets left fill END_ROUNDS rounds of the slots (4: at 80 workers 2
+# and 4 gave the same with rbf, 4 was better with random; at 8000 workers 4 keeps more long
+# sets from starting late). Per new set the strategy is asked for OVERSAMPLE candidates and
+# FILLERS random points of the space are put behind them, so that a short set exists when
+# all the strategy's candidates are long (rbf's sit around its incumbent). A candidate fits
+# when a high quantile of its duration ends by the projected end: 1 - min_trials / workers,
+# clipped to [END_QUANTILE, MAX_QUANTILE], because a set that runs over idles every worker
+# while one that ends early idles only its own slot (and confirmation trials may fill it);
+# it leaves room for a last set when its END_QUANTILE ends before the shortest candidate's
+# high quantile would have to start. Chosen on 10 seeds x size and batch duration models x
+# rbf and random at 80 simulated workers (bench_end_phase.py) against fixed quantiles
+# 0.65-0.9, no fillers, and the strategy's order without room.
 OVERSAMPLE = 16
 FILLERS = 16
-END_ROUNDS = 2
+END_ROUNDS = 4
 END_QUANTILE = 0.65
 MAX_QUANTILE = 0.999
 
@@ -363,12 +366,13 @@ class Search:
         chosen for: the running trials' expected rest plus the sets left at the
         candidates' median expected duration, spread over the workers, and never before the
         running work's own end. Candidates: the strategy's (``OVERSAMPLE`` per set, in its
-        order of preference), then ``FILLERS`` random points of the space. Taken first, in
-        that order, a candidate that ends by the projected end with room left for the
-        shortest candidate after it; when none does, the slot's next set is its last and
-        the shortest is taken. So sets are the strategy's while the end is far and short
-        when it is near: the last work on every slot is short, its unpredictable part small
-        in seconds. Multi-fidelity rungs and extensions are taken as proposed."""
+        order of preference), then ``FILLERS`` random points of the space. A candidate fits
+        when a high quantile of its duration ends by the projected end. Taken, in that
+        order: the first that fits and leaves room for the shortest candidate after it,
+        else the first that fits (the slot's last set), else the shortest. So sets are the
+        strategy's while the end is far and short when it is near: the last work on every
+        slot is short, its unpredictable part small in seconds. Multi-fidelity rungs and
+        extensions are taken as proposed."""
         now, ends, workers = phase
         props = self.strategy.propose(self.history, OVERSAMPLE * n, rng)
         if any(isinstance(p, Proposal) and (p.extends or p.resource is not None) for p in props):
@@ -379,14 +383,25 @@ class Search:
             return props[:n], None
         per = max(1, self.min_trials)
         self._quantile = min(MAX_QUANTILE, max(END_QUANTILE, 1.0 - per / max(1, workers)))
-        z = NormalDist().inv_cdf(self._quantile)
-        q = [math.exp(mu + sigma * z) for mu, sigma in lns]
+        hi = self._quantiles(lns, self._quantile)
+        lo = self._quantiles(lns, END_QUANTILE)
         mean = float(np.median([math.exp(mu + sigma * sigma / 2.0) for mu, sigma in lns]))
         work = sum(e - now for e in ends) + self.budget_left * per * mean
         end = max(max(ends), now + work / max(1, workers))
-        room = end - now - min(q)
-        order = sorted(range(len(props)), key=lambda i: (q[i] > room, q[i] if q[i] > room else 0.0, i))
+        window = end - now
+        room = window - min(hi)  # for the shortest candidate as the slot's last set
+
+        def rank(i: int) -> tuple:
+            if hi[i] <= window:  # it fits, even as the slot's last set
+                return (0 if lo[i] <= room else 1, 0.0, i)
+            return (2, hi[i], i)
+        order = sorted(range(len(props)), key=rank)
         return [props[i] for i in order[:n]], end
+
+    @staticmethod
+    def _quantiles(lns: list[tuple[float, float]], q: float) -> list[float]:
+        z = NormalDist().inv_cdf(q)
+        return [math.exp(mu + sigma * z) for mu, sigma in lns]
 
     def _fillers(self, props: list, k: int, rng) -> list[dict]:
         """``k`` random points of the space, none proposed before nor among ``props``."""
