@@ -105,7 +105,7 @@ class Search:
         # False: confirmation trials start whenever a regular trial is out, and the run waits
         # for them (the rule before the end rule; kept to measure against, bench_scaling.py)
         self.confirm_end_rule = confirm_end_rule
-        # the end phase (_end_phase): the last two rounds of new sets are steered toward
+        # the end phase (_end_phase): the last rounds of new sets are steered toward
         # candidates expected to end before the running work does
         self.last_round = last_round
         self._rungs = False  # a set with a resource was submitted: a multi-fidelity search
