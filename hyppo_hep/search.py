@@ -438,7 +438,7 @@ class Search:
         return min(1.0, self.n_trainings / self.budget_trainings)
 
     def _new_set(self, prop: Proposal, deadline: float | None = None) -> TrialSpec:
-        """Submit a new set; ``deadline``: the last round's projected end it was chosen for,
+        """Submit a new set; ``deadline``: the end phase's projected end it was chosen for,
         journalled with the end expected of it (for the record and the benchmarks: the
         set's params are what a resume needs)."""
         set_id = self.history.next_id()
