@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import math
 import time
-from statistics import NormalDist
 from dataclasses import replace
 from enum import Enum
+from statistics import NormalDist
 from typing import Callable, Iterable
 
 import numpy as np
