@@ -249,6 +249,23 @@ def _confirm_supported() -> bool:
     return "confirm" in inspect.signature(Search).parameters
 
 
+def _rules(only, confirm):
+    """(label, trial_level, search options) of the --rules asked for, in a fixed order."""
+    off = {"last_round": False}
+    rules = [r for r in (("groups only", False, off), ("trial level", True, off))
+             if ("groups" if not r[1] else "trial") in only]
+    if "end" in only:
+        rules.append(("trial level + end phase", True, {"last_round": True}))
+    if confirm and "confirm" in only and _confirm_supported():
+        rules.append((f"trial level + confirmation trials (confirm {confirm})", True, {"confirm": confirm, **off}))
+    if confirm and "confirm-wait" in only and _confirm_supported():
+        rules.append((f"trial level + confirmation trials (confirm {confirm}) started whenever a regular trial "
+                      "is out, waited for", True, {"confirm": confirm, "confirm_end_rule": False, **off}))
+    if confirm and "confirm-end" in only:
+        rules.append((f"trial level + confirm {confirm} + end phase", True, {"confirm": confirm, "last_round": True}))
+    return rules
+
+
 def issue16_table(workers_list, seed=1, strategies=("random", "rbf"), confirm=3, only=("groups", "trial", "confirm"),
                   save_events=None):
     """Trial-level scheduling against groups only, the real strategy, proposal time charged:
@@ -256,60 +273,97 @@ def issue16_table(workers_list, seed=1, strategies=("random", "rbf"), confirm=3,
     is as good as random search's final pick on the same cluster and budget). With a
     Search that has confirmation trials (adaptive repeats' ``confirm``), a third rule: trial
     level with up to ``confirm`` confirmation trials per contending set; utilization and
-    speedup then count only the useful ones (useful_confirmations)."""
+    speedup then count only the useful ones (useful_confirmations). ``seed``: one seed or a
+    list; with several, a table per seed and then one of the medians. Returns the rows."""
+    seeds = [seed] if isinstance(seed, int) else list(seed)
     cfg = load_config(DEFAULT_CONFIG)
     objective = cfg.objective.build()
-    print(f"\n### Issue 16: scheduling rules with the real strategy, {6.25:g} sets per group, seed {seed}\n")
-    print("| strategy | rule | workers | sets | wall (h) | speedup (busy / wall) | utilization | proposal time "
-          "charged (s) | per set (ms) | time-to-quality (h) | true value of the final pick | real time (s) |")
+    rows = []
+    for s in seeds:
+        print(f"\n### Issue 16: scheduling rules with the real strategy, {6.25:g} sets per group, seed {s}\n")
+        print("| strategy | rule | workers | sets | wall (h) | speedup (busy / wall) | utilization | proposal time "
+              "charged (s) | per set (ms) | time-to-quality (h) | true value of the final pick | real time (s) |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+        for workers in workers_list:
+            rows += _issue16_rows(workers, s, strategies, _rules(only, confirm), cfg, objective, save_events)
+    if len(seeds) > 1:
+        _median_table(rows, seeds)
+    return rows
+
+
+def _issue16_rows(workers, seed, strategies, rules, cfg, objective, save_events):
+    n_groups = workers // GROUP
+    budget = int(round(6.25 * n_groups))
+    ref = EventLog()  # the quality target: random search's final pick without any end rule
+    one("nested_async", n_groups, budget, seed, strategy="random", journal=ref, search_options={"last_round": False})
+    target = picks_over_time(ref, cfg.space, objective)[-1][1]
+    rows = []
+    for strategy in strategies:
+        for rule, trial_level, search_options in rules:
+            log = EventLog()
+            r = one("nested_async", n_groups, budget, seed, strategy=strategy, journal=log,
+                    trial_level=trial_level, search_options=search_options)
+            if save_events:  # the campaign's journal (virtual times), for a look at where the time went
+                label = ("conf" if search_options.get("confirm") else "trial" if trial_level else "groups") \
+                    + ("_end" if search_options.get("last_round") else "")
+                _save(log, save_events, f"{strategy}_{workers}_{label}_s{seed}")
+            picks = picks_over_time(log, cfg.space, objective)
+            ttq = time_to(picks, target)
+            busy, confirm_note, n_useful, n_run = r.busy, "", None, None
+            if search_options.get("confirm"):  # only the confirmation trials that changed or confirmed the pick count
+                useful, n_useful, n_run = useful_confirmations(log, cfg.space)
+                keys = _confirm_keys(log)  # once: per event it made the table quadratic in the events
+                confirmed = sum(e["finished"] - e["started"] for e in log if e["event"] == "trial_finished"
+                                and (e["set_id"], e["trial"]) in keys)
+                busy = r.busy - confirmed + useful
+                cap = r.n_workers * r.wall
+                confirm_note = (f" ({n_useful} of {n_run} confirmation trials useful; utilization of the "
+                                f"regular trials {(r.busy - confirmed) / cap:.1%}, of all {r.busy / cap:.1%})")
+            print(f"| {strategy} | {rule}{confirm_note} | {workers} | {budget} | {r.wall / 3600:.2f} | "
+                  f"{busy / r.wall:.1f}x | {busy / (r.n_workers * r.wall):.1%} | {r.proposal_time:.1f} | "
+                  f"{1000 * r.proposal_time / budget:.1f} | {'never' if ttq is None else f'{ttq / 3600:.2f}'} | "
+                  f"{picks[-1][1]:.4f} | {r.real_time:.1f} |", flush=True)
+            rows.append({"strategy": strategy, "rule": rule, "workers": workers, "seed": seed, "wall": r.wall,
+                         "speedup": busy / r.wall, "util": busy / (r.n_workers * r.wall), "ttq": ttq,
+                         "pick": picks[-1][1], "useful": n_useful, "run": n_run})
+    return rows
+
+
+def _median_table(rows, seeds) -> None:
+    """Per seed, then the median, of each (workers, strategy, rule) over ``seeds``
+    (time-to-quality: the median of the seeds that reached it, and how many did)."""
+    print(f"\n### Medians over seeds {', '.join(map(str, seeds))}\n")
+    print("| workers | strategy | rule | utilization per seed | median | speedup per seed | median | wall (h) | "
+          "time-to-quality (h) | final pick (true value) per seed | median | useful / run confirmation trials |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
-    for workers in workers_list:
-        n_groups = workers // GROUP
-        budget = int(round(6.25 * n_groups))
-        ref = EventLog()  # the quality target: random search's final pick without any end rule
-        one("nested_async", n_groups, budget, seed, strategy="random", journal=ref,
-            search_options={"last_round": False})
-        ref_picks = picks_over_time(ref, cfg.space, objective)
-        target = ref_picks[-1][1]
-        off = {"last_round": False}
-        rules = [r for r in (("groups only", False, off), ("trial level", True, off))
-                 if ("groups" if not r[1] else "trial") in only]
-        if "end" in only:
-            rules.append(("trial level + duration-aware last round", True, {"last_round": True}))
-        if confirm and "confirm" in only and _confirm_supported():
-            rules.append((f"trial level + confirmation trials (confirm {confirm})", True,
-                          {"confirm": confirm, **off}))
-        if confirm and "confirm-wait" in only and _confirm_supported():
-            rules.append((f"trial level + confirmation trials (confirm {confirm}) started whenever a regular trial "
-                          "is out, waited for", True, {"confirm": confirm, "confirm_end_rule": False, **off}))
-        if confirm and "confirm-end" in only:
-            rules.append((f"trial level + confirm {confirm} + duration-aware last round", True,
-                          {"confirm": confirm, "last_round": True}))
-        for strategy in strategies:
-            for rule, trial_level, search_options in rules:
-                log = EventLog()
-                r = one("nested_async", n_groups, budget, seed, strategy=strategy, journal=log,
-                        trial_level=trial_level, search_options=search_options)
-                if save_events:  # the campaign's journal (virtual times), for a look at where the time went
-                    label = ("conf" if search_options.get("confirm") else "trial" if trial_level else "groups") \
-                        + ("_end" if search_options.get("last_round") else "")
-                    _save(log, save_events, f"{strategy}_{workers}_{label}_s{seed}")
-                picks = picks_over_time(log, cfg.space, objective)
-                ttq = time_to(picks, target)
-                busy, confirm_note = r.busy, ""
-                if search_options.get("confirm"):  # only the confirmation trials that changed or confirmed the pick count
-                    useful, n_useful, n_run = useful_confirmations(log, cfg.space)
-                    keys = _confirm_keys(log)  # once: per event it made the table quadratic in the events
-                    confirmed = sum(e["finished"] - e["started"] for e in log if e["event"] == "trial_finished"
-                                    and (e["set_id"], e["trial"]) in keys)
-                    busy = r.busy - confirmed + useful
-                    cap = r.n_workers * r.wall
-                    confirm_note = (f" ({n_useful} of {n_run} confirmation trials useful; utilization of the "
-                                    f"regular trials {(r.busy - confirmed) / cap:.1%}, of all {r.busy / cap:.1%})")
-                print(f"| {strategy} | {rule}{confirm_note} | {workers} | {budget} | {r.wall / 3600:.2f} | "
-                      f"{busy / r.wall:.1f}x | {busy / (r.n_workers * r.wall):.1%} | {r.proposal_time:.1f} | "
-                      f"{1000 * r.proposal_time / budget:.1f} | {'never' if ttq is None else f'{ttq / 3600:.2f}'} | "
-                      f"{picks[-1][1]:.4f} | {r.real_time:.1f} |", flush=True)
+    keys = list(dict.fromkeys((r["workers"], r["strategy"], r["rule"]) for r in rows))
+    for key in keys:
+        rs = [r for r in rows if (r["workers"], r["strategy"], r["rule"]) == key]
+        ttqs = [r["ttq"] for r in rs if r["ttq"] is not None]
+        ttq = f"{med(ttqs) / 3600:.2f}" + ("" if len(ttqs) == len(rs) else f" ({len(ttqs)} of {len(rs)})") \
+            if ttqs else "never"
+        conf = ", ".join(f"{r['useful']}/{r['run']}" for r in rs) if rs[0]["run"] is not None else "-"
+        utils = " / ".join(f"{100 * r['util']:.1f}" for r in rs)
+        speeds = " / ".join(f"{r['speedup']:.1f}" for r in rs)
+        picks = " / ".join(f"{r['pick']:.4f}" for r in rs)
+        print(f"| {key[0]} | {key[1]} | {key[2]} | {utils} | **{100 * med([r['util'] for r in rs]):.1f}%** | {speeds} | "
+              f"**{med([r['speedup'] for r in rs]):.1f}x** | {med([r['wall'] for r in rs]) / 3600:.2f} | {ttq} | "
+              f"{picks} | {med([r['pick'] for r in rs]):.4f} | {conf} |",
+              flush=True)
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``1``, ``1-5`` or ``1,3,5`` (argparse's type: a bad list exits 2 naming --seed)."""
+    try:
+        out = []
+        for part in text.split(","):
+            lo, _, hi = part.partition("-")
+            out += list(range(int(lo), int(hi) + 1)) if hi else [int(lo)]
+        if not out:
+            raise ValueError
+        return out
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 1, 1-5 or 1,3,5, got {text!r}") from None
 
 
 def _save(events, directory, name) -> None:
@@ -374,7 +428,8 @@ def main(argv=None):
     p.add_argument("--rbf", metavar="WORKERS", help="only the rbf table, e.g. 80,800")
     p.add_argument("--issue16", metavar="WORKERS", help="only the scheduling-rule table (rbf, time-to-quality), "
                    "e.g. 80,800")
-    p.add_argument("--seed", type=int, default=1, help="the seed of --issue16")
+    p.add_argument("--seed", type=parse_seeds, default=[1], help="the seed(s) of --issue16: 1, 1-5 or 1,3,5 (several: a table per "
+                   "seed, then the medians)")
     p.add_argument("--rules", default="groups,trial,end,confirm,confirm-end",
                    help="--issue16: which rules of groups, trial, end, confirm, confirm-wait, confirm-end")
     p.add_argument("--strategies", default="random,rbf", help="--issue16: which strategies (default random,rbf)")

@@ -28,8 +28,9 @@ class ExecutorConfig:
     """``kind``: auto (MPI when launched on several ranks, else serial), serial, pool or mpi.
     ``workers``: pool processes (default: one per core). ``group_size``: MPI ranks per
     worker group (default: the number of trials, capped by the ranks available).
-    ``last_round``: the Search steers the last new sets toward ones expected to end before
-    the running work does (search.py, durations.py; README "The end of a campaign")."""
+    ``last_round``: the Search's end phase steers the last four rounds of new sets so that
+    every rank's last work is short and ends near the campaign's projected end (search.py,
+    durations.py; README "The end of a campaign")."""
 
     kind: str = "auto"
     workers: int | None = None

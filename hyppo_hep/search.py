@@ -21,18 +21,21 @@ import math
 import time
 from dataclasses import replace
 from enum import Enum
+from statistics import NormalDist
 from typing import Callable, Iterable
 
 import numpy as np
 
 from hyppo_hep import journal as J
 from hyppo_hep.checkpoints import CheckpointStore
+from hyppo_hep.design import random_design
 from hyppo_hep.durations import TrialDurations
 from hyppo_hep.errors import UserError
 from hyppo_hep.fidelity import EarlyStopping, Fidelity
 from hyppo_hep.history import DONE, FAILED, PENDING, History, SetRecord
 from hyppo_hep.racing import SHARE, Racing
 from hyppo_hep.seeding import strategy_rng, trial_seeds
+from hyppo_hep.strategy.base import new_points
 from hyppo_hep.trial import Proposal, TrialResult, TrialSpec
 
 
@@ -50,12 +53,24 @@ class StopReason(str, Enum):
     __format__ = str.__format__
 
 
-# The duration-aware last round (Search._propose_for_the_end): candidates asked of the
-# strategy per new set, and the quantile of a candidate's duration that must end by the
-# running work's projected end. Chosen on 10 seeds x rbf and random at 80 simulated workers
-# (benchmarks/RESULTS_mpi.md section 7): 0.5-0.8 and 4-16 were within noise of each other.
+# The end phase (Search._end_phase, _propose_for_the_end; benchmarks/RESULTS_mpi.md section
+# 10). It starts once the sets left fill END_ROUNDS rounds of the slots (4: at 80 workers 2
+# and 4 gave the same with rbf, 4 was better with random; at 8000 workers 4 keeps more long
+# sets from starting late). Per new set the strategy is asked for OVERSAMPLE candidates and
+# FILLERS random points of the space are put behind them, so that a short set exists when
+# all the strategy's candidates are long (rbf's sit around its incumbent). A candidate fits
+# when a high quantile of its duration ends by the projected end: 1 - min_trials / workers,
+# clipped to [END_QUANTILE, MAX_QUANTILE], because a set that runs over idles every worker
+# while one that ends early idles only its own slot (and confirmation trials may fill it);
+# it leaves room for a last set when its END_QUANTILE ends before the shortest candidate's
+# high quantile would have to start. Chosen on 10 seeds x size and batch duration models x
+# rbf and random at 80 simulated workers (bench_end_phase.py) against fixed quantiles
+# 0.65-0.9, no fillers, and the strategy's order without room.
 OVERSAMPLE = 16
+FILLERS = 16
+END_ROUNDS = 4
 END_QUANTILE = 0.65
+MAX_QUANTILE = 0.999
 
 # A search that ended so is complete: a resumed campaign replays it instead of re-running it.
 FINISHED_REASONS = (StopReason.BUDGET, StopReason.SPACE_EXHAUSTED)
@@ -90,7 +105,7 @@ class Search:
         # False: confirmation trials start whenever a regular trial is out, and the run waits
         # for them (the rule before the end rule; kept to measure against, bench_scaling.py)
         self.confirm_end_rule = confirm_end_rule
-        # the duration-aware last round (_last_round): the last new sets are steered toward
+        # the end phase (_end_phase): the last rounds of new sets are steered toward
         # candidates expected to end before the running work does
         self.last_round = last_round
         self._rungs = False  # a set with a resource was submitted: a multi-fidelity search
@@ -106,10 +121,11 @@ class Search:
         self.n_confirm = 0  # confirmation trials started
         self.version = 0  # changes with every result: the racing rule's cache key
         # trials out (asked, not back) -> the time they were asked, and the durations of the
-        # trials back (durations.py): the end of the campaign (_confirm_fits, _last_round) is
+        # trials back (durations.py): the end of the campaign (_confirm_fits, _end_phase) is
         # read from them; both are rebuilt by a replay
         self._out: dict[tuple[int, int], float] = {}
         self.durations = TrialDurations(space)
+        self._quantile = END_QUANTILE  # of the end phase's last choice (journalled as expected_end)
         # multi-fidelity promotions continue from their lower rung's checkpoints (checkpoints.py)
         self.checkpoints = CheckpointStore(checkpoint_dir) if checkpoint_dir else None
 
@@ -254,11 +270,12 @@ class Search:
             # not for multi-fidelity searches or early stopping: their trials' durations are
             # set by rungs and stops, not by the parameters alone
             steer = self.last_round and not self._rungs and self.stopper is None
-            end = self._last_round(n - len(specs)) if steer else None
-            if end is None:
+            phase = self._end_phase(n - len(specs)) if steer else None
+            end = None
+            if phase is None:
                 props = self.strategy.propose(self.history, n_new, rng)[:n_new]
             else:
-                props = self._propose_for_the_end(n_new, rng, end)
+                props, end = self._propose_for_the_end(n_new, rng, phase)
             for prop in props:
                 if not isinstance(prop, Proposal):
                     prop = Proposal(prop)
@@ -329,39 +346,70 @@ class Search:
             return d is None or now + d <= end
         return fits
 
-    def _last_round(self, n: int) -> float | None:
-        """The duration-aware last round: when the sets left to start fit into the ``n``
-        free slots and the slots that free before the running regular work's projected end
-        E, returns E (the new sets should end by then, so that ranks freeing in the tail
-        get regular work that does not lengthen the campaign); else None. A slot is
-        ``min_trials`` trials, as the executors count them."""
+    def _end_phase(self, n: int) -> tuple[float, list[float], int] | None:
+        """The end phase: once the sets left to start fill at most ``END_ROUNDS`` rounds of
+        the slots (the ``n`` free ones and those the trials out hold; a slot is
+        ``min_trials`` trials, as the executors count them), returns (now, the projected end
+        of every regular trial out, the workers: ``n`` slots' worth plus the trials out);
+        else None (also while no duration is known or nothing runs)."""
         per = max(1, self.min_trials)
-        left = self.budget_left
-        if left > n + len(self._out) // per:  # cheap bound first: no scan while far from the end
+        if self.budget_left > END_ROUNDS * (n + len(self._out) // per):  # cheap: no scan far from the end
             return None
-        ends = self._regular_ends(self.clock())
+        now = self.clock()
+        ends = self._regular_ends(now)
         if not ends:
             return None
-        end = max(ends)
-        if left > n + sum(1 for e in ends if e < end) // per:
-            return None
-        return end
+        return now, ends, n * per + len(self._out)
 
-    def _propose_for_the_end(self, n: int, rng, end: float) -> list:
-        """``n`` proposals for the last round: the strategy is asked for ``OVERSAMPLE``
-        times more (its candidates, in its order of preference), and those expected to end
-        by ``end`` (the ``END_QUANTILE`` of their duration, from now) are taken first in
-        that order, then, if too few fit, the shortest. Any strategy that proposes plain
-        new sets; multi-fidelity rungs and extensions are taken as proposed."""
-        window = end - self.clock()
+    def _propose_for_the_end(self, n: int, rng, phase: tuple[float, list[float], int]) -> tuple[list, float | None]:
+        """``n`` proposals for the end phase and the campaign's projected end they were
+        chosen for: the running trials' expected rest plus the sets left at the
+        candidates' median expected duration, spread over the workers, and never before the
+        running work's own end. Candidates: the strategy's (``OVERSAMPLE`` per set, in its
+        order of preference), then ``FILLERS`` random points of the space. A candidate fits
+        when a high quantile of its duration ends by the projected end. Taken, in that
+        order: the first that fits and leaves room for the shortest candidate after it,
+        else the first that fits (the slot's last set), else the shortest. So sets are the
+        strategy's while the end is far and short when it is near: the last work on every
+        slot is short, its unpredictable part small in seconds. Multi-fidelity rungs and
+        extensions are taken as proposed."""
+        now, ends, workers = phase
         props = self.strategy.propose(self.history, OVERSAMPLE * n, rng)
         if any(isinstance(p, Proposal) and (p.extends or p.resource is not None) for p in props):
-            return props[:n]
-        q = [self.durations.quantile(p.params if isinstance(p, Proposal) else p, END_QUANTILE) for p in props]
-        if any(d is None for d in q):
-            return props[:n]
-        order = sorted(range(len(props)), key=lambda i: (q[i] > window, q[i] if q[i] > window else 0.0, i))
-        return [props[i] for i in order[:n]]
+            return props[:n], None
+        props = props + self._fillers(props, FILLERS * n, rng)
+        lns = [self.durations.log_normal(p.params if isinstance(p, Proposal) else p) for p in props]
+        if not props or any(ln is None for ln in lns):
+            return props[:n], None
+        per = max(1, self.min_trials)
+        self._quantile = min(MAX_QUANTILE, max(END_QUANTILE, 1.0 - per / max(1, workers)))
+        hi = self._quantiles(lns, self._quantile)
+        lo = self._quantiles(lns, END_QUANTILE)
+        mean = float(np.median([math.exp(mu + sigma * sigma / 2.0) for mu, sigma in lns]))
+        work = sum(e - now for e in ends) + self.budget_left * per * mean
+        end = max(max(ends), now + work / max(1, workers))
+        window = end - now
+        room = window - min(hi)  # for the shortest candidate as the slot's last set
+
+        def rank(i: int) -> tuple:
+            if hi[i] <= window:  # it fits, even as the slot's last set
+                return (0 if lo[i] <= room else 1, 0.0, i)
+            return (2, hi[i], i)
+        order = sorted(range(len(props)), key=rank)
+        return [props[i] for i in order[:n]], end
+
+    @staticmethod
+    def _quantiles(lns: list[tuple[float, float]], q: float) -> list[float]:
+        z = NormalDist().inv_cdf(q)
+        return [math.exp(mu + sigma * z) for mu, sigma in lns]
+
+    def _fillers(self, props: list, k: int, rng) -> list[dict]:
+        """``k`` random points of the space, none proposed before nor among ``props``."""
+        if not k:
+            return []
+        taken = {self.space.key(p.params if isinstance(p, Proposal) else p) for p in props}
+        U = random_design(self.space, k, rng, exclude=self.history.keys(self.space) | taken)
+        return new_points(self.space, U, self.history, k, also_taken=taken)
 
     def over(self) -> bool:
         """Nothing in flight, and nothing left to ask (no new set, no top-up)."""
@@ -390,7 +438,7 @@ class Search:
         return min(1.0, self.n_trainings / self.budget_trainings)
 
     def _new_set(self, prop: Proposal, deadline: float | None = None) -> TrialSpec:
-        """Submit a new set; ``deadline``: the last round's projected end it was chosen for,
+        """Submit a new set; ``deadline``: the end phase's projected end it was chosen for,
         journalled with the end expected of it (for the record and the benchmarks: the
         set's params are what a resume needs)."""
         set_id = self.history.next_id()
@@ -406,7 +454,7 @@ class Search:
         return self._spec(rec, trials)
 
     def _end_fields(self, params: dict, deadline: float) -> dict:
-        d = self.durations.quantile(params, END_QUANTILE)
+        d = self.durations.quantile(params, self._quantile)
         return {"deadline": deadline, **({"expected_end": self.clock() + d} if d is not None else {})}
 
     def extend(self, set_id: int, n_trials: int, purpose: str | None = None) -> TrialSpec:

@@ -23,7 +23,7 @@ K = 3
 
 
 def _search(cfg, journal=None, clock=None, confirm=K):
-    # the confirmation rule alone: the duration-aware last round (test_last_round.py) leaves
+    # the confirmation rule alone: the end phase (test_last_round.py) leaves
     # this campaign's tail to regular sets
     kw = {"clock": clock, "last_round": False} if clock is not None else {"last_round": False}
     return Search(cfg.space, build("random", {}, cfg.space, 100), budget=100, trials=5, seed=1, confirm=confirm,
