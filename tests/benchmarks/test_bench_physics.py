@@ -1,21 +1,14 @@
 """benchmarks/bench_physics.py: the floor beside every figure and the random / rbf ratios."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from hyppo_hep.objectives.registry import resolve
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.benchmarks import load_benchmark
 
 
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_physics", ROOT / "benchmarks" / "bench_physics.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("bench_physics")
 
 
 def run(strategy: str, seed: int, means: list[float], floor: float) -> dict:

@@ -1,21 +1,14 @@
 """benchmarks/diag_gan.py: the diagnostics train the objective's own GAN, epoch for epoch."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from hyppo_hep.objectives.registry import resolve
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.benchmarks import load_benchmark
 
 
 def diag():
-    spec = importlib.util.spec_from_file_location("diag_gan", ROOT / "benchmarks" / "diag_gan.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("diag_gan")
 
 
 def test_the_diagnostics_reproduce_the_objectives_epoch_scores(tmp_path):
