@@ -80,6 +80,7 @@ def work(set_id, trials, token=TOKEN):
 @pytest.fixture
 def trials(monkeypatch):
     monkeypatch.setattr(mpi, "RECALL_POLL_S", 600.0)  # the watcher thread stays out of the way
+    monkeypatch.setattr(mpi, "PREFETCH_BELOW_S", 30.0)  # opt-in (mpi.PREFETCH_BELOW_S says why)
     comm = FakeComm()
     t = mpi._Trials(comm, mpi._Outbox(), mpi._RankStats(1, "member"), Watch())
     yield t, comm
@@ -149,6 +150,7 @@ def result(set_id, trial, seconds):
 def master(monkeypatch, size=3):
     comm = FakeComm(rank=0, size=size)
     monkeypatch.setattr(mpi._RankStats, "wait", lambda self, *a, **k: None)
+    monkeypatch.setattr(mpi, "PREFETCH_BELOW_S", 30.0)  # opt-in (mpi.PREFETCH_BELOW_S says why)
     ex = mpi.MPIExecutor(comm, 1)
     assert ex.prefetch and ex.recalls
     return ex, comm
@@ -207,6 +209,8 @@ def test_master_keeps_a_trial_its_rank_refused(monkeypatch):
 
 from tests.executor.test_mpi import ROOT, config, launch, mpiexec, rank_of  # noqa: E402
 
+PREFETCH = {"HYPPO_MPI_PREFETCH_BELOW": "30"}  # opt-in (mpi.PREFETCH_BELOW_S says why)
+
 
 def stats_of(path):
     return {d["rank"]: d for d in (json.loads(p.read_text()) for p in path.glob("rank*.json"))}
@@ -221,7 +225,7 @@ def test_ranks_start_queued_trials_every_trial_once_and_resume_exact(tmp_path):
     cfg = config(tmp_path, objective={"name": "branin", "sleep": 0.3}, trials=2, budget=16, strategy="random",
                  executor={"kind": "mpi", "group_size": 2})
     stats = tmp_path / "stats"
-    proc = launch(5, tmp_path, cfg, "--quiet", env={"HYPPO_MPI_STATS": str(stats)})
+    proc = launch(5, tmp_path, cfg, "--quiet", env={"HYPPO_MPI_STATS": str(stats), **PREFETCH})
     assert proc.returncode == 0, proc.stderr
     ranks = stats_of(stats)
     assert sum(r["queued_starts"] for r in ranks.values() if r["role"] != "master") >= 8, ranks
@@ -241,7 +245,7 @@ def test_ranks_start_queued_trials_every_trial_once_and_resume_exact(tmp_path):
     journal.write_text("\n".join(lines[: done[len(done) // 2] + 1]) + "\n")
     kept = {(e["set_id"], e["trial"]) for e in read_events(journal) if e["event"] == "trial_finished"}
     begun = {e["set_id"] for e in read_events(journal) if e["event"] == "set_submitted"}
-    proc = launch(5, tmp_path, cfg, "--resume", "--quiet")
+    proc = launch(5, tmp_path, cfg, "--resume", "--quiet", env=PREFETCH)
     assert proc.returncode == 0, proc.stderr
     after = sorted((e["set_id"], e["trial"]) for e in read_events(journal) if e["event"] == "trial_finished")
     assert after == sorted(set(after)) == pairs and kept <= set(after)
@@ -307,7 +311,8 @@ def test_a_trial_queued_behind_a_long_one_runs_on_an_idle_rank(tmp_path):
     (tmp_path / "slowfirst.py").write_text(SLOW_FIRST)
     journal = tmp_path / "journal.jsonl"
     stats = tmp_path / "stats"
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(tmp_path)]), HYPPO_MPI_STATS=str(stats))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(tmp_path)]), HYPPO_MPI_STATS=str(stats),
+               **PREFETCH)
     proc = subprocess.run([mpiexec(), "-n", "4", sys.executable, str(tmp_path / "drive.py"), str(journal), "12"],
                           capture_output=True, text=True, timeout=90, cwd=tmp_path, env=env)
     assert proc.returncode == 0, proc.stderr
