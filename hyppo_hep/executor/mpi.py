@@ -83,8 +83,8 @@ NEAR_SLEEP = 0.001
 # a round ahead sees fewer results. 0 turns prefetch and recalls off (the protocol before).
 # Off by default: with prefetch on, a 7-rank campaign of instantly failing trials
 # (tests/executor/test_mpi.py::test_seven_ranks_failures_small_budget_idle_ranks_do_not_spin)
-# ended with MPICH killing a worker rank at exit (status 9) in 2 of 3-8 runs, never without
-# it; until that is understood, prefetch is opt-in (e.g. HYPPO_MPI_PREFETCH_BELOW=30).
+# ended with MPICH killing a worker rank at exit (status 9) in 3 of 5 repeats, never in 16
+# without it; until that is understood, prefetch is opt-in (e.g. HYPPO_MPI_PREFETCH_BELOW=30).
 PREFETCH_BELOW_S = float(os.environ.get("HYPPO_MPI_PREFETCH_BELOW", "0"))
 # s: a rank running a trial sees a recall of the trial queued behind it at once when the
 # master rings its doorbell (a UDP datagram: MPICH's blocking calls spin, a socket does not);
