@@ -383,11 +383,18 @@ class Search:
         if q <= 0.0 or not mus:
             return fixed
         mu, sigma, t0, e = map(np.asarray, (mus, sigmas, starts, tails))
-        cdf = lambda x: 0.5 * _erfc((mu - np.log(np.maximum(x, 1e-9))) / (sigma * math.sqrt(2.0)))
+
+        def cdf(x):
+            return 0.5 * _erfc((mu - np.log(np.maximum(x, 1e-9))) / (sigma * math.sqrt(2.0)))
         f_e = cdf(e)
+        # far past every duration seen (as durations.conditional_mean): it may end any moment
+        live = 1.0 - f_e >= 1e-12
+        if not live.any():
+            return fixed
+        mu, sigma, t0, f_e = mu[live], sigma[live], t0[live], f_e[live]
 
         def p_all_done(T: float) -> float:  # P(every uncertain set ended by T)
-            return float(np.prod(np.clip((cdf(T - t0) - f_e) / np.maximum(1.0 - f_e, 1e-12), 0.0, 1.0)))
+            return float(np.prod(np.clip((cdf(T - t0) - f_e) / (1.0 - f_e), 0.0, 1.0)))
         lo, hi = max(fixed, now), max(fixed, now) + float(np.max(np.exp(mu + 5.0 * sigma)))
         if p_all_done(lo) >= q:
             return lo

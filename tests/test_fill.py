@@ -61,6 +61,8 @@ def test_the_last_end_is_the_median_of_the_maximum_of_the_running_sets():
     f_e = NormalDist().cdf(z)
     g = math.sqrt(0.5) * (1.0 - f_e) + f_e  # P(D <= T - 1000) that gives G(T) = sqrt(1/2)
     assert later == pytest.approx(1000.0 + math.exp(mu + sigma * NormalDist().inv_cdf(g)), abs=1e-3)
+    # running far longer than any duration seen: they may end any moment (durations.py's rule)
+    assert search._last_end(1000.0 + 1e6, 0.5) == 1000.0 + 1e6
 
 
 def test_a_confirmation_trial_that_ends_before_the_median_last_end_starts(monkeypatch):
