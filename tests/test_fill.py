@@ -114,3 +114,47 @@ def test_a_replayed_search_asks_the_same_confirmation_trials():
         again.replay(enumerate(events[:a]))
         again.ask(n)
         assert again.journal == events[a:b]
+
+
+def test_resume_with_the_end_phase_and_confirmation_trials_in_flight_is_exact(tmp_path):
+    """The bench's confirm-end campaign (random, 16 groups of 5, the size model), its
+    journal cut just after the first confirmation trials were asked: the resumed run
+    re-runs those trials with their seeds and scores, nothing twice, every set done, the
+    quota kept, the 500 regular trials all there and the same sets as the live run."""
+    from hyppo_hep.journal import Journal, iter_lines, read_events, replay
+
+    cfg = load_config(DEFAULT_CONFIG)
+    durations = DurationModel(base=1200.0, sigma_set=0.3, sigma_trial=0.02, size_param="gen_layersize",
+                              size_ref=512.0, size_power=0.5)
+    opts = dict(budget=100, trials=5, seed=1, confirm=10, last_round=True)
+
+    def run(journal):
+        ex = SimulatedExecutor(cfg.objective, 16, 5, durations, charge_proposals=False)
+        search = Search(cfg.space, build("random", {}, cfg.space, 100), journal=journal, clock=ex.clock, **opts)
+        return search, ex
+
+    path = tmp_path / "journal.jsonl"
+    journal = Journal(path)
+    live, ex = run(journal)
+    Driver(live, ex).run()
+    journal.close()
+    lines = path.read_text().splitlines()
+    cut = next(i for i, line in enumerate(lines) if '"purpose": "confirm"' in line)
+    path.write_text("\n".join(lines[:cut + 1]) + "\n")
+    asked = replay(path)
+    journal = Journal(path)
+    search, ex = run(journal)
+    search.replay(iter_lines(path))
+    Driver(search, ex).run()
+    journal.close()
+    after = replay(path)
+    pairs = [(e["set_id"], e["trial"]) for e in read_events(path) if e["event"] == "trial_finished"]
+    assert len(pairs) == len(set(pairs))
+    assert len(after.sets) == 100 and all(r.state == "done" and r.n_confirm <= 10 for r in after.sets.values())
+    assert sum(len(r.trials) - r.n_confirm for r in after.sets.values()) == 500
+    assert all(after.sets[s].params == live.history.sets[s].params for s in after.sets)
+    in_flight = [(s, t) for s, r in asked.sets.items() for t in r.confirm_trials]
+    assert in_flight
+    for s, t in in_flight:
+        assert after.sets[s].trials[t].seed == live.history.sets[s].trials[t].seed
+        assert after.sets[s].trials[t].score == pytest.approx(live.history.sets[s].trials[t].score, rel=1e-12)
