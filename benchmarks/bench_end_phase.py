@@ -6,8 +6,8 @@
 One line per duration model x strategy x rule: the median utilisation (useful confirmation
 trials only, as bench_scaling counts them), each seed's, the median wall and final pick's
 true value and each seed's pick. NAME=VALUE overrides a constant of hyppo_hep.search for
-the run (END_ROUNDS, FILLERS, OVERSAMPLE, END_QUANTILE, MAX_QUANTILE, CONFIRM_END_QUANTILE). About 1 min per
-model and strategy for 10 seeds on one free core.
+the run (END_ROUNDS, FILLERS, OVERSAMPLE, END_QUANTILE, MAX_QUANTILE, CONFIRM_END_QUANTILE).
+About 1 min per model and strategy for 10 seeds on one free core.
 """
 
 from __future__ import annotations
