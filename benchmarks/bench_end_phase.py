@@ -6,8 +6,8 @@
 One line per duration model x strategy x rule: the median utilisation (useful confirmation
 trials only, as bench_scaling counts them), each seed's, the median wall and final pick's
 true value and each seed's pick. NAME=VALUE overrides a constant of hyppo_hep.search for
-the run (END_ROUNDS, FILLERS, OVERSAMPLE, END_QUANTILE, MAX_QUANTILE). About 1 min per
-model and strategy for 10 seeds on one free core.
+the run (END_ROUNDS, FILLERS, OVERSAMPLE, END_QUANTILE, MAX_QUANTILE, CONFIRM_END_QUANTILE).
+About 1 min per model and strategy for 10 seeds on one free core.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from hyppo_hep.config import DEFAULT_CONFIG, load_config  # noqa: E402
 
 RULES = {"trial": {"last_round": False}, "end": {"last_round": True},
          "confirm-end": {"last_round": True, "confirm": 10}, "confirm": {"last_round": False, "confirm": 10}}
-CONSTANTS = ("END_ROUNDS", "FILLERS", "OVERSAMPLE", "END_QUANTILE", "MAX_QUANTILE")
+CONSTANTS = ("END_ROUNDS", "FILLERS", "OVERSAMPLE", "END_QUANTILE", "MAX_QUANTILE", "CONFIRM_END_QUANTILE")
 
 
 def run(model, strategy, seed, options, workers=80):
