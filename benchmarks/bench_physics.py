@@ -29,7 +29,9 @@ dimuon, against 0.0082 and 0.0066 by default) so that "2x better than random" is
 decided at the floor; W1 - floor is printed beside W1 as a secondary figure.
 ``--data-seed 1`` draws another event sample (and split) than the default 0.
 ``--seed 1 2 3`` runs one rbf and one random search per seed (mean +- std over seeds);
-``--report runs.json`` rebuilds the tables (and ``--figure``) from a saved ``--json``.
+``--report runs.json`` rebuilds the tables (and ``--figure``) from a saved ``--json``; with
+``--score-rise`` / ``--score-tail`` it first recomputes every set's score from the saved curves
+(exact for random search, whose sets do not depend on the scores).
 
 ``--score-rise 0`` searches on the best epoch alone (the score before the seventh pass).
 
@@ -116,6 +118,26 @@ def best_so_far(sets: list[dict]) -> list[float]:
         if s["n_ok"] and (pick is None or s["mean"] < pick["mean"]):
             pick = s
         out.append(set_w1(pick)[0] if pick is not None else float("inf"))
+    return out
+
+
+def rescored(runs: list[dict], rise: float | None, tail: float | None) -> list[dict]:
+    """The saved searches with each set's mean and std recomputed from its trials' curves
+    under another trial score (``--report`` with ``--score-rise`` / ``--score-tail``). Exact for
+    random search, whose sets do not depend on the scores; for rbf it says which set the same
+    search would have picked, not where a search on that score would have gone."""
+    from hyppo_hep.objectives.gan import SCORE_DEFAULTS, trial_score
+
+    rise = SCORE_DEFAULTS["rise"] if rise is None else rise
+    tail = SCORE_DEFAULTS["tail"] if tail is None else tail
+    out = []
+    for r in runs:
+        sets = []
+        for s in r["sets"]:
+            v = [trial_score(c, rise, tail, s["untrained"]) for c in s["curves"] if len(c)]
+            stats = {"mean": float(np.mean(v)), "std": float(np.std(v, ddof=1)) if len(v) > 1 else 0.0} if v else {}
+            sets.append({**s, **stats})
+        out.append({**r, "sets": sets, "score": {"rise": rise, "tail": tail}})
     return out
 
 
@@ -338,6 +360,8 @@ def main(argv=None) -> str:
     args = parser.parse_args(argv)
     if args.report:  # a stopped or finished run's searches, reported without training again
         runs = json.loads(Path(args.report).read_text())
+        if args.score_rise is not None or args.score_tail is not None:
+            runs = rescored(runs, args.score_rise, args.score_tail)
         if args.figure:
             figure(runs, args.figure)
         return "\n".join([f"report of {args.report}", ""] + search_report(runs, args)) + "\n"
