@@ -5,7 +5,10 @@
 DIR is a campaign's output directory whose GAN objective had the option ``save_dir``
 (``objective: {name: gan_dimuon, save_dir: runs/dimuon/models}``; a relative path is
 taken from the current directory, as the objective took it). The best set is the one
-with the lowest mean over its trials (or ``--set``). Each of its trials' generators
+with the lowest mean score over its trials (or ``--set``): the set the search picked. Each
+trial saved its best epoch's generator, so what is reloaded is the model whose W1 is the
+trial's ``best_w1``; the trial's score (by default the best epoch's W1 blended with the end
+of its training, see hyppo_hep/objectives/gan.py) chose the set, not the epoch. Each of its trials' generators
 (weights and configuration, see :mod:`hyppo_hep.models.checkpoint`) is reloaded and
 generates ``N`` events, conditioned on the test set's conditions in turn for a
 conditional GAN; the figure (the Hyppo study's Figures 7 and 11) shows per feature the
@@ -133,9 +136,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     path = args.figure or str(Path(args.dir) / "export_best_set.png")
     draw(truth, samples, feature_names(obj, truth.shape[1]), path,
-         f"set {rec.set_id}: W1 {rec.mean:.4g} +- {rec.std:.2g} over {rec.n_ok} trials")
+         f"set {rec.set_id}: score {rec.mean:.4g} +- {rec.std:.2g} over {rec.n_ok} trials")
     for (_, cfg, p), s in zip(models, scores):
-        print(f"{p}: trained W1 {cfg['score']:.4g} (epoch {cfg['best_epoch']}), regenerated W1 {s:.4g}")
+        # best_w1: the saved (best) epoch's W1; files saved before the blended score hold it as score
+        trained = cfg.get("best_w1", cfg["score"])
+        print(f"{p}: trained W1 {trained:.4g} (epoch {cfg['best_epoch']}, trial score {cfg['score']:.4g}), "
+              f"regenerated W1 {s:.4g}")
     print(f"figure: {path}")
     return 0
 

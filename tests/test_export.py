@@ -35,11 +35,15 @@ def test_saved_generators_reload_and_reproduce_their_score(campaign):
     for t, (G, cfg, path) in enumerate(models):
         assert path == trial_path(options["save_dir"], rec.params, t)
         assert cfg["score"] == pytest.approx(rec.trials[t].score) and cfg["params"]["lr_gen"] == rec.params["lr_gen"]
-        # the evaluation of that trial, redone with the reloaded weights, gives its score again
+        # the saved weights are the best epoch's: their W1 is best_w1, the curve's minimum
+        curve = rec.trials[t].info["epoch_scores"]
+        assert cfg["best_w1"] == pytest.approx(min(curve)) and cfg["best_epoch"] == int(np.argmin(curve)) + 1
+        assert cfg["score"] == pytest.approx(gan.trial_score(curve, 0.5, 0.2, rec.trials[t].info["untrained_score"]))
+        # the evaluation of that epoch, redone with the reloaded weights, gives its W1 again
         obj = gan.GanObjective(**cfg["objective"])
         data = gan.GanData.build(*obj.arrays(), obj.test_fraction, obj.data_seed, "cpu")
         ev = gan.Evaluator(data, cfg["noise_dim"], 4 * len(data.x_test), cfg["seed"], "cpu")
-        assert ev(G)[0] == pytest.approx(cfg["score"], rel=1e-6)
+        assert ev(G)[0] == pytest.approx(cfg["best_w1"], rel=1e-6)
     G, cfg = load_generator(models[0][2])
     x = G(torch.randn(50, cfg["noise_dim"]), torch.zeros(50, cfg["cond_dim"]))
     assert x.shape == (50, 2) and torch.isfinite(x).all()

@@ -6,7 +6,9 @@ hyperparameters as the search passed them (the same dict the journal records), s
 objective needs no set id and the export finds a set's files from the journal alone.
 A file holds ``{"state_dict": ..., "config": {...}}``; the config rebuilds the network
 (noise_dim, out_dim, layersize, lo, hi, cond_dim, act, dropout, norm) and records the
-resolved hyperparameters, the objective's data options, the seed, score and best epoch.
+resolved hyperparameters, the objective's data options, the seed, the trial's score, and
+the best epoch with its W1 (``best_w1``): the weights are that epoch's (the GAN's score blends
+it with the end of the training, see hyppo_hep/objectives/gan.py).
 """
 
 from __future__ import annotations

@@ -102,7 +102,12 @@ def check(name: str, options: dict | None = None) -> None:
     """What ``resolve`` checks before it builds anything (see ObjectiveRef.check)."""
     options = dict(options or {})
     if name in _REGISTRY:
-        _factory(name, options)
+        factory = _factory(name, options)
+        # a factory may check its options' values without building (no data, no torch):
+        # a bad value then stops the campaign before it starts, as one line with exit 2
+        check_options = getattr(factory, "check_options", None)
+        if check_options is not None:
+            check_options(**options)
         return
     if ":" not in name:
         raise UserError(f"objective '{name}' is not registered (known: {', '.join(available())}; user code is 'module:function')")

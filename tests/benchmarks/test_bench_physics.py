@@ -78,3 +78,40 @@ def test_good_region_counts_sets_near_the_joint_best(tmp_path):
     path = tmp_path / "runs.json"
     path.write_text(__import__("json").dumps(runs))
     assert "| gan_hadronization | 1 | random | 4 |" in b.main(["--report", str(path)])
+
+
+def test_the_report_gives_the_picked_sets_best_epoch_w1_beside_its_score():
+    """The search picks by its score (seventh pass: best epoch blended with the end of the
+    training); the issue's figure is the picked set's best-epoch W1, from its curves."""
+    b = bench()
+    early_peak = {"set_id": 0, "params": {"lr_gen": 1e-4}, "mean": 0.030, "std": 0.001, "n_ok": 2,
+                  "curves": [[0.006, 0.05], [0.008, 0.06]], "floor": 0.004, "untrained": 0.4}
+    stable = {"set_id": 1, "params": {"lr_gen": 4e-4}, "mean": 0.012, "std": 0.001, "n_ok": 2,
+              "curves": [[0.02, 0.009], [0.02, 0.011]], "floor": 0.004, "untrained": 0.4}
+    rbf = {"workload": "gan_dimuon", "strategy": "rbf", "seed": 1, "sets": [early_peak, stable], "wall": 1.0}
+    rand = run("random", 1, [0.02], 0.004) | {"workload": "gan_dimuon"}
+    assert b.best_set(rbf["sets"]) is stable  # by the score, not by the lowest epoch
+    assert b.set_w1(stable) == pytest.approx((0.010, np.std([0.009, 0.011], ddof=1)))
+    assert b.best_so_far(rbf["sets"]) == pytest.approx([0.007, 0.010])  # the W1 of the set picked then
+    assert b.ratios(rbf, rand)[0] == pytest.approx(0.02 / 0.010)
+    report = "\n".join(b.search_report([rbf, rand], None))
+    assert "| rbf | 0.0100 +- 0.0014 | 0.0120 +- 0.0010 | 2 | [2, 2] |" in report
+    assert "| gan_dimuon | rbf | 1 | 0.0100 +- 0.0000 |" in report
+
+
+def test_report_rescores_saved_searches_from_their_curves(tmp_path):
+    """--report with --score-rise: every set's score recomputed from the saved curves."""
+    b = bench()
+    early_peak = {"set_id": 0, "params": {}, "mean": 0.006, "std": 0.0, "n_ok": 2,
+                  "curves": [[0.3, 0.006, 0.05, 0.05, 0.05]] * 2, "floor": 0.004, "untrained": 0.4}
+    stable = {"set_id": 1, "params": {}, "mean": 0.009, "std": 0.0, "n_ok": 2,
+              "curves": [[0.3, 0.02, 0.015, 0.010, 0.009]] * 2, "floor": 0.004, "untrained": 0.4}
+    runs = [{"workload": "gan_dimuon", "strategy": "random", "seed": 1, "sets": [early_peak, stable], "wall": 1.0}]
+    assert b.best_set(runs[0]["sets"]) is early_peak  # saved with the best-epoch score
+    again = b.rescored(runs, 0.5, 0.2)[0]["sets"]  # tail: the last epoch of 5
+    assert again[0]["mean"] == pytest.approx(0.006 + 0.5 * (0.05 - 0.006))
+    assert again[1]["mean"] == pytest.approx(0.009)
+    assert b.best_set(again)["set_id"] == 1
+    path = tmp_path / "runs.json"
+    path.write_text(__import__("json").dumps(runs))
+    assert "| random | 0.0090 +- 0.0000 | 0.0090 +- 0.0000 |" in b.main(["--report", str(path), "--score-rise", "0.5"])
