@@ -70,6 +70,7 @@ TAG_STOP = 15  # master -> every worker rank: stop now, abandoning a trial in fl
 TAG_RECALL = 16  # master -> a worker rank: give back this queued trial if not started (set_id, trial, token)
 TAG_RETURNED = 17  # worker -> master: the answer (set_id, trial, token, True: never runs it / False: runs or ran it)
 TAG_HELLO = 18  # worker -> master, on its first work: (host, port) of its doorbell, a UDP socket
+TAG_BYE = 19  # worker -> master, its last message: the master has received all it sent (None)
 
 FIRST_SLEEP = 0.0005  # s
 # s: the longest nap of a waiting rank, i.e. the worst latency it adds to a message. Lower
@@ -376,6 +377,8 @@ class MPIExecutor:
         self._outbox = _Outbox()
         self._closed = False
         self._stats = _RankStats(0, "master")
+        self._byes: set[int] = set()  # ranks whose TAG_BYE came (see _await_byes)
+        self.n_late = 0  # messages received after the campaign, before the ranks' byes
 
     @property
     def n_slots(self) -> int:
@@ -482,6 +485,9 @@ class MPIExecutor:
         if tag == TAG_HELLO:
             if obj is not None:
                 self._bells[source] = tuple(obj)
+            return None
+        if tag == TAG_BYE:  # only after a stop: close() waits for it
+            self._byes.add(source)
             return None
         obj = TrialResult(*obj)
         key = (obj.set_id, obj.trial)
@@ -623,9 +629,28 @@ class MPIExecutor:
             for rank in members:
                 self._outbox.send(self.comm, None, rank, TAG_STOP)
         self._outbox.drain(timeout=60)
+        self._await_byes()
         if self._bell is not None:
             self._bell.close()
-        self._stats.write(n_groups=self.n_groups, group_size=self.group_size, recalled=self.n_recalled)
+        self._stats.write(n_groups=self.n_groups, group_size=self.group_size, recalled=self.n_recalled,
+                          late=self.n_late)
+
+    def _await_byes(self) -> None:
+        """Receive what every rank still sends until its TAG_BYE, its last message: an
+        answer to a recall that crossed the last result (prefetch), a result of a trial the
+        stop abandoned. MPICH 5's MPI_Finalize fails on a message left unreceived; rank 0
+        then exits without finalizing and the launcher SIGKILLs every other rank (exit 9,
+        benchmarks/RESULTS_mpi.md section 12). Naps, no spin: MPI_Finalize waits for every
+        rank anyway. Ranks given up on are not waited for (_abort_at_exit ends the job)."""
+        from mpi4py import MPI
+
+        waiting = {r for members in self.layout for r in members} - set(self.lost_ranks) - self._byes
+        while waiting:
+            _, source, tag = self._stats.wait(self.comm, MPI.ANY_SOURCE, MPI.ANY_TAG)
+            if tag == TAG_BYE:
+                waiting.discard(source)
+            else:
+                self.n_late += 1
 
 
 # --- worker side ----------------------------------------------------------------------------
@@ -740,6 +765,9 @@ def worker_loop(comm, group_size: int, objective_ref, isolation: str = "none",
         watch.restore()
         runner.close()
     trials.drain()
+    # after everything else this rank sent (MPI keeps one sender's order): the master
+    # receives up to it before it finalizes (MPIExecutor._await_byes)
+    outbox.send(comm, None, 0, TAG_BYE)
     outbox.drain(timeout=60)
     stats.write(group=group, device=device, signal=watch.signalled, recall_polls=trials.polls,
                 given_back=trials.given_back, queued_starts=trials.queued_starts)

@@ -53,6 +53,9 @@ class FakeComm:
                 return Msg()
         return None
 
+    def iprobe(self, source, tag):  # looks, never receives (_StopWatch)
+        return any(t == tag and src == source for _, src, t in self.inbox)
+
     def isend(self, obj, dest, tag):
         self.sent.append((dest, tag, obj))
 
@@ -203,6 +206,41 @@ def test_master_keeps_a_trial_its_rank_refused(monkeypatch):
     ex._dispatch()
     assert ex.slots.where == {(3, 0): (1, 300)} and not ex.slots.queue and ex.n_recalled == 0
     assert [r.set_id for r in [ex._take((mpi._pack(result(3, 0, 10.0)), 1, mpi.TAG_RESULT))]] == [3]
+
+
+# --- the end of a run: nothing left unreceived at MPI_Finalize -----------------------------
+
+def test_worker_says_bye_after_everything_else_it_sent(monkeypatch):
+    """A rank's last message is TAG_BYE, after everything else it sent (MPI keeps one
+    sender's order, so the master that has its bye has everything else)."""
+    from hyppo_hep.config import parse_objective
+
+    monkeypatch.setattr(mpi, "PREFETCH_BELOW_S", 30.0)
+    monkeypatch.setattr(mpi, "RECALL_POLL_S", 600.0)
+    comm = FakeComm()
+    comm.inbox.extend([work(0, [0]), work(1, [0]), ((1, 0, TOKEN), 0, mpi.TAG_RECALL), (None, 0, mpi.TAG_STOP)])
+    assert mpi.worker_loop(comm, 1, parse_objective("branin")) == 0
+    # the stop came with the work, before any trial started: the rank answers the recall
+    # it received first (refused: no trial runs), runs nothing, and says bye last
+    assert [t for _, t, _ in comm.sent] == [mpi.TAG_HELLO, mpi.TAG_RETURNED, mpi.TAG_BYE]
+    assert comm.sent[-1] == (0, mpi.TAG_BYE, None)
+    assert not comm.inbox
+
+
+def test_master_receives_late_answers_until_every_ranks_bye(monkeypatch):
+    """The exit 9 (benchmarks/RESULTS_mpi.md section 12): a rank answered a recall after
+    its last result had ended the campaign, the answer stayed unreceived, MPICH's
+    MPI_Finalize failed on rank 0 and the launcher killed the other ranks. close() now
+    receives everything up to each rank's bye, and does not wait for a rank given up on."""
+    monkeypatch.setattr(mpi, "PREFETCH_BELOW_S", 30.0)
+    comm = FakeComm(rank=0, size=4)
+    ex = mpi.MPIExecutor(comm, 1)
+    ex.lost_ranks.append(3)  # frozen: it will never say bye
+    comm.inbox.extend([((0, 1, ex._token, False), 1, mpi.TAG_RETURNED), (None, 1, mpi.TAG_BYE),
+                       (("hyppo", 4000), 2, mpi.TAG_HELLO), (None, 2, mpi.TAG_BYE)])
+    ex.close()
+    assert not comm.inbox, "a message left for MPI_Finalize"
+    assert ex.n_late == 2 and sorted(d for d, _ in comm.sent_with(mpi.TAG_STOP)) == [1, 2, 3]
 
 
 # --- under real mpiexec --------------------------------------------------------------------
