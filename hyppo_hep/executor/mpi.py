@@ -19,8 +19,8 @@ multiple). The master sends every rank its trials itself (no hop through a group
   the same TrialSpecs and TrialResults as ever. The rule is :class:`~hyppo_hep.executor.
   slots.Slots`, shared with the simulator (``trial_level=False``: whole groups only).
 
-- prefetch (opt-in, HYPPO_MPI_PREFETCH_BELOW: see PREFETCH_BELOW_S for why it is off by
-  default): while trials are short (under PREFETCH_BELOW_S), a busy rank is also sent the
+- prefetch (on by default; HYPPO_MPI_PREFETCH_BELOW=0 turns it off): while trials are
+  short (under PREFETCH_BELOW_S), a busy rank is also sent the
   trial it will run next, so it starts it the moment it sends the current result, with no
   round trip to the master in between. When a rank idles with nothing left to start, the
   master takes back a trial still queued behind a running one (TAG_RECALL, answered by a
@@ -81,12 +81,11 @@ NEAR_SLEEP = 0.001
 # s: a rank is sent its next trial while it runs the current one (prefetch, so that no round
 # trip to the master separates them) while the recent trials take less than this; longer
 # trials gain under 0.1% from it (a round trip is 5-30 ms here), and a strategy that proposes
-# a round ahead sees fewer results. 0 turns prefetch and recalls off (the protocol before).
-# Off by default: with prefetch on, a 7-rank campaign of instantly failing trials
-# (tests/executor/test_mpi.py::test_seven_ranks_failures_small_budget_idle_ranks_do_not_spin)
-# ended with MPICH killing a worker rank at exit (status 9) in 3 of 5 repeats, never in 16
-# without it; until that is understood, prefetch is opt-in (e.g. HYPPO_MPI_PREFETCH_BELOW=30).
-PREFETCH_BELOW_S = float(os.environ.get("HYPPO_MPI_PREFETCH_BELOW", "0"))
+# a round ahead sees fewer results. 0 turns prefetch and recalls off (the protocol before:
+# no watcher thread, no doorbell). It was off by default while a campaign with prefetch
+# ended with exit 9 in about 1 run of 4: a late answer to a recall left unreceived at
+# MPI_Finalize (MPIExecutor._await_byes, benchmarks/RESULTS_mpi.md section 12).
+PREFETCH_BELOW_S = float(os.environ.get("HYPPO_MPI_PREFETCH_BELOW", "30"))
 # s: a rank running a trial sees a recall of the trial queued behind it at once when the
 # master rings its doorbell (a UDP datagram: MPICH's blocking calls spin, a socket does not);
 # it also looks this often, in case the datagram was lost or cannot reach it
@@ -832,8 +831,8 @@ class _Trials:
     starts the trial now, sooner than an idle one would get it. One lock orders the two
     threads, so a trial given back never runs here and a refused one always does. The
     watcher sleeps on an event while no trial runs (no wake-ups when idle); without
-    MPI_THREAD_MULTIPLE, or with prefetch off (the default), there is none and the master
-    neither prefetches nor recalls.
+    MPI_THREAD_MULTIPLE, or with prefetch off (HYPPO_MPI_PREFETCH_BELOW=0), there is none
+    and the master neither prefetches nor recalls.
     """
 
     def __init__(self, comm, outbox, stats, watch):
@@ -854,7 +853,7 @@ class _Trials:
         self.n_answered = 0  # recalls answered, by either thread (the watcher waits for as many as rung)
         self._running, self._quit = threading.Event(), threading.Event()
         self._watcher = self._bell = None
-        # no prefetch (the default, PREFETCH_BELOW_S 0): no recalls to answer, the protocol before
+        # no prefetch (PREFETCH_BELOW_S 0): no recalls to answer, the protocol before
         if PREFETCH_BELOW_S > 0 and MPI.Query_thread() == MPI.THREAD_MULTIPLE:
             self._bell = _doorbell()
             self._wake = os.pipe()  # close() wakes the watcher through it
