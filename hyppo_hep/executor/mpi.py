@@ -19,8 +19,8 @@ multiple). The master sends every rank its trials itself (no hop through a group
   the same TrialSpecs and TrialResults as ever. The rule is :class:`~hyppo_hep.executor.
   slots.Slots`, shared with the simulator (``trial_level=False``: whole groups only).
 
-- prefetch (opt-in, HYPPO_MPI_PREFETCH_BELOW: see PREFETCH_BELOW_S for why it is off by
-  default): while trials are short (under PREFETCH_BELOW_S), a busy rank is also sent the
+- prefetch (on by default; HYPPO_MPI_PREFETCH_BELOW=0 turns it off): while trials are
+  short (under PREFETCH_BELOW_S), a busy rank is also sent the
   trial it will run next, so it starts it the moment it sends the current result, with no
   round trip to the master in between. When a rank idles with nothing left to start, the
   master takes back a trial still queued behind a running one (TAG_RECALL, answered by a
@@ -70,6 +70,7 @@ TAG_STOP = 15  # master -> every worker rank: stop now, abandoning a trial in fl
 TAG_RECALL = 16  # master -> a worker rank: give back this queued trial if not started (set_id, trial, token)
 TAG_RETURNED = 17  # worker -> master: the answer (set_id, trial, token, True: never runs it / False: runs or ran it)
 TAG_HELLO = 18  # worker -> master, on its first work: (host, port) of its doorbell, a UDP socket
+TAG_BYE = 19  # worker -> master, its last message: the master has received all it sent (None)
 
 FIRST_SLEEP = 0.0005  # s
 # s: the longest nap of a waiting rank, i.e. the worst latency it adds to a message. Lower
@@ -80,12 +81,11 @@ NEAR_SLEEP = 0.001
 # s: a rank is sent its next trial while it runs the current one (prefetch, so that no round
 # trip to the master separates them) while the recent trials take less than this; longer
 # trials gain under 0.1% from it (a round trip is 5-30 ms here), and a strategy that proposes
-# a round ahead sees fewer results. 0 turns prefetch and recalls off (the protocol before).
-# Off by default: with prefetch on, a 7-rank campaign of instantly failing trials
-# (tests/executor/test_mpi.py::test_seven_ranks_failures_small_budget_idle_ranks_do_not_spin)
-# ended with MPICH killing a worker rank at exit (status 9) in 3 of 5 repeats, never in 16
-# without it; until that is understood, prefetch is opt-in (e.g. HYPPO_MPI_PREFETCH_BELOW=30).
-PREFETCH_BELOW_S = float(os.environ.get("HYPPO_MPI_PREFETCH_BELOW", "0"))
+# a round ahead sees fewer results. 0 turns prefetch and recalls off (the protocol before:
+# no watcher thread, no doorbell). It was off by default while a campaign with prefetch
+# ended with exit 9 in about 1 run of 4: a late answer to a recall left unreceived at
+# MPI_Finalize (MPIExecutor._await_byes, benchmarks/RESULTS_mpi.md section 12).
+PREFETCH_BELOW_S = float(os.environ.get("HYPPO_MPI_PREFETCH_BELOW", "30"))
 # s: a rank running a trial sees a recall of the trial queued behind it at once when the
 # master rings its doorbell (a UDP datagram: MPICH's blocking calls spin, a socket does not);
 # it also looks this often, in case the datagram was lost or cannot reach it
@@ -376,6 +376,8 @@ class MPIExecutor:
         self._outbox = _Outbox()
         self._closed = False
         self._stats = _RankStats(0, "master")
+        self._byes: set[int] = set()  # ranks whose TAG_BYE came (see _await_byes)
+        self.n_late = 0  # messages received after the campaign, before the ranks' byes
 
     @property
     def n_slots(self) -> int:
@@ -482,6 +484,9 @@ class MPIExecutor:
         if tag == TAG_HELLO:
             if obj is not None:
                 self._bells[source] = tuple(obj)
+            return None
+        if tag == TAG_BYE:  # only after a stop: close() waits for it
+            self._byes.add(source)
             return None
         obj = TrialResult(*obj)
         key = (obj.set_id, obj.trial)
@@ -623,9 +628,28 @@ class MPIExecutor:
             for rank in members:
                 self._outbox.send(self.comm, None, rank, TAG_STOP)
         self._outbox.drain(timeout=60)
+        self._await_byes()
         if self._bell is not None:
             self._bell.close()
-        self._stats.write(n_groups=self.n_groups, group_size=self.group_size, recalled=self.n_recalled)
+        self._stats.write(n_groups=self.n_groups, group_size=self.group_size, recalled=self.n_recalled,
+                          late=self.n_late)
+
+    def _await_byes(self) -> None:
+        """Receive what every rank still sends until its TAG_BYE, its last message: an
+        answer to a recall that crossed the last result (prefetch), a result of a trial the
+        stop abandoned. MPICH 5's MPI_Finalize fails on a message left unreceived; rank 0
+        then exits without finalizing and the launcher SIGKILLs every other rank (exit 9,
+        benchmarks/RESULTS_mpi.md section 12). Naps, no spin: MPI_Finalize waits for every
+        rank anyway. Ranks given up on are not waited for (_abort_at_exit ends the job)."""
+        from mpi4py import MPI
+
+        waiting = {r for members in self.layout for r in members} - set(self.lost_ranks) - self._byes
+        while waiting:
+            _, source, tag = self._stats.wait(self.comm, MPI.ANY_SOURCE, MPI.ANY_TAG)
+            if tag == TAG_BYE:
+                waiting.discard(source)
+            else:
+                self.n_late += 1
 
 
 # --- worker side ----------------------------------------------------------------------------
@@ -740,6 +764,9 @@ def worker_loop(comm, group_size: int, objective_ref, isolation: str = "none",
         watch.restore()
         runner.close()
     trials.drain()
+    # after everything else this rank sent (MPI keeps one sender's order): the master
+    # receives up to it before it finalizes (MPIExecutor._await_byes)
+    outbox.send(comm, None, 0, TAG_BYE)
     outbox.drain(timeout=60)
     stats.write(group=group, device=device, signal=watch.signalled, recall_polls=trials.polls,
                 given_back=trials.given_back, queued_starts=trials.queued_starts)
@@ -804,8 +831,8 @@ class _Trials:
     starts the trial now, sooner than an idle one would get it. One lock orders the two
     threads, so a trial given back never runs here and a refused one always does. The
     watcher sleeps on an event while no trial runs (no wake-ups when idle); without
-    MPI_THREAD_MULTIPLE, or with prefetch off (the default), there is none and the master
-    neither prefetches nor recalls.
+    MPI_THREAD_MULTIPLE, or with prefetch off (HYPPO_MPI_PREFETCH_BELOW=0), there is none
+    and the master neither prefetches nor recalls.
     """
 
     def __init__(self, comm, outbox, stats, watch):
@@ -826,7 +853,7 @@ class _Trials:
         self.n_answered = 0  # recalls answered, by either thread (the watcher waits for as many as rung)
         self._running, self._quit = threading.Event(), threading.Event()
         self._watcher = self._bell = None
-        # no prefetch (the default, PREFETCH_BELOW_S 0): no recalls to answer, the protocol before
+        # no prefetch (PREFETCH_BELOW_S 0): no recalls to answer, the protocol before
         if PREFETCH_BELOW_S > 0 and MPI.Query_thread() == MPI.THREAD_MULTIPLE:
             self._bell = _doorbell()
             self._wake = os.pipe()  # close() wakes the watcher through it

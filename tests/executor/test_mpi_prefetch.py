@@ -53,6 +53,9 @@ class FakeComm:
                 return Msg()
         return None
 
+    def iprobe(self, source, tag):  # looks, never receives (_StopWatch)
+        return any(t == tag and src == source for _, src, t in self.inbox)
+
     def isend(self, obj, dest, tag):
         self.sent.append((dest, tag, obj))
 
@@ -80,7 +83,7 @@ def work(set_id, trials, token=TOKEN):
 @pytest.fixture
 def trials(monkeypatch):
     monkeypatch.setattr(mpi, "RECALL_POLL_S", 600.0)  # the watcher thread stays out of the way
-    monkeypatch.setattr(mpi, "PREFETCH_BELOW_S", 30.0)  # opt-in (mpi.PREFETCH_BELOW_S says why)
+    monkeypatch.setattr(mpi, "PREFETCH_BELOW_S", 30.0)  # the default, whatever the environment says
     comm = FakeComm()
     t = mpi._Trials(comm, mpi._Outbox(), mpi._RankStats(1, "member"), Watch())
     yield t, comm
@@ -150,7 +153,7 @@ def result(set_id, trial, seconds):
 def master(monkeypatch, size=3):
     comm = FakeComm(rank=0, size=size)
     monkeypatch.setattr(mpi._RankStats, "wait", lambda self, *a, **k: None)
-    monkeypatch.setattr(mpi, "PREFETCH_BELOW_S", 30.0)  # opt-in (mpi.PREFETCH_BELOW_S says why)
+    monkeypatch.setattr(mpi, "PREFETCH_BELOW_S", 30.0)  # the default, whatever the environment says
     ex = mpi.MPIExecutor(comm, 1)
     assert ex.prefetch and ex.recalls
     return ex, comm
@@ -205,11 +208,46 @@ def test_master_keeps_a_trial_its_rank_refused(monkeypatch):
     assert [r.set_id for r in [ex._take((mpi._pack(result(3, 0, 10.0)), 1, mpi.TAG_RESULT))]] == [3]
 
 
+# --- the end of a run: nothing left unreceived at MPI_Finalize -----------------------------
+
+def test_worker_says_bye_after_everything_else_it_sent(monkeypatch):
+    """A rank's last message is TAG_BYE, after everything else it sent (MPI keeps one
+    sender's order, so the master that has its bye has everything else)."""
+    from hyppo_hep.config import parse_objective
+
+    monkeypatch.setattr(mpi, "PREFETCH_BELOW_S", 30.0)
+    monkeypatch.setattr(mpi, "RECALL_POLL_S", 600.0)
+    comm = FakeComm()
+    comm.inbox.extend([work(0, [0]), work(1, [0]), ((1, 0, TOKEN), 0, mpi.TAG_RECALL), (None, 0, mpi.TAG_STOP)])
+    assert mpi.worker_loop(comm, 1, parse_objective("branin")) == 0
+    # the stop came with the work, before any trial started: the rank answers the recall
+    # it received first (refused: no trial runs), runs nothing, and says bye last
+    assert [t for _, t, _ in comm.sent] == [mpi.TAG_HELLO, mpi.TAG_RETURNED, mpi.TAG_BYE]
+    assert comm.sent[-1] == (0, mpi.TAG_BYE, None)
+    assert not comm.inbox
+
+
+def test_master_receives_late_answers_until_every_ranks_bye(monkeypatch):
+    """The exit 9 (benchmarks/RESULTS_mpi.md section 12): a rank answered a recall after
+    its last result had ended the campaign, the answer stayed unreceived, MPICH's
+    MPI_Finalize failed on rank 0 and the launcher killed the other ranks. close() now
+    receives everything up to each rank's bye, and does not wait for a rank given up on."""
+    monkeypatch.setattr(mpi, "PREFETCH_BELOW_S", 30.0)
+    comm = FakeComm(rank=0, size=4)
+    ex = mpi.MPIExecutor(comm, 1)
+    ex.lost_ranks.append(3)  # frozen: it will never say bye
+    comm.inbox.extend([((0, 1, ex._token, False), 1, mpi.TAG_RETURNED), (None, 1, mpi.TAG_BYE),
+                       (("hyppo", 4000), 2, mpi.TAG_HELLO), (None, 2, mpi.TAG_BYE)])
+    ex.close()
+    assert not comm.inbox, "a message left for MPI_Finalize"
+    assert ex.n_late == 2 and sorted(d for d, _ in comm.sent_with(mpi.TAG_STOP)) == [1, 2, 3]
+
+
 # --- under real mpiexec --------------------------------------------------------------------
 
 from tests.executor.test_mpi import ROOT, config, launch, mpiexec, rank_of  # noqa: E402
 
-PREFETCH = {"HYPPO_MPI_PREFETCH_BELOW": "30"}  # opt-in (mpi.PREFETCH_BELOW_S says why)
+PREFETCH = {"HYPPO_MPI_PREFETCH_BELOW": "30"}  # the default, whatever the environment says
 
 
 def stats_of(path):
@@ -325,3 +363,25 @@ def test_a_trial_queued_behind_a_long_one_runs_on_an_idle_rank(tmp_path):
     assert ranks[long_rank]["n_trials"] == 1, "nothing ran behind the long trial on its rank"
     end_long = by_set[0]["finished"]
     assert max(e["finished"] for s, e in by_set.items() if s) < end_long - 3.0
+
+
+@pytest.mark.mpi
+@pytest.mark.slow
+def test_a_failing_campaign_with_prefetch_exits_0_every_time(tmp_path):
+    """The exit 9 of benchmarks/RESULTS_mpi.md section 12, under real mpiexec: -n 7, 3
+    groups of 2, 2 sets of 4 trials, 40% failing at once. The idle group makes the master
+    recall queued trials to the end, and a rank's answer could cross the last result; left
+    unreceived, it failed MPI_Finalize on rank 0 and the launcher killed every rank (exit 9)
+    in about 1 run in 4 before the byes, so 8 runs all passed then with probability ~10%."""
+    late = 0
+    for i in range(8):
+        run = tmp_path / str(i)
+        run.mkdir()
+        cfg = config(run, objective={"name": "failing", "fail_rate": 0.4, "sleep": 1.0}, trials=4, budget=2,
+                     executor={"kind": "mpi", "group_size": 2})
+        proc = launch(7, run, cfg, "--quiet", env={"HYPPO_MPI_STATS": str(run / "stats"), **PREFETCH})
+        assert proc.returncode == 0, f"run {i}: {proc.stderr[-2000:]}"
+        ranks = stats_of(run / "stats")
+        assert sorted(ranks) == list(range(7)), f"run {i}: every rank left its loop"
+        late += ranks[0].get("late", 0)
+    print(f"answers received after the campaign, before the byes: {late} in 8 runs")
