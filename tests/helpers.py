@@ -14,6 +14,7 @@ import yaml
 from hyppo_hep.journal import read_events, replay
 from hyppo_hep.objectives.registry import ObjectiveRef
 from hyppo_hep.run import main
+from hyppo_hep.search import Search
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -148,3 +149,22 @@ def finished(tmp_path, capsys):
 
 def intact(out, saved):
     return {name: (out / name).read_bytes() for name in saved} == saved
+
+
+# --- a Search that records its asks --------------------------------------------------------------
+
+
+class RecordingSearch(Search):
+    """A Search that notes, for every ask, the slots asked for, the virtual time and the
+    events it wrote (its journal is an Events list): the replay tests of the end phase and of
+    confirmation trials ask again, from the journal up to each ask, and compare."""
+
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        self.asks = []
+
+    def ask(self, n):
+        first, now = len(self.journal), self.clock()
+        specs = super().ask(n)
+        self.asks.append((n, now, first, len(self.journal)))
+        return specs

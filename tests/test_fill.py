@@ -15,6 +15,7 @@ from hyppo_hep.search import Search
 from hyppo_hep.simulate import DurationModel, SimulatedExecutor
 from hyppo_hep.strategy import build
 from hyppo_hep.trial import TrialResult
+from tests.helpers import RecordingSearch
 
 # set A's five trials: a spread, so that the duration model (the intercept alone: too few
 # trials for the features) has a sigma of ~0.26 and set A a mean of 600 s
@@ -82,18 +83,6 @@ def test_a_confirmation_trial_that_ends_before_the_median_last_end_starts(monkey
     assert before.ask(1) == []
 
 
-class _Recording(Search):
-    def __init__(self, *args, **kw):
-        super().__init__(*args, **kw)
-        self.asks = []
-
-    def ask(self, n):
-        first, now = len(self.journal), self.clock()
-        specs = super().ask(n)
-        self.asks.append((n, now, first, len(self.journal)))
-        return specs
-
-
 def test_a_replayed_search_asks_the_same_confirmation_trials():
     """Every ask that started confirmation trials in a campaign with the end phase and
     confirm 10 (the bench's confirm-end rule), made again by a Search rebuilt from the
@@ -103,7 +92,7 @@ def test_a_replayed_search_asks_the_same_confirmation_trials():
                               size_ref=512.0, size_power=0.5)
     ex = SimulatedExecutor(cfg.objective, 16, 5, durations, charge_proposals=False)
     opts = dict(budget=100, trials=5, seed=1, confirm=10, last_round=True)
-    live = _Recording(cfg.space, build("rbf", {}, cfg.space, 100), journal=Events(), clock=ex.clock, **opts)
+    live = RecordingSearch(cfg.space, build("rbf", {}, cfg.space, 100), journal=Events(), clock=ex.clock, **opts)
     Driver(live, ex).run()
     events = live.journal
     asked = [(n, now, a, b) for n, now, a, b in live.asks

@@ -12,6 +12,7 @@ from hyppo_hep.search import END_ROUNDS, Search
 from hyppo_hep.seeding import trial_seeds
 from hyppo_hep.simulate import DurationModel, SimulatedExecutor
 from hyppo_hep.strategy import build
+from tests.helpers import RecordingSearch
 
 # exact per-set durations, a function of the layer size only (no hidden set factor, no
 # seed spread): what the finished sets say of a new one is then (almost) the truth
@@ -200,21 +201,6 @@ def test_the_config_turns_the_last_round_off(tmp_path):
         parse_config({**raw, "executor": {"last_round": "no"}})
 
 
-class _Recording(Search):
-    """A Search that notes, for every ask, the slots asked for, the virtual time and the
-    events it wrote (its journal is an Events list)."""
-
-    def __init__(self, *args, **kw):
-        super().__init__(*args, **kw)
-        self.asks = []
-
-    def ask(self, n):
-        first, now = len(self.journal), self.clock()
-        specs = super().ask(n)
-        self.asks.append((n, now, first, len(self.journal)))
-        return specs
-
-
 @pytest.mark.parametrize("strategy", ["random", "rbf"])
 def test_a_replayed_search_makes_the_end_phases_decisions_again(strategy):
     """Every ask of the end phase, made again by a Search rebuilt from the journal up to
@@ -223,7 +209,7 @@ def test_a_replayed_search_makes_the_end_phases_decisions_again(strategy):
     candidates' random stream are all functions of the journal)."""
     cfg = load_config(DEFAULT_CONFIG)
     ex = SimulatedExecutor(cfg.objective, 16, 5, model(), charge_proposals=False)
-    live = _Recording(cfg.space, build(strategy, {}, cfg.space, 100), budget=100, trials=5, seed=3,
+    live = RecordingSearch(cfg.space, build(strategy, {}, cfg.space, 100), budget=100, trials=5, seed=3,
                       journal=Events(), clock=ex.clock, last_round=True)
     Driver(live, ex).run()
     events = live.journal
