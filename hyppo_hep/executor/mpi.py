@@ -1052,6 +1052,9 @@ def run(cfg, run_master) -> int:
             _abort_at_exit(comm, executor.lost_ranks, status)
 
 
+ABORT_GRACE_S = 0.5  # s between the last words and MPI_Abort (_abort_at_exit)
+
+
 def _abort_at_exit(comm, ranks: list[int], status: int) -> None:
     """A frozen rank never exits, and the launcher waits for every rank: once this process
     has said everything (atexit, before mpi4py's MPI_Finalize), end the job with MPI_Abort
@@ -1063,6 +1066,10 @@ def _abort_at_exit(comm, ranks: list[int], status: int) -> None:
               f"MPI_Abort (exit status {status}) so that the launcher does not wait for them", file=sys.stderr)
         sys.stdout.flush()
         sys.stderr.flush()
+        # the launcher's proxy forwards what is in the pipe asynchronously, and MPI_Abort tears
+        # it down: in one CI run of 900 tests the run's one-line error (printed just before)
+        # never reached mpiexec's stderr. A moment for the proxy to read it; only this path waits.
+        time.sleep(ABORT_GRACE_S)
         comm.Abort(status)
 
     atexit.register(abort)
