@@ -25,12 +25,11 @@ from statistics import NormalDist
 from typing import Callable, Iterable
 
 import numpy as np
-from scipy.special import erfc as _erfc
 
 from hyppo_hep import journal as J
 from hyppo_hep.checkpoints import CheckpointStore
 from hyppo_hep.design import random_design
-from hyppo_hep.durations import TrialDurations
+from hyppo_hep.durations import TrialDurations, last_end_quantile
 from hyppo_hep.errors import UserError
 from hyppo_hep.fidelity import EarlyStopping, Fidelity
 from hyppo_hep.history import DONE, FAILED, PENDING, History, SetRecord
@@ -364,7 +363,7 @@ class Search:
         it has run; a set's trials share its factor, so each set is one draw. The maximum
         of several uncertain ends is later than the latest expected end: the confirmation
         trials may use that time. ``now`` when nothing is known (q <= 0: not computed)."""
-        fixed, mus, sigmas, starts, tails = now, [], [], [], []
+        fixed, mus, sigmas, starts = now, [], [], []
         seen = set()
         for (sid, t), t0 in self._out.items():
             rec = self.history.sets[sid]
@@ -379,29 +378,9 @@ class Search:
             mus.append(ln[0])
             sigmas.append(ln[1])
             starts.append(t0)
-            tails.append(max(now - t0, 1e-9))
         if q <= 0.0 or not mus:
             return fixed
-        mu, sigma, t0, e = map(np.asarray, (mus, sigmas, starts, tails))
-
-        def cdf(x):
-            return 0.5 * _erfc((mu - np.log(np.maximum(x, 1e-9))) / (sigma * math.sqrt(2.0)))
-        f_e = cdf(e)
-        # far past every duration seen (as durations.conditional_mean): it may end any moment
-        live = 1.0 - f_e >= 1e-12
-        if not live.any():
-            return fixed
-        mu, sigma, t0, f_e = mu[live], sigma[live], t0[live], f_e[live]
-
-        def p_all_done(T: float) -> float:  # P(every uncertain set ended by T)
-            return float(np.prod(np.clip((cdf(T - t0) - f_e) / (1.0 - f_e), 0.0, 1.0)))
-        lo, hi = max(fixed, now), max(fixed, now) + float(np.max(np.exp(mu + 5.0 * sigma)))
-        if p_all_done(lo) >= q:
-            return lo
-        for _ in range(40):  # bisection to well under a second of a campaign's hours
-            mid = 0.5 * (lo + hi)
-            lo, hi = (lo, mid) if p_all_done(mid) >= q else (mid, hi)
-        return hi
+        return last_end_quantile(q, max(fixed, now), np.asarray(mus), np.asarray(sigmas), np.asarray(starts), now)
 
     def _end_phase(self, n: int) -> tuple[float, list[float], int] | None:
         """The end phase: once the sets left to start fill at most ``END_ROUNDS`` rounds of
