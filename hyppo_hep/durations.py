@@ -151,6 +151,13 @@ def conditional_mean(mu: float, sigma: float, elapsed: float) -> float:
     return max(elapsed, mean * 0.5 * math.erfc((z - sigma) / math.sqrt(2.0)) / tail)
 
 
+def conditional_quantile(mu: float, sigma: float, elapsed: float, q: float) -> float:
+    """The ``q`` quantile of D given D > ``elapsed`` for log D ~ N(mu, sigma^2)."""
+    nd = NormalDist()
+    f = nd.cdf((math.log(elapsed) - mu) / sigma) if elapsed > 0.0 else 0.0
+    p = min(f + q * (1.0 - f), 1.0 - 1e-12)
+    return max(elapsed, math.exp(mu + sigma * nd.inv_cdf(p)))
+
 
 def last_end_quantile(q: float, earliest: float, mu: np.ndarray, sigma: np.ndarray, starts: np.ndarray,
                       now: float) -> float:

@@ -29,7 +29,7 @@ import numpy as np
 from hyppo_hep import journal as J
 from hyppo_hep.checkpoints import CheckpointStore
 from hyppo_hep.design import random_design
-from hyppo_hep.durations import TrialDurations, last_end_quantile
+from hyppo_hep.durations import TrialDurations, conditional_quantile, last_end_quantile
 from hyppo_hep.errors import UserError
 from hyppo_hep.fidelity import EarlyStopping, Fidelity
 from hyppo_hep.history import DONE, FAILED, PENDING, History, SetRecord
@@ -79,6 +79,17 @@ MAX_QUANTILE = 0.999
 # rbf and random (bench_end_phase.py; RESULTS_mpi.md section 12b): every one of them at or
 # above the rule before, 0.5 the best sum.
 CONFIRM_END_QUANTILE = 0.5
+# Learn then pack (RESULTS_mpi.md section 13). A set's trials share its hidden duration
+# factor, so once one is back the others' length is known to ~2%. With an executor that
+# schedules single trials (``probes``), the end phase starts a short new set with ONE trial
+# (a probe) and holds its other trials back (owed: regular trials of the set, same indices
+# and seeds), while the owed work that could fill the end is less than OWED_FILL x workers x
+# the packing window (the shortest candidate's high quantile: in the last window before the
+# projected end no new set fits); freeing slots then take a probe while one fits, else the
+# longest owed trial that ends by the projected end. Work of unknown length moves earlier,
+# the end is packed with work of known length. PROBES = False: never (benchmarks).
+PROBES = True
+OWED_FILL = 1.0
 
 # A search that ended so is complete: a resumed campaign replays it instead of re-running it.
 FINISHED_REASONS = (StopReason.BUDGET, StopReason.SPACE_EXHAUSTED)
@@ -101,7 +112,8 @@ class Search:
                  k_std: float = 0.0, min_ok_trials: int = 1, max_consecutive_failures: int = 0,
                  early_stopping: EarlyStopping | None = None, stage: str | None = None,
                  clock: Callable[[], float] = time.time, rng: np.random.Generator | None = None,
-                 checkpoint_dir: str | None = None, confirm_end_rule: bool = True, last_round: bool = True):
+                 checkpoint_dir: str | None = None, confirm_end_rule: bool = True, last_round: bool = True,
+                 probes: bool | None = None):
         self.space, self.strategy, self.journal = space, strategy, journal
         self.budget, self.trials, self.seed = budget, trials, seed
         # adaptive repeats (racing.py): a new set gets min_trials, top-ups up to ``trials``
@@ -116,6 +128,11 @@ class Search:
         # the end phase (_end_phase): the last rounds of new sets are steered toward
         # candidates expected to end before the running work does
         self.last_round = last_round
+        # learn then pack (PROBES): None until a Driver says whether its executor runs
+        # single trials anywhere (trial level); off for AskTell and groups-only executors
+        self.probes = probes
+        self._held: dict[int, list[int]] = {}  # set id -> its owed trials (held back, not out)
+        self._probe_start: dict[int, float] = {}  # set id with owed trials -> when its probe was asked
         self._rungs = False  # a set with a resource was submitted: a multi-fidelity search
         self.min_ok_trials, self.max_consecutive_failures = min_ok_trials, max_consecutive_failures
         self.stage, self.clock, self.rng = stage, clock, rng
@@ -183,6 +200,7 @@ class Search:
                                self.history.sets[event["set_id"]].n_trials)
             for t in trials:
                 self._out[(event["set_id"], t)] = float(event.get("time") or 0.0)
+            self._track_held(kind, event, trials)
         elif kind == J.TRIAL_FINISHED:
             if self._out.pop((event["set_id"], event["trial"]), None) is not None:
                 started, finished = event.get("started"), event.get("finished")
@@ -190,6 +208,24 @@ class Search:
                 if isinstance(started, (int, float)) and isinstance(finished, (int, float)) and finished > started:
                     rec = self.history.sets[event["set_id"]]
                     self.durations.add(rec.set_id, rec.params, finished - started)
+
+    def _track_held(self, kind: str, event: dict, trials) -> None:
+        """A probe (set_submitted with ``probe``) holds the set's trials it does not list; a
+        later set_submitted of the set (owed trials released, or a resume) lists those it
+        sends out."""
+        sid = event["set_id"]
+        if kind == J.SET_SUBMITTED and event.get("probe"):
+            held = [t for t in range(len(event["seeds"])) if t not in set(trials)]
+            if held:
+                self._held[sid] = held
+                self._probe_start[sid] = float(event.get("time") or 0.0)
+        elif sid in self._held:
+            left = [t for t in self._held[sid] if t not in set(trials)]
+            if left:
+                self._held[sid] = left
+            else:
+                del self._held[sid]
+                self._probe_start.pop(sid, None)
 
     def _has_trial(self, event: dict) -> bool:
         set_id, trial = event.get("set_id"), event.get("trial")
@@ -252,7 +288,8 @@ class Search:
     def may_ask(self) -> bool:
         """Whether :meth:`ask` can hand out anything: a new set, or (adaptive repeats,
         confirmation trials) more trials of an earlier set."""
-        return self.budget_left > 0 or (self.racing is not None and (self.confirm > 0 or self.trainings_left > 0))
+        return self.budget_left > 0 or bool(self._held) or \
+            (self.racing is not None and (self.confirm > 0 or self.trainings_left > 0))
 
     @property
     def stop_reason(self) -> StopReason | None:
@@ -273,24 +310,45 @@ class Search:
         n_new = min(n - len(specs), self.budget_left)
         if self.budget_trainings is not None:  # each new set takes min trials (the last one fewer)
             n_new = min(n_new, math.ceil(self.trainings_left / self.min_trials))
-        if n_new > 0:
+        if n_new > 0 or self._held:
             rng = self.rng if self.rng is not None else strategy_rng(self.seed, self.history.next_id())
             # not for multi-fidelity searches or early stopping: their trials' durations are
             # set by rungs and stops, not by the parameters alone
             steer = self.last_round and not self._rungs and self.stopper is None
             phase = self._end_phase(n - len(specs)) if steer else None
-            end = None
-            if phase is None:
-                props = self.strategy.propose(self.history, n_new, rng)[:n_new]
+            if phase is not None and self._probing():
+                # a new set may take one place of a slot (a probe): up to min_trials per slot
+                n_new = min((n - len(specs)) * self.min_trials, self.budget_left,
+                            math.ceil(min(self.trainings_left, 1e12) / self.min_trials))
+                specs += self._learn_then_pack(n - len(specs), n_new, rng, phase)
             else:
-                props, end = self._propose_for_the_end(n_new, rng, phase)
-            for prop in props:
-                if not isinstance(prop, Proposal):
-                    prop = Proposal(prop)
-                specs.append(self.extend(prop.set_id, prop.n_trials) if prop.extends else self._new_set(prop, end))
-        if len(specs) < n and self.confirm and self.budget_left == 0:
+                specs += self._new_sets(n_new, rng, phase)
+                specs += self._release_all(n - len(specs))  # held, and no end phase to place them
+        if len(specs) < n and self.confirm and self.budget_left == 0 and not self._held:
             specs += self._confirmations(n - len(specs))
         return specs
+
+    def _probing(self) -> bool:
+        """Learn then pack is on: single trials can run anywhere, the end phase is on, and
+        a set has more than one trial to learn from its first."""
+        return bool(PROBES and self.probes and self.last_round and self.min_trials > 1)
+
+    def _new_sets(self, n_new: int, rng, phase) -> list[TrialSpec]:
+        """``n_new`` new sets (or extensions) as the strategy proposes them, or as the end
+        phase chooses them (``phase``: :meth:`_end_phase`'s)."""
+        if n_new <= 0:
+            return []
+        end = None
+        if phase is None:
+            props = self.strategy.propose(self.history, n_new, rng)[:n_new]
+        else:
+            props, end = self._propose_for_the_end(n_new, rng, phase)
+        return [self._submit_proposal(prop, end) for prop in props]
+
+    def _submit_proposal(self, prop, end: float | None, probe: bool = False) -> TrialSpec:
+        if not isinstance(prop, Proposal):
+            prop = Proposal(prop)
+        return self.extend(prop.set_id, prop.n_trials) if prop.extends else self._new_set(prop, end, probe)
 
     def _confirmations(self, n: int) -> list[TrialSpec]:
         """Confirmation trials for ``n`` free slots (a slot holds a set of ``min_trials``), at
@@ -389,7 +447,9 @@ class Search:
         of every regular trial out, the workers: ``n`` slots' worth plus the trials out);
         else None (also while no duration is known or nothing runs)."""
         per = max(1, self.min_trials)
-        if self.budget_left > END_ROUNDS * (n + len(self._out) // per):  # cheap: no scan far from the end
+        # cheap: no scan far from the end; held trials exist only in the end phase, which
+        # then stays on (probes out are single trials: fewer trials out, not fewer slots)
+        if not self._held and self.budget_left > END_ROUNDS * (n + len(self._out) // per):
             return None
         now = self.clock()
         ends = self._regular_ends(now)
@@ -399,40 +459,162 @@ class Search:
 
     def _propose_for_the_end(self, n: int, rng, phase: tuple[float, list[float], int]) -> tuple[list, float | None]:
         """``n`` proposals for the end phase and the campaign's projected end they were
-        chosen for: the running trials' expected rest plus the sets left at the
+        chosen for (:meth:`_end_candidates`), in :meth:`_end_order`. Multi-fidelity rungs
+        and extensions are taken as proposed."""
+        cands = self._end_candidates(n, rng, phase)
+        if cands[1] is None:
+            return cands[0][:n], None
+        props, lns, end = cands
+        hi, _, order = self._end_order(lns, end - phase[0])
+        return [props[i] for i in order[:n]], end
+
+    def _end_candidates(self, n: int, rng, phase: tuple[float, list[float], int],
+                        held_work: float = 0.0) -> tuple[list, list | None, float | None]:
+        """(candidates, their duration log-normals, the campaign's projected end), or
+        (proposals, None, None) when they are not steered (rungs, extensions, no model).
+        Candidates: the strategy's (``OVERSAMPLE`` per set, in its order of preference), then
+        ``FILLERS`` random points of the space. The projected end: the running trials'
+        expected rest, ``held_work`` (owed trials, seconds) and the sets left at the
         candidates' median expected duration, spread over the workers, and never before the
-        running work's own end. Candidates: the strategy's (``OVERSAMPLE`` per set, in its
-        order of preference), then ``FILLERS`` random points of the space. A candidate fits
-        when a high quantile of its duration ends by the projected end. Taken, in that
-        order: the first that fits and leaves room for the shortest candidate after it,
-        else the first that fits (the slot's last set), else the shortest. So sets are the
-        strategy's while the end is far and short when it is near: the last work on every
-        slot is short, its unpredictable part small in seconds. Multi-fidelity rungs and
-        extensions are taken as proposed."""
+        running work's own end."""
         now, ends, workers = phase
         props = self.strategy.propose(self.history, OVERSAMPLE * n, rng)
         if any(isinstance(p, Proposal) and (p.extends or p.resource is not None) for p in props):
-            return props[:n], None
+            return props, None, None
         props = props + self._fillers(props, FILLERS * n, rng)
         lns = [self.durations.log_normal(p.params if isinstance(p, Proposal) else p) for p in props]
         if not props or any(ln is None for ln in lns):
-            return props[:n], None
+            return props, None, None
         per = max(1, self.min_trials)
-        self._quantile = min(MAX_QUANTILE, max(END_QUANTILE, 1.0 - per / max(1, workers)))
+        self._quantile = self._high_quantile(workers)
+        mean = float(np.median([math.exp(mu + sigma * sigma / 2.0) for mu, sigma in lns]))
+        work = sum(e - now for e in ends) + held_work + self.budget_left * per * mean
+        return props, lns, max(max(ends), now + work / max(1, workers))
+
+    def _high_quantile(self, workers: int) -> float:
+        """The quantile a new set's duration must end by the projected end at: a set that
+        runs over idles every worker, one that ends early only its own slot."""
+        return min(MAX_QUANTILE, max(END_QUANTILE, 1.0 - max(1, self.min_trials) / max(1, workers)))
+
+    def _end_order(self, lns: list, window: float) -> tuple[list[float], list[float], list[int]]:
+        """(high quantiles, END_QUANTILE quantiles, the candidates' order) for a projected
+        end ``window`` seconds away. A candidate fits when its high quantile ends by then.
+        In that order: those that fit and leave room for the shortest candidate after them
+        (strategy order), those that fit (the slot's last set), then the rest shortest
+        first. So sets are the strategy's while the end is far and short when it is near:
+        the last work on every slot is short, its unpredictable part small in seconds."""
         hi = self._quantiles(lns, self._quantile)
         lo = self._quantiles(lns, END_QUANTILE)
-        mean = float(np.median([math.exp(mu + sigma * sigma / 2.0) for mu, sigma in lns]))
-        work = sum(e - now for e in ends) + self.budget_left * per * mean
-        end = max(max(ends), now + work / max(1, workers))
-        window = end - now
         room = window - min(hi)  # for the shortest candidate as the slot's last set
 
         def rank(i: int) -> tuple:
             if hi[i] <= window:  # it fits, even as the slot's last set
                 return (0 if lo[i] <= room else 1, 0.0, i)
             return (2, hi[i], i)
-        order = sorted(range(len(props)), key=rank)
-        return [props[i] for i in order[:n]], end
+        return hi, lo, sorted(range(len(lns)), key=rank)
+
+    def _learn_then_pack(self, n: int, n_new: int, rng, phase: tuple[float, list[float], int]) -> list[TrialSpec]:
+        """The end phase with single-trial placement, for ``n`` free slots (``n`` x
+        ``min_trials`` single trials): up to ``n_new`` new sets and owed trials. Each place
+        takes, in that order: an owed trial too long to fill the end (longer than the
+        packing window: it must run, the sooner the better); a new set that fits
+        (:meth:`_end_order`), as a probe when the owed work that can fill the end is short
+        of OWED_FILL x workers x the window and the set's median trial fits in the window,
+        else whole; the longest owed trial of known length that ends by the projected end;
+        the shortest new set, as a probe; owed trials, longest first (unknown lengths last)."""
+        now, _, workers = phase
+        per = self.min_trials
+        held = self._held_work(now, self._high_quantile(workers))
+        props, lns, end = [], None, None
+        if n_new > 0:
+            props, lns, end = self._end_candidates(min(n * per, n_new), rng, phase, sum(h[0] * h[4] for h in held))
+            if lns is None:  # not steered: as proposed, then owed trials
+                return [self._submit_proposal(p, None) for p in props[:n_new]] + self._release_all(n)
+        if end is None:
+            end = max(max(phase[1]), now + (sum(e - now for e in phase[1]) + sum(h[0] * h[4] for h in held))
+                      / max(1, workers))
+        window = end - now
+        hi, _, order = self._end_order(lns, window) if lns else ([], [], [])
+        pack = min(hi) if hi else math.inf  # in the last `pack` before the end no new set fits
+        medians = [math.exp(mu) for mu, _ in lns or []]
+        means = [math.exp(mu + sigma * sigma / 2.0) for mu, sigma in lns or []]
+        owed = {sid: [d, hi_d, known, k] for d, hi_d, known, sid, k in held}
+        pool = sum(d * k for d, _, _, _, k in held if d <= pack)
+        need = OWED_FILL * workers * pack if hi else 0.0
+        out: dict = {}  # set id -> owed trials released now (one spec per set)
+        specs, units, i = [], n * per, 0
+
+        def take(pred, key):
+            best = max((sid for sid, (d, hi_d, known, k) in owed.items() if k and pred(d, hi_d, known)),
+                       key=lambda sid: (key(*owed[sid][:3]), -sid), default=None)
+            if best is not None:
+                owed[best][3] -= 1
+                out[best] = out.get(best, 0) + 1
+            return best is not None
+
+        while units > 0:
+            left = i < min(len(order), n_new)  # a new set may still start
+            if take(lambda d, hi_d, known: hi_d >= window, lambda d, hi_d, known: hi_d):
+                units -= 1  # due: it must start now to end by the projected end
+            elif left and hi[order[i]] <= window:  # a new set that fits (order: _end_order's)
+                j = order[i]
+                # a probe when owed work is wanted, its trials can fill the window, and it
+                # leaves time for its owed trials after it
+                probe = pool < need and medians[j] <= pack and 2 * hi[j] <= window
+                specs.append(self._submit_proposal(props[j], end, probe))
+                pool += (per - 1) * means[j] if probe else 0.0
+                units, i = units - (1 if probe else per), i + 1
+            elif take(lambda d, hi_d, known: known and d <= window, lambda d, hi_d, known: d):  # packs this slot
+                units -= 1
+            elif left:  # nothing fits: the shortest new set, its length learnt from one trial
+                specs.append(self._submit_proposal(props[order[i]], end, True))
+                units, i = units - 1, i + 1
+            elif take(lambda d, hi_d, known: known or not (specs or out), lambda d, hi_d, known: (known, d)):
+                units -= 1  # a trial of unknown length only when nothing else is to do
+            else:
+                break
+        return specs + [self._release(sid, k) for sid, k in out.items()]
+
+    def _held_work(self, now: float, q: float = 0.5) -> list[tuple[float, float, bool, int, int]]:
+        """(expected seconds of a trial, the length it must be given to end by the end,
+        known from the set's own trials?, set id, trials held) of every set with owed
+        trials. The length to give: the set's own mean when a trial is back; else the end
+        ``q`` quantile of its duration given that its probe has run so long (a probe
+        that overruns says its set is long: its owed trials must start sooner)."""
+        out = []
+        for sid, trials in self._held.items():
+            own = self.durations.set_mean(sid)
+            if own is not None:
+                out.append((own, own, True, sid, len(trials)))
+                continue
+            elapsed = max(0.0, now - self._probe_start.get(sid, now))
+            rec = self.history.sets[sid]
+            d = self._trial_duration(sid, elapsed) or 0.0
+            ln = self.durations.log_normal(rec.params, sid)
+            hi = d if ln is None else max(d, conditional_quantile(*ln, elapsed, q))
+            out.append((d, hi, False, sid, len(trials)))
+        return out
+
+    def _release(self, set_id: int, k: int) -> TrialSpec:
+        """Send out ``k`` of set ``set_id``'s owed trials (a set_submitted of the set that
+        lists them: same indices and seeds as if submitted with it)."""
+        rec = self.history.sets[set_id]
+        trials = self._held[set_id][:k]
+        mf = {f: getattr(rec, f) for f in ("resource", "rung", "bracket", "config_id") if getattr(rec, f) is not None}
+        self._emit(J.SET_SUBMITTED, set_id=set_id, params=rec.params, seeds=rec.seeds, trials=trials,
+                   stage=rec.stage, owed=True, **mf)
+        return self._spec(rec, trials)
+
+    def _release_all(self, n: int) -> list[TrialSpec]:
+        """Owed trials for ``n`` free slots when there is no end phase to place them (nothing
+        runs, or probes are off now: a resume elsewhere), longest first."""
+        specs, units = [], max(0, n) * max(1, self.min_trials)
+        for d, _, _, sid, k in sorted(self._held_work(self.clock()), key=lambda h: (-h[0], h[3])):
+            if units <= 0:
+                break
+            specs.append(self._release(sid, min(k, units)))
+            units -= k
+        return specs
 
     @staticmethod
     def _quantiles(lns: list[tuple[float, float]], q: float) -> list[float]:
@@ -473,19 +655,21 @@ class Search:
             return SHARE
         return min(1.0, self.n_trainings / self.budget_trainings)
 
-    def _new_set(self, prop: Proposal, deadline: float | None = None) -> TrialSpec:
+    def _new_set(self, prop: Proposal, deadline: float | None = None, probe: bool = False) -> TrialSpec:
         """Submit a new set; ``deadline``: the end phase's projected end it was chosen for,
         journalled with the end expected of it (for the record and the benchmarks: the
-        set's params are what a resume needs)."""
+        set's params are what a resume needs). ``probe``: send out its first trial only, the
+        others are held (owed, :meth:`_release`)."""
         set_id = self.history.next_id()
         # a multi-fidelity evaluation belongs to a configuration; its rung-0 set id names it
         config_id = prop.config_id if prop.config_id is not None else (set_id if prop.resource is not None else None)
         n_trials = int(min(self.min_trials, self.trainings_left))  # the last set may get fewer
         seeds = trial_seeds(self.seed, set_id if config_id is None else config_id, n_trials)
         mf = {"resource": prop.resource, "rung": prop.rung, "bracket": prop.bracket, "config_id": config_id}
-        trials = list(range(n_trials))
+        trials = list(range(1 if probe else n_trials))
         rec = self._emit(J.SET_SUBMITTED, set_id=set_id, params=dict(prop.params), seeds=seeds, trials=trials,
                          stage=self.stage, **{k: v for k, v in mf.items() if v is not None},
+                         **({"probe": True} if probe and n_trials > 1 else {}),
                          **(self._end_fields(prop.params, deadline) if deadline is not None else {}))
         return self._spec(rec, trials)
 
@@ -521,10 +705,16 @@ class Search:
 
     def resume(self) -> list[TrialSpec]:
         """After a replay: the missing trials of every pending set, with the seeds they had
-        (a pending set whose trials are all back is finished now)."""
+        (a pending set whose trials are all back is finished now). Owed trials (learn then
+        pack) stay held when this run places them too, else they go out with the others."""
         specs = []
+        if not self._probing():
+            self._held.clear()
         for rec in self.history.pending:
-            missing = rec.missing_trials
+            held = set(self._held.get(rec.set_id, ()))
+            missing = [t for t in rec.missing_trials if t not in held]
+            if held and not missing:
+                continue
             if missing:
                 mf = {k: getattr(rec, k) for k in ("resource", "rung", "bracket", "config_id") if getattr(rec, k) is not None}
                 self._emit(J.SET_SUBMITTED, set_id=rec.set_id, params=rec.params, seeds=rec.seeds, trials=missing,

@@ -217,7 +217,7 @@ def test_a_replayed_search_makes_the_end_phases_decisions_again(strategy):
     assert len(steered) >= 10
     for n, now, a, b in steered:
         again = Search(cfg.space, build(strategy, {}, cfg.space, 100), budget=100, trials=5, seed=3,
-                       journal=Events(), clock=lambda: now, last_round=True)
+                       journal=Events(), clock=lambda: now, last_round=True, probes=live.probes)
         again.replay(enumerate(events[:a]))
         again.ask(n)
         assert again.journal == events[a:b]
