@@ -29,7 +29,7 @@ from hyppo_hep.config import DEFAULT_CONFIG, load_config  # noqa: E402
 RULES = {"trial": {"last_round": False}, "end": {"last_round": True},
          "confirm-end": {"last_round": True, "confirm": 10}, "confirm": {"last_round": False, "confirm": 10}}
 CONSTANTS = ("END_ROUNDS", "FILLERS", "OVERSAMPLE", "END_QUANTILE", "MAX_QUANTILE", "CONFIRM_END_QUANTILE", "PROBES",
-             "OWED_FILL")
+             "OWED_FILL", "DUE_QUANTILE")
 
 
 def run(model, strategy, seed, options, workers=80):

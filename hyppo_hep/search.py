@@ -90,6 +90,7 @@ CONFIRM_END_QUANTILE = 0.5
 # the end is packed with work of known length. PROBES = False: never (benchmarks).
 PROBES = True
 OWED_FILL = 1.0
+DUE_QUANTILE = 0.0  # an unknown owed trial's length for the due rule (0: the end phase's high quantile)
 
 # A search that ended so is complete: a resumed campaign replays it instead of re-running it.
 FINISHED_REASONS = (StopReason.BUDGET, StopReason.SPACE_EXHAUSTED)
@@ -524,7 +525,7 @@ class Search:
         the shortest new set, as a probe; owed trials, longest first (unknown lengths last)."""
         now, _, workers = phase
         per = self.min_trials
-        held = self._held_work(now, self._high_quantile(workers))
+        held = self._held_work(now, DUE_QUANTILE or self._high_quantile(workers))
         props, lns, end = [], None, None
         if n_new > 0:
             props, lns, end = self._end_candidates(min(n * per, n_new), rng, phase, sum(h[0] * h[4] for h in held))
@@ -536,7 +537,6 @@ class Search:
         window = end - now
         hi, _, order = self._end_order(lns, window) if lns else ([], [], [])
         pack = min(hi) if hi else math.inf  # in the last `pack` before the end no new set fits
-        medians = [math.exp(mu) for mu, _ in lns or []]
         means = [math.exp(mu + sigma * sigma / 2.0) for mu, sigma in lns or []]
         owed = {sid: [d, hi_d, known, k] for d, hi_d, known, sid, k in held}
         pool = sum(d * k for d, _, _, _, k in held if d <= pack)
@@ -558,9 +558,8 @@ class Search:
                 units -= 1  # due: it must start now to end by the projected end
             elif left and hi[order[i]] <= window:  # a new set that fits (order: _end_order's)
                 j = order[i]
-                # a probe when owed work is wanted, its trials can fill the window, and it
-                # leaves time for its owed trials after it
-                probe = pool < need and medians[j] <= pack and 2 * hi[j] <= window
+                # a probe while owed work is wanted, when it leaves time for its owed trials after it
+                probe = pool < need and 2 * hi[j] <= window
                 specs.append(self._submit_proposal(props[j], end, probe))
                 pool += (per - 1) * means[j] if probe else 0.0
                 units, i = units - (1 if probe else per), i + 1

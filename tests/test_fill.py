@@ -116,7 +116,7 @@ def test_resume_with_the_end_phase_and_confirmation_trials_in_flight_is_exact(tm
     cfg = load_config(DEFAULT_CONFIG)
     durations = DurationModel(base=1200.0, sigma_set=0.3, sigma_trial=0.02, size_param="gen_layersize",
                               size_ref=512.0, size_power=0.5)
-    opts = dict(budget=100, trials=5, seed=1, confirm=10, last_round=True)
+    opts = dict(budget=100, trials=5, seed=1, confirm=10, last_round=True, probes=False)  # as above
 
     def run(journal):
         ex = SimulatedExecutor(cfg.objective, 16, 5, durations, charge_proposals=False)
