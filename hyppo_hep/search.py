@@ -29,7 +29,7 @@ import numpy as np
 from hyppo_hep import journal as J
 from hyppo_hep.checkpoints import CheckpointStore
 from hyppo_hep.design import random_design
-from hyppo_hep.durations import TrialDurations, conditional_quantile, last_end_quantile
+from hyppo_hep.durations import TrialDurations, conditional_law, last_end_quantile
 from hyppo_hep.errors import UserError
 from hyppo_hep.fidelity import EarlyStopping, Fidelity
 from hyppo_hep.history import DONE, FAILED, PENDING, History, SetRecord
@@ -517,82 +517,67 @@ class Search:
     def _learn_then_pack(self, n: int, n_new: int, rng, phase: tuple[float, list[float], int]) -> list[TrialSpec]:
         """The end phase with single-trial placement, for ``n`` free slots (``n`` x
         ``min_trials`` single trials): up to ``n_new`` new sets and owed trials. Each place
-        takes, in that order: an owed trial too long to fill the end (longer than the
-        packing window: it must run, the sooner the better); a new set that fits
-        (:meth:`_end_order`), as a probe when the owed work that can fill the end is short
-        of OWED_FILL x workers x the window and the set's median trial fits in the window,
-        else whole; the longest owed trial of known length that ends by the projected end;
-        the shortest new set, as a probe; owed trials, longest first (unknown lengths last)."""
-        now, _, workers = phase
+        takes, in that order: a due owed trial (it must start now to end by the projected
+        end); a new set that fits (:meth:`_end_order`), as a probe while the owed work that
+        can fill the end is short of OWED_FILL x workers x the packing window (the shortest
+        candidate's high quantile) and the set leaves time for its owed trials after its
+        probe, else whole; the longest owed trial of known length that ends by the projected
+        end; the shortest new set, as a probe; owed trials, longest first (one of unknown
+        length only when nothing else is handed out)."""
+        now, ends, workers = phase
         per = self.min_trials
-        held = self._held_work(now, DUE_QUANTILE or self._high_quantile(workers))
+        owed = _Owed(self._held, *self._held_work(now, DUE_QUANTILE or self._high_quantile(workers)))
         props, lns, end = [], None, None
         if n_new > 0:
-            props, lns, end = self._end_candidates(min(n * per, n_new), rng, phase, sum(h[0] * h[4] for h in held))
+            props, lns, end = self._end_candidates(min(n * per, n_new), rng, phase, owed.work())
             if lns is None:  # not steered: as proposed, then owed trials
                 return [self._submit_proposal(p, None) for p in props[:n_new]] + self._release_all(n)
         if end is None:
-            end = max(max(phase[1]), now + (sum(e - now for e in phase[1]) + sum(h[0] * h[4] for h in held))
-                      / max(1, workers))
+            end = max(max(ends), now + (sum(e - now for e in ends) + owed.work()) / max(1, workers))
         window = end - now
         hi, _, order = self._end_order(lns, window) if lns else ([], [], [])
         pack = min(hi) if hi else math.inf  # in the last `pack` before the end no new set fits
         means = [math.exp(mu + sigma * sigma / 2.0) for mu, sigma in lns or []]
-        owed = {sid: [d, hi_d, known, k] for d, hi_d, known, sid, k in held}
-        pool = sum(d * k for d, _, _, _, k in held if d <= pack)
-        need = OWED_FILL * workers * pack if hi else 0.0
-        out: dict = {}  # set id -> owed trials released now (one spec per set)
+        pool, need = owed.pool(pack), (OWED_FILL * workers * pack if hi else 0.0)
         specs, units, i = [], n * per, 0
-
-        def take(pred, key):
-            best = max((sid for sid, (d, hi_d, known, k) in owed.items() if k and pred(d, hi_d, known)),
-                       key=lambda sid: (key(*owed[sid][:3]), -sid), default=None)
-            if best is not None:
-                owed[best][3] -= 1
-                out[best] = out.get(best, 0) + 1
-            return best is not None
-
         while units > 0:
             left = i < min(len(order), n_new)  # a new set may still start
-            if take(lambda d, hi_d, known: hi_d >= window, lambda d, hi_d, known: hi_d):
-                units -= 1  # due: it must start now to end by the projected end
-            elif left and hi[order[i]] <= window:  # a new set that fits (order: _end_order's)
+            if owed.take_due(window):
+                units -= 1
+            elif left and hi[order[i]] <= window:  # a new set that fits
                 j = order[i]
-                # a probe while owed work is wanted, when it leaves time for its owed trials after it
-                probe = pool < need and 2 * hi[j] <= window
+                probe = pool < need and 2 * hi[j] <= window  # time for its owed trials after it
                 specs.append(self._submit_proposal(props[j], end, probe))
                 pool += (per - 1) * means[j] if probe else 0.0
                 units, i = units - (1 if probe else per), i + 1
-            elif take(lambda d, hi_d, known: known and d <= window, lambda d, hi_d, known: d):  # packs this slot
+            elif owed.take_fit(window):  # packs this slot with work of known length
                 units -= 1
             elif left:  # nothing fits: the shortest new set, its length learnt from one trial
                 specs.append(self._submit_proposal(props[order[i]], end, True))
                 units, i = units - 1, i + 1
-            elif take(lambda d, hi_d, known: known or not (specs or out), lambda d, hi_d, known: (known, d)):
-                units -= 1  # a trial of unknown length only when nothing else is to do
+            elif owed.take_any(unknown=not (specs or owed.taken)):
+                units -= 1
             else:
                 break
-        return specs + [self._release(sid, k) for sid, k in out.items()]
+        return specs + [self._release(sid, k) for sid, k in owed.taken.items()]
 
-    def _held_work(self, now: float, q: float = 0.5) -> list[tuple[float, float, bool, int, int]]:
-        """(expected seconds of a trial, the length it must be given to end by the end,
-        known from the set's own trials?, set id, trials held) of every set with owed
-        trials. The length to give: the set's own mean when a trial is back; else the end
-        ``q`` quantile of its duration given that its probe has run so long (a probe
-        that overruns says its set is long: its owed trials must start sooner)."""
-        out = []
-        for sid, trials in self._held.items():
-            own = self.durations.set_mean(sid)
-            if own is not None:
-                out.append((own, own, True, sid, len(trials)))
-                continue
-            elapsed = max(0.0, now - self._probe_start.get(sid, now))
-            rec = self.history.sets[sid]
-            d = self._trial_duration(sid, elapsed) or 0.0
-            ln = self.durations.log_normal(rec.params, sid)
-            hi = d if ln is None else max(d, conditional_quantile(*ln, elapsed, q))
-            out.append((d, hi, False, sid, len(trials)))
-        return out
+    def _held_work(self, now: float, q: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For every set with owed trials (in :attr:`_held`'s order): the expected seconds of
+        a trial, the length it must be given to end by the end, and whether the set's own
+        trials say it. The length to give: the set's own mean when a trial is back; else the
+        ``q`` quantile of its duration given that its probe has run so long (a probe that
+        overruns says its set is long: its owed trials must start sooner)."""
+        sids = list(self._held)
+        own = np.array([self.durations.set_mean(sid) or np.nan for sid in sids], dtype=float)
+        known = ~np.isnan(own)
+        d, give = own.copy(), own.copy()
+        unknown = [sid for sid, k in zip(sids, known) if not k]
+        lns = self.durations.log_normals(unknown, [self.history.sets[sid].params for sid in unknown])
+        if unknown and lns is not None:
+            elapsed = np.array([max(0.0, now - self._probe_start.get(sid, now)) for sid in unknown])
+            mean, quantile = conditional_law(lns[0], lns[1], elapsed, q)
+            d[~known], give[~known] = mean, np.maximum(mean, quantile)
+        return np.nan_to_num(d), np.nan_to_num(give), known
 
     def _release(self, set_id: int, k: int) -> TrialSpec:
         """Send out ``k`` of set ``set_id``'s owed trials (a set_submitted of the set that
@@ -608,9 +593,11 @@ class Search:
         """Owed trials for ``n`` free slots when there is no end phase to place them (nothing
         runs, or probes are off now: a resume elsewhere), longest first."""
         specs, units = [], max(0, n) * max(1, self.min_trials)
-        for d, _, _, sid, k in sorted(self._held_work(self.clock()), key=lambda h: (-h[0], h[3])):
+        d = self._held_work(self.clock(), 0.5)[0]
+        for _, sid in sorted(zip(-d, self._held)):
             if units <= 0:
                 break
+            k = len(self._held[sid])
             specs.append(self._release(sid, min(k, units)))
             units -= k
         return specs
@@ -742,3 +729,49 @@ class Search:
                    std=rec.std if rec.n_ok else None, n_ok=rec.n_ok)
         if self.checkpoints is not None:
             self.checkpoints.prune(self.history, self.strategy)
+
+
+class _Owed:
+    """The owed trials of one ask (:meth:`Search._learn_then_pack`): per set with trials
+    held (``held``'s order), the expected seconds of a trial ``d``, the length it must be
+    given to end by the end ``give``, whether its own trials say it ``known``, and how many
+    are held; :attr:`taken` counts the trials handed out now, per set. Arrays, because at
+    8000 workers thousands of sets hold trials at every ask."""
+
+    def __init__(self, held: dict[int, list[int]], d: np.ndarray, give: np.ndarray, known: np.ndarray):
+        self.sids = list(held)
+        self.d, self.give, self.known = d, give, known
+        self.left = np.array([len(t) for t in held.values()], dtype=int)
+        self.taken: dict[int, int] = {}
+
+    def work(self) -> float:
+        """Seconds of owed work left (expected)."""
+        return float(self.d @ self.left) if self.sids else 0.0
+
+    def pool(self, pack: float) -> float:
+        """Seconds of owed work of trials no longer than ``pack``: what can fill the end."""
+        return float(self.d[self.d <= pack] @ self.left[self.d <= pack]) if self.sids else 0.0
+
+    def _take(self, mask: np.ndarray, key: np.ndarray) -> bool:
+        """One trial of the set with the largest ``key`` among ``mask`` (ties: the first)."""
+        mask = mask & (self.left > 0)
+        if not mask.any():
+            return False
+        i = int(np.argmax(np.where(mask, key, -np.inf)))
+        self.left[i] -= 1
+        self.taken[self.sids[i]] = self.taken.get(self.sids[i], 0) + 1
+        return True
+
+    def take_due(self, window: float) -> bool:
+        """A trial that must start now to end by the end, the longest first."""
+        return bool(self.sids) and self._take(self.give >= window, self.give)
+
+    def take_fit(self, window: float) -> bool:
+        """The longest trial of known length that ends by the end."""
+        return bool(self.sids) and self._take(self.known & (self.d <= window), self.d)
+
+    def take_any(self, unknown: bool) -> bool:
+        """The longest trial of known length, else (``unknown``) the longest of the others."""
+        if not self.sids:
+            return False
+        return self._take(self.known, self.d) or (unknown and self._take(~self.known, self.d))

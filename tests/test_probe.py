@@ -8,12 +8,13 @@ exactly, and without trial-level placement or without the end phase nothing chan
 import math
 from statistics import NormalDist
 
+import numpy as np
 import pytest
 
 from hyppo_hep import journal as J
 from hyppo_hep.config import DEFAULT_CONFIG, load_config
 from hyppo_hep.driver import Driver
-from hyppo_hep.durations import conditional_quantile
+from hyppo_hep.durations import conditional_law, conditional_mean
 from hyppo_hep.journal import Journal, iter_lines, read_events, replay
 from hyppo_hep.search import Search
 from hyppo_hep.seeding import trial_seeds
@@ -152,10 +153,16 @@ def test_without_trial_level_or_the_end_phase_nothing_changes(how):
     assert search.probes is (how == "no end phase")  # the driver says what the executor can do
 
 
-def test_conditional_quantile():
-    """The q quantile of a log-normal D given D > e: e = 0 is the plain quantile; with e at
-    the median, the median given D > e is the plain 0.75 quantile."""
+def test_conditional_law():
+    """E[D | D > e] and the q quantile of D given D > e, for a log-normal D, element-wise:
+    e = 0 gives the plain quantile; with e at the median, the conditional median is the plain
+    0.75 quantile; the mean is durations.conditional_mean's; a job far past every duration
+    may end any moment (both are e)."""
     z = NormalDist().inv_cdf
-    assert conditional_quantile(1.0, 0.5, 0.0, 0.9) == pytest.approx(math.exp(1.0 + 0.5 * z(0.9)))
-    assert conditional_quantile(1.0, 0.5, math.exp(1.0), 0.5) == pytest.approx(math.exp(1.0 + 0.5 * z(0.75)))
-    assert conditional_quantile(0.0, 0.3, 50.0, 0.5) >= 50.0  # far past every duration: now
+    mu, elapsed = np.array([1.0, 1.0, 7.0, 0.0]), np.array([0.0, math.exp(1.0), 900.0, 50.0])
+    mean, q = conditional_law(mu, 0.5, elapsed, 0.5)
+    assert q[0] == pytest.approx(math.exp(1.0)) and q[1] == pytest.approx(math.exp(1.0 + 0.5 * z(0.75)))
+    assert list(mean) == pytest.approx([conditional_mean(m, 0.5, e) for m, e in zip(mu, elapsed)], rel=1e-12)
+    assert mean[3] == q[3] == 50.0
+    _, q9 = conditional_law(mu[:1], 0.5, elapsed[:1], 0.9)
+    assert q9[0] == pytest.approx(math.exp(1.0 + 0.5 * z(0.9)))
