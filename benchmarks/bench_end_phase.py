@@ -29,7 +29,8 @@ from hyppo_hep.config import DEFAULT_CONFIG, load_config  # noqa: E402
 RULES = {"trial": {"last_round": False}, "end": {"last_round": True},
          "confirm-end": {"last_round": True, "confirm": 10}, "confirm": {"last_round": False, "confirm": 10}}
 CONSTANTS = ("END_ROUNDS", "FILLERS", "OVERSAMPLE", "END_QUANTILE", "MAX_QUANTILE", "CONFIRM_END_QUANTILE", "PROBES",
-             "OWED_FILL", "DUE_QUANTILE")
+             "OWED_FILL", "DUE_QUANTILE",
+             "SHORTEST_FIRST")
 
 
 def run(model, strategy, seed, options, workers=80):
@@ -55,7 +56,7 @@ def _constant(text: str):
     if name not in CONSTANTS or not value:
         raise argparse.ArgumentTypeError(f"expected one of {', '.join(CONSTANTS)}=VALUE, got {text!r}")
     try:
-        return name, (int(value) if name in ("END_ROUNDS", "FILLERS", "OVERSAMPLE", "PROBES") else float(value))
+        return name, (int(value) if name in ("END_ROUNDS", "FILLERS", "OVERSAMPLE", "PROBES", "SHORTEST_FIRST") else float(value))
     except ValueError:
         raise argparse.ArgumentTypeError(f"{name} must be a number, got {value!r}") from None
 

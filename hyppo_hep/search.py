@@ -97,6 +97,7 @@ CONFIRM_END_QUANTILE = 0.5
 PROBES = True
 OWED_FILL = 1.0
 DUE_QUANTILE = 0.0  # an unknown owed trial's length for the due rule (0: the end phase's high quantile)
+SHORTEST_FIRST = True  # new sets left that fit nowhere go before owed trials that fit (they are unknown)
 
 # A search that ended so is complete: a resumed campaign replays it instead of re-running it.
 FINISHED_REASONS = (StopReason.BUDGET, StopReason.SPACE_EXHAUSTED)
@@ -558,9 +559,12 @@ class Search:
                 specs.append(self._submit_proposal(props[j], end, probe))
                 pool += (per - 1) * means[j] if probe else 0.0
                 units, i = units - (1 if probe else per), i + 1
+            elif left and SHORTEST_FIRST:  # nothing fits: the shortest new set, learnt from one trial
+                specs.append(self._submit_proposal(props[order[i]], end, True))
+                units, i = units - 1, i + 1
             elif owed.take_fit(window):  # packs this slot with work of known length
                 units -= 1
-            elif left:  # nothing fits: the shortest new set, its length learnt from one trial
+            elif left:
                 specs.append(self._submit_proposal(props[order[i]], end, True))
                 units, i = units - 1, i + 1
             elif owed.take_any(unknown=not (specs or owed.taken)):

@@ -166,3 +166,33 @@ def test_conditional_law():
     assert mean[3] == q[3] == 50.0
     _, q9 = conditional_law(mu[:1], 0.5, elapsed[:1], 0.9)
     assert q9[0] == pytest.approx(math.exp(1.0 + 0.5 * z(0.9)))
+
+
+def test_new_sets_that_fit_nowhere_go_before_owed_trials_that_fit():
+    """Near the end, with sets left to start that fit nowhere and owed trials that fit: the
+    new sets (unknown length) start first, as probes, and the owed trials (known, short) wait
+    for the end. (The brief's order, owed trials first, left every new set to the very end at
+    8000 workers: RESULTS_mpi.md section 13.)"""
+    cfg = load_config(DEFAULT_CONFIG)
+    now = 10_000.0
+    search = Search(cfg.space, build("random", {}, cfg.space, 60), budget=53, trials=5, seed=1, journal=Events(),
+                    clock=lambda: now, last_round=True, probes=True)
+    objective = cfg.objective.build()
+    design = build("random", {}, cfg.space, 60).propose(search.history, 51, np.random.default_rng(0))
+    for sid, params in enumerate(design):
+        params = getattr(params, "params", params)
+        seeds = trial_seeds(1, sid, 5)
+        probe = sid == 50
+        # 20 done; 30 running, their length known from a first trial: they end in 50 s
+        t0 = 0.0 if sid < 20 else now - 1150.0
+        search.apply({"event": J.SET_SUBMITTED, "time": t0, "set_id": sid, "params": params, "seeds": seeds,
+                      "trials": [0] if probe else list(range(5)), **({"probe": True} if probe else {})})
+        for t in ([0] if probe or sid >= 20 else range(5)):
+            d = 60.0 if probe else 1200.0 if sid >= 20 else HIDDEN(params, t, seeds[t])
+            search.apply({"event": J.TRIAL_FINISHED, "time": t0 + d, "set_id": sid, "trial": t, "seed": seeds[t],
+                          "score": objective(params, t, seeds[t]), "started": t0, "finished": t0 + d})
+    assert search._held == {50: [1, 2, 3, 4]} and search.budget_left == 2
+    specs = search.ask(1)  # 5 places: both sets left first, as probes, then 3 owed trials
+    new = [s for s in specs if s.set_id > 50]
+    assert len(new) == 2 and all(s.trials == (0,) for s in new)
+    assert search._held[50] == [4] and all(search._held[s.set_id] == [1, 2, 3, 4] for s in new)
