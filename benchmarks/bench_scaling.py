@@ -382,7 +382,8 @@ def idle_breakdown(events, n_workers: int) -> dict:
     end-of-campaign tail, when nothing new may start)."""
     confirm = _confirm_keys(events)
     t0 = min(e["time"] for e in events if e["event"] == "set_submitted")
-    last_new = max(e["time"] for e in events if e["event"] == "set_submitted")
+    # owed trials sent out (learn then pack) are not new sets
+    last_new = max(e["time"] for e in events if e["event"] == "set_submitted" and not e.get("owed"))
     trials = [e for e in events if e["event"] == "trial_finished"]
     end = max(e["finished"] for e in trials)
     out = {"wall": end - t0, "last_new_set": last_new - t0, "busy_regular": 0.0, "busy_confirm": 0.0,

@@ -120,6 +120,15 @@ class TrialDurations:
         w, sigma = self._fit()
         return float(self._row(set_id, params) @ w), sigma
 
+    def log_normals(self, set_ids: list[int], params: list[dict]) -> tuple[np.ndarray, float] | None:
+        """(mu of each set, sigma): :meth:`log_normal` for many sets in one product."""
+        if not self.n:
+            return None
+        w, sigma = self._fit()
+        if not set_ids:
+            return np.zeros(0), sigma
+        return np.stack([self._row(sid, p) for sid, p in zip(set_ids, params)]) @ w, sigma
+
     def quantile(self, params: dict | None, q: float) -> float | None:
         """The ``q`` quantile of the duration of a trial of a new set with ``params``."""
         ln = self.log_normal(params)
@@ -150,6 +159,20 @@ def conditional_mean(mu: float, sigma: float, elapsed: float) -> float:
         return elapsed
     return max(elapsed, mean * 0.5 * math.erfc((z - sigma) / math.sqrt(2.0)) / tail)
 
+
+def conditional_law(mu: np.ndarray, sigma: float, elapsed: np.ndarray, q: float) -> tuple[np.ndarray, np.ndarray]:
+    """(E[D | D > elapsed], the ``q`` quantile of D given D > elapsed) for log D ~ N(mu,
+    sigma^2), element-wise: conditional_mean's law for many jobs at once, with its rule for a
+    job far past every duration (it may end any moment: elapsed)."""
+    mu, elapsed = np.asarray(mu, float), np.asarray(elapsed, float)
+    z = (np.log(np.maximum(elapsed, 1e-300)) - mu) / sigma
+    z = np.where(elapsed > 0.0, z, -np.inf)
+    tail = scipy.special.ndtr(-z)  # P(D > elapsed)
+    mean = np.exp(mu + sigma * sigma / 2.0) * scipy.special.ndtr(sigma - z) / np.maximum(tail, 1e-300)
+    p = np.minimum(1.0 - tail + q * tail, 1.0 - 1e-12)
+    quantile = np.exp(mu + sigma * scipy.special.ndtri(p))
+    gone = tail < 1e-12
+    return np.where(gone, elapsed, np.maximum(elapsed, mean)), np.where(gone, elapsed, np.maximum(elapsed, quantile))
 
 
 def last_end_quantile(q: float, earliest: float, mu: np.ndarray, sigma: np.ndarray, starts: np.ndarray,

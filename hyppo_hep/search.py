@@ -29,7 +29,7 @@ import numpy as np
 from hyppo_hep import journal as J
 from hyppo_hep.checkpoints import CheckpointStore
 from hyppo_hep.design import random_design
-from hyppo_hep.durations import TrialDurations, last_end_quantile
+from hyppo_hep.durations import TrialDurations, conditional_law, last_end_quantile
 from hyppo_hep.errors import UserError
 from hyppo_hep.fidelity import EarlyStopping, Fidelity
 from hyppo_hep.history import DONE, FAILED, PENDING, History, SetRecord
@@ -79,6 +79,25 @@ MAX_QUANTILE = 0.999
 # rbf and random (bench_end_phase.py; RESULTS_mpi.md section 12b): every one of them at or
 # above the rule before, 0.5 the best sum.
 CONFIRM_END_QUANTILE = 0.5
+# Learn then pack (Search._learn_then_pack; RESULTS_mpi.md section 13). A set's trials share
+# its hidden duration factor, so once one is back the others' length is known to ~2%. With an
+# executor that places single trials (``probes``), the end phase may start a new set with ONE
+# trial (a probe) and hold its other trials back (owed: regular trials of the set, same
+# indices and seeds) while the owed work that could fill the end is less than OWED_FILL x
+# workers x the packing window (the shortest candidate's high quantile: in the last window
+# before the projected end no new set fits) and the set leaves time for its owed trials
+# after its probe. Freeing places then take a due owed trial, a new set while one fits, the
+# longest owed trial that ends by the projected end: work of unknown length moves earlier,
+# the end is packed with work of known length. An owed trial is due when it must start now
+# to end by the projected end: its set's own mean once its probe is back, else the
+# DUE_QUANTILE (0: the end phase's high quantile) of its duration given that its probe has
+# run so long. Measured on 10 seeds x 2 duration models x rbf and random against probing
+# only sets whose median fits the window, only near the end (3 windows), OWED_FILL 0.5 and
+# 2, DUE_QUANTILE 0.5 and 0.999 (bench_end_phase.py). PROBES = False: never (benchmarks).
+PROBES = True
+OWED_FILL = 1.0
+DUE_QUANTILE = 0.0  # an unknown owed trial's length for the due rule (0: the end phase's high quantile)
+SHORTEST_FIRST = True  # new sets left that fit nowhere go before owed trials that fit (they are unknown)
 
 # A search that ended so is complete: a resumed campaign replays it instead of re-running it.
 FINISHED_REASONS = (StopReason.BUDGET, StopReason.SPACE_EXHAUSTED)
@@ -101,7 +120,8 @@ class Search:
                  k_std: float = 0.0, min_ok_trials: int = 1, max_consecutive_failures: int = 0,
                  early_stopping: EarlyStopping | None = None, stage: str | None = None,
                  clock: Callable[[], float] = time.time, rng: np.random.Generator | None = None,
-                 checkpoint_dir: str | None = None, confirm_end_rule: bool = True, last_round: bool = True):
+                 checkpoint_dir: str | None = None, confirm_end_rule: bool = True, last_round: bool = True,
+                 probes: bool | None = None):
         self.space, self.strategy, self.journal = space, strategy, journal
         self.budget, self.trials, self.seed = budget, trials, seed
         # adaptive repeats (racing.py): a new set gets min_trials, top-ups up to ``trials``
@@ -116,6 +136,11 @@ class Search:
         # the end phase (_end_phase): the last rounds of new sets are steered toward
         # candidates expected to end before the running work does
         self.last_round = last_round
+        # learn then pack (PROBES): None until a Driver says whether its executor runs
+        # single trials anywhere (trial level); off for AskTell and groups-only executors
+        self.probes = probes
+        self._held: dict[int, list[int]] = {}  # set id -> its owed trials (held back, not out)
+        self._probe_start: dict[int, float] = {}  # set id with owed trials -> when its probe was asked
         self._rungs = False  # a set with a resource was submitted: a multi-fidelity search
         self.min_ok_trials, self.max_consecutive_failures = min_ok_trials, max_consecutive_failures
         self.stage, self.clock, self.rng = stage, clock, rng
@@ -183,6 +208,7 @@ class Search:
                                self.history.sets[event["set_id"]].n_trials)
             for t in trials:
                 self._out[(event["set_id"], t)] = float(event.get("time") or 0.0)
+            self._track_held(kind, event, trials)
         elif kind == J.TRIAL_FINISHED:
             if self._out.pop((event["set_id"], event["trial"]), None) is not None:
                 started, finished = event.get("started"), event.get("finished")
@@ -190,6 +216,24 @@ class Search:
                 if isinstance(started, (int, float)) and isinstance(finished, (int, float)) and finished > started:
                     rec = self.history.sets[event["set_id"]]
                     self.durations.add(rec.set_id, rec.params, finished - started)
+
+    def _track_held(self, kind: str, event: dict, trials) -> None:
+        """A probe (set_submitted with ``probe``) holds the set's trials it does not list; a
+        later set_submitted of the set (owed trials released, or a resume) lists those it
+        sends out."""
+        sid = event["set_id"]
+        if kind == J.SET_SUBMITTED and event.get("probe"):
+            held = [t for t in range(len(event["seeds"])) if t not in set(trials)]
+            if held:
+                self._held[sid] = held
+                self._probe_start[sid] = float(event.get("time") or 0.0)
+        elif sid in self._held:
+            left = [t for t in self._held[sid] if t not in set(trials)]
+            if left:
+                self._held[sid] = left
+            else:
+                del self._held[sid]
+                self._probe_start.pop(sid, None)
 
     def _has_trial(self, event: dict) -> bool:
         set_id, trial = event.get("set_id"), event.get("trial")
@@ -252,7 +296,8 @@ class Search:
     def may_ask(self) -> bool:
         """Whether :meth:`ask` can hand out anything: a new set, or (adaptive repeats,
         confirmation trials) more trials of an earlier set."""
-        return self.budget_left > 0 or (self.racing is not None and (self.confirm > 0 or self.trainings_left > 0))
+        return self.budget_left > 0 or bool(self._held) or \
+            (self.racing is not None and (self.confirm > 0 or self.trainings_left > 0))
 
     @property
     def stop_reason(self) -> StopReason | None:
@@ -263,34 +308,57 @@ class Search:
         """Up to ``n`` TrialSpecs: top-ups of sets in the race (adaptive repeats, one trial
         each), then one per proposal of the strategy: a new set with its trials (``min``
         with adaptive repeats, fewer if the trainings left are fewer), or more trials of an
-        earlier set (a Proposal with ``set_id``); then confirmation trials when no new set
-        may start and regular trials are still running (several per contender, each
-        expected to end before the regular work does: :meth:`_confirmations`). Fewer, or none, when there is
-        nothing to do now."""
+        earlier set (a Proposal with ``set_id``); in the end phase with single-trial
+        placement, probes and owed trials too (:meth:`_learn_then_pack`: a spec per trial, up
+        to ``min_trials`` per slot); then confirmation trials when no new set may start, no
+        trial is owed and regular trials are still running (several per contender, each
+        expected to end before the regular work does: :meth:`_confirmations`). Fewer, or
+        none, when there is nothing to do now."""
         if n <= 0:
             return []
         specs = [self.extend(sid, 1, J.RACE) for sid in self._top_ups(n)]
         n_new = min(n - len(specs), self.budget_left)
         if self.budget_trainings is not None:  # each new set takes min trials (the last one fewer)
             n_new = min(n_new, math.ceil(self.trainings_left / self.min_trials))
-        if n_new > 0:
+        if n_new > 0 or self._held:
             rng = self.rng if self.rng is not None else strategy_rng(self.seed, self.history.next_id())
             # not for multi-fidelity searches or early stopping: their trials' durations are
             # set by rungs and stops, not by the parameters alone
             steer = self.last_round and not self._rungs and self.stopper is None
             phase = self._end_phase(n - len(specs)) if steer else None
-            end = None
-            if phase is None:
-                props = self.strategy.propose(self.history, n_new, rng)[:n_new]
+            if phase is not None and self._probing():
+                # a new set may take one place of a slot (a probe): up to min_trials per slot
+                n_new = min((n - len(specs)) * self.min_trials, self.budget_left,
+                            math.ceil(min(self.trainings_left, 1e12) / self.min_trials))
+                specs += self._learn_then_pack(n - len(specs), n_new, rng, phase)
             else:
-                props, end = self._propose_for_the_end(n_new, rng, phase)
-            for prop in props:
-                if not isinstance(prop, Proposal):
-                    prop = Proposal(prop)
-                specs.append(self.extend(prop.set_id, prop.n_trials) if prop.extends else self._new_set(prop, end))
-        if len(specs) < n and self.confirm and self.budget_left == 0:
+                specs += self._new_sets(n_new, rng, phase)
+                specs += self._release_all(n - len(specs))  # held, and no end phase to place them
+        if len(specs) < n and self.confirm and self.budget_left == 0 and not self._held:
             specs += self._confirmations(n - len(specs))
         return specs
+
+    def _probing(self) -> bool:
+        """Learn then pack is on: single trials can run anywhere, the end phase is on, and
+        a set has more than one trial to learn from its first."""
+        return bool(PROBES and self.probes and self.last_round and self.min_trials > 1)
+
+    def _new_sets(self, n_new: int, rng, phase) -> list[TrialSpec]:
+        """``n_new`` new sets (or extensions) as the strategy proposes them, or as the end
+        phase chooses them (``phase``: :meth:`_end_phase`'s)."""
+        if n_new <= 0:
+            return []
+        end = None
+        if phase is None:
+            props = self.strategy.propose(self.history, n_new, rng)[:n_new]
+        else:
+            props, end = self._propose_for_the_end(n_new, rng, phase)
+        return [self._submit_proposal(prop, end) for prop in props]
+
+    def _submit_proposal(self, prop, end: float | None, probe: bool = False) -> TrialSpec:
+        if not isinstance(prop, Proposal):
+            prop = Proposal(prop)
+        return self.extend(prop.set_id, prop.n_trials) if prop.extends else self._new_set(prop, end, probe)
 
     def _confirmations(self, n: int) -> list[TrialSpec]:
         """Confirmation trials for ``n`` free slots (a slot holds a set of ``min_trials``), at
@@ -389,7 +457,9 @@ class Search:
         of every regular trial out, the workers: ``n`` slots' worth plus the trials out);
         else None (also while no duration is known or nothing runs)."""
         per = max(1, self.min_trials)
-        if self.budget_left > END_ROUNDS * (n + len(self._out) // per):  # cheap: no scan far from the end
+        # cheap: no scan far from the end; held trials exist only in the end phase, which
+        # then stays on (probes out are single trials: fewer trials out, not fewer slots)
+        if not self._held and self.budget_left > END_ROUNDS * (n + len(self._out) // per):
             return None
         now = self.clock()
         ends = self._regular_ends(now)
@@ -399,40 +469,150 @@ class Search:
 
     def _propose_for_the_end(self, n: int, rng, phase: tuple[float, list[float], int]) -> tuple[list, float | None]:
         """``n`` proposals for the end phase and the campaign's projected end they were
-        chosen for: the running trials' expected rest plus the sets left at the
+        chosen for (:meth:`_end_candidates`), in :meth:`_end_order`. Multi-fidelity rungs
+        and extensions are taken as proposed."""
+        cands = self._end_candidates(n, rng, phase)
+        if cands[1] is None:
+            return cands[0][:n], None
+        props, lns, end = cands
+        hi, _, order = self._end_order(lns, end - phase[0])
+        return [props[i] for i in order[:n]], end
+
+    def _end_candidates(self, n: int, rng, phase: tuple[float, list[float], int],
+                        held_work: float = 0.0) -> tuple[list, list | None, float | None]:
+        """(candidates, their duration log-normals, the campaign's projected end), or
+        (proposals, None, None) when they are not steered (rungs, extensions, no model).
+        Candidates: the strategy's (``OVERSAMPLE`` per set, in its order of preference), then
+        ``FILLERS`` random points of the space. The projected end: the running trials'
+        expected rest, ``held_work`` (owed trials, seconds) and the sets left at the
         candidates' median expected duration, spread over the workers, and never before the
-        running work's own end. Candidates: the strategy's (``OVERSAMPLE`` per set, in its
-        order of preference), then ``FILLERS`` random points of the space. A candidate fits
-        when a high quantile of its duration ends by the projected end. Taken, in that
-        order: the first that fits and leaves room for the shortest candidate after it,
-        else the first that fits (the slot's last set), else the shortest. So sets are the
-        strategy's while the end is far and short when it is near: the last work on every
-        slot is short, its unpredictable part small in seconds. Multi-fidelity rungs and
-        extensions are taken as proposed."""
+        running work's own end."""
         now, ends, workers = phase
         props = self.strategy.propose(self.history, OVERSAMPLE * n, rng)
         if any(isinstance(p, Proposal) and (p.extends or p.resource is not None) for p in props):
-            return props[:n], None
+            return props, None, None
         props = props + self._fillers(props, FILLERS * n, rng)
         lns = [self.durations.log_normal(p.params if isinstance(p, Proposal) else p) for p in props]
         if not props or any(ln is None for ln in lns):
-            return props[:n], None
+            return props, None, None
         per = max(1, self.min_trials)
-        self._quantile = min(MAX_QUANTILE, max(END_QUANTILE, 1.0 - per / max(1, workers)))
+        self._quantile = self._high_quantile(workers)
+        mean = float(np.median([math.exp(mu + sigma * sigma / 2.0) for mu, sigma in lns]))
+        work = sum(e - now for e in ends) + held_work + self.budget_left * per * mean
+        return props, lns, max(max(ends), now + work / max(1, workers))
+
+    def _high_quantile(self, workers: int) -> float:
+        """The quantile a new set's duration must end by the projected end at: a set that
+        runs over idles every worker, one that ends early only its own slot."""
+        return min(MAX_QUANTILE, max(END_QUANTILE, 1.0 - max(1, self.min_trials) / max(1, workers)))
+
+    def _end_order(self, lns: list, window: float) -> tuple[list[float], list[float], list[int]]:
+        """(high quantiles, END_QUANTILE quantiles, the candidates' order) for a projected
+        end ``window`` seconds away. A candidate fits when its high quantile ends by then.
+        In that order: those that fit and leave room for the shortest candidate after them
+        (strategy order), those that fit (the slot's last set), then the rest shortest
+        first. So sets are the strategy's while the end is far and short when it is near:
+        the last work on every slot is short, its unpredictable part small in seconds."""
         hi = self._quantiles(lns, self._quantile)
         lo = self._quantiles(lns, END_QUANTILE)
-        mean = float(np.median([math.exp(mu + sigma * sigma / 2.0) for mu, sigma in lns]))
-        work = sum(e - now for e in ends) + self.budget_left * per * mean
-        end = max(max(ends), now + work / max(1, workers))
-        window = end - now
         room = window - min(hi)  # for the shortest candidate as the slot's last set
 
         def rank(i: int) -> tuple:
             if hi[i] <= window:  # it fits, even as the slot's last set
                 return (0 if lo[i] <= room else 1, 0.0, i)
             return (2, hi[i], i)
-        order = sorted(range(len(props)), key=rank)
-        return [props[i] for i in order[:n]], end
+        return hi, lo, sorted(range(len(lns)), key=rank)
+
+    def _learn_then_pack(self, n: int, n_new: int, rng, phase: tuple[float, list[float], int]) -> list[TrialSpec]:
+        """The end phase with single-trial placement, for ``n`` free slots (``n`` x
+        ``min_trials`` single trials): up to ``n_new`` new sets and owed trials. Each place
+        takes, in that order: a due owed trial (it must start now to end by the projected
+        end); a new set that fits (:meth:`_end_order`), as a probe while the owed work that
+        can fill the end is short of OWED_FILL x workers x the packing window (the shortest
+        candidate's high quantile) and the set leaves time for its owed trials after its
+        probe, else whole; the longest owed trial of known length that ends by the projected
+        end; the shortest new set, as a probe; owed trials, longest first (one of unknown
+        length only when nothing else is handed out)."""
+        now, ends, workers = phase
+        per = self.min_trials
+        owed = _Owed(self._held, *self._held_work(now, DUE_QUANTILE or self._high_quantile(workers)))
+        props, lns, end = [], None, None
+        if n_new > 0:
+            props, lns, end = self._end_candidates(min(n * per, n_new), rng, phase, owed.work())
+            if lns is None:  # not steered: as proposed, then owed trials
+                return [self._submit_proposal(p, None) for p in props[:n_new]] + self._release_all(n)
+        if end is None:
+            end = max(max(ends), now + (sum(e - now for e in ends) + owed.work()) / max(1, workers))
+        window = end - now
+        hi, _, order = self._end_order(lns, window) if lns else ([], [], [])
+        pack = min(hi) if hi else math.inf  # in the last `pack` before the end no new set fits
+        means = [math.exp(mu + sigma * sigma / 2.0) for mu, sigma in lns or []]
+        pool, need = owed.pool(pack), (OWED_FILL * workers * pack if hi else 0.0)
+        specs, units, i = [], n * per, 0
+        while units > 0:
+            left = i < min(len(order), n_new)  # a new set may still start
+            if owed.take_due(window):
+                units -= 1
+            elif left and hi[order[i]] <= window:  # a new set that fits
+                j = order[i]
+                probe = pool < need and 2 * hi[j] <= window  # time for its owed trials after it
+                specs.append(self._submit_proposal(props[j], end, probe))
+                pool += (per - 1) * means[j] if probe else 0.0
+                units, i = units - (1 if probe else per), i + 1
+            elif left and SHORTEST_FIRST:  # nothing fits: the shortest new set, learnt from one trial
+                specs.append(self._submit_proposal(props[order[i]], end, True))
+                units, i = units - 1, i + 1
+            elif owed.take_fit(window):  # packs this slot with work of known length
+                units -= 1
+            elif left:
+                specs.append(self._submit_proposal(props[order[i]], end, True))
+                units, i = units - 1, i + 1
+            elif owed.take_any(unknown=not (specs or owed.taken)):
+                units -= 1
+            else:
+                break
+        return specs + [self._release(sid, k) for sid, k in owed.taken.items()]
+
+    def _held_work(self, now: float, q: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For every set with owed trials (in :attr:`_held`'s order): the expected seconds of
+        a trial, the length it must be given to end by the end, and whether the set's own
+        trials say it. The length to give: the set's own mean when a trial is back; else the
+        ``q`` quantile of its duration given that its probe has run so long (a probe that
+        overruns says its set is long: its owed trials must start sooner)."""
+        sids = list(self._held)
+        own = np.array([self.durations.set_mean(sid) or np.nan for sid in sids], dtype=float)
+        known = ~np.isnan(own)
+        d, give = own.copy(), own.copy()
+        unknown = [sid for sid, k in zip(sids, known) if not k]
+        lns = self.durations.log_normals(unknown, [self.history.sets[sid].params for sid in unknown])
+        if unknown and lns is not None:
+            elapsed = np.array([max(0.0, now - self._probe_start.get(sid, now)) for sid in unknown])
+            mean, quantile = conditional_law(lns[0], lns[1], elapsed, q)
+            d[~known], give[~known] = mean, np.maximum(mean, quantile)
+        return np.nan_to_num(d), np.nan_to_num(give), known
+
+    def _release(self, set_id: int, k: int) -> TrialSpec:
+        """Send out ``k`` of set ``set_id``'s owed trials (a set_submitted of the set that
+        lists them: same indices and seeds as if submitted with it)."""
+        rec = self.history.sets[set_id]
+        trials = self._held[set_id][:k]
+        mf = {f: getattr(rec, f) for f in ("resource", "rung", "bracket", "config_id") if getattr(rec, f) is not None}
+        self._emit(J.SET_SUBMITTED, set_id=set_id, params=rec.params, seeds=rec.seeds, trials=trials,
+                   stage=rec.stage, owed=True, **mf)
+        return self._spec(rec, trials)
+
+    def _release_all(self, n: int) -> list[TrialSpec]:
+        """Owed trials for ``n`` free slots when there is no end phase to place them (nothing
+        runs, or probes are off now: a resume elsewhere), longest first."""
+        specs, units = [], max(0, n) * max(1, self.min_trials)
+        d = self._held_work(self.clock(), 0.5)[0]
+        for _, sid in sorted(zip(-d, self._held)):
+            if units <= 0:
+                break
+            k = len(self._held[sid])
+            specs.append(self._release(sid, min(k, units)))
+            units -= k
+        return specs
 
     @staticmethod
     def _quantiles(lns: list[tuple[float, float]], q: float) -> list[float]:
@@ -473,19 +653,21 @@ class Search:
             return SHARE
         return min(1.0, self.n_trainings / self.budget_trainings)
 
-    def _new_set(self, prop: Proposal, deadline: float | None = None) -> TrialSpec:
+    def _new_set(self, prop: Proposal, deadline: float | None = None, probe: bool = False) -> TrialSpec:
         """Submit a new set; ``deadline``: the end phase's projected end it was chosen for,
         journalled with the end expected of it (for the record and the benchmarks: the
-        set's params are what a resume needs)."""
+        set's params are what a resume needs). ``probe``: send out its first trial only, the
+        others are held (owed, :meth:`_release`)."""
         set_id = self.history.next_id()
         # a multi-fidelity evaluation belongs to a configuration; its rung-0 set id names it
         config_id = prop.config_id if prop.config_id is not None else (set_id if prop.resource is not None else None)
         n_trials = int(min(self.min_trials, self.trainings_left))  # the last set may get fewer
         seeds = trial_seeds(self.seed, set_id if config_id is None else config_id, n_trials)
         mf = {"resource": prop.resource, "rung": prop.rung, "bracket": prop.bracket, "config_id": config_id}
-        trials = list(range(n_trials))
+        trials = list(range(1 if probe else n_trials))
         rec = self._emit(J.SET_SUBMITTED, set_id=set_id, params=dict(prop.params), seeds=seeds, trials=trials,
                          stage=self.stage, **{k: v for k, v in mf.items() if v is not None},
+                         **({"probe": True} if probe and n_trials > 1 else {}),
                          **(self._end_fields(prop.params, deadline) if deadline is not None else {}))
         return self._spec(rec, trials)
 
@@ -521,10 +703,16 @@ class Search:
 
     def resume(self) -> list[TrialSpec]:
         """After a replay: the missing trials of every pending set, with the seeds they had
-        (a pending set whose trials are all back is finished now)."""
+        (a pending set whose trials are all back is finished now). Owed trials (learn then
+        pack) stay held when this run places them too, else they go out with the others."""
         specs = []
+        if not self._probing():
+            self._held.clear()
         for rec in self.history.pending:
-            missing = rec.missing_trials
+            held = set(self._held.get(rec.set_id, ()))
+            missing = [t for t in rec.missing_trials if t not in held]
+            if held and not missing:
+                continue
             if missing:
                 mf = {k: getattr(rec, k) for k in ("resource", "rung", "bracket", "config_id") if getattr(rec, k) is not None}
                 self._emit(J.SET_SUBMITTED, set_id=rec.set_id, params=rec.params, seeds=rec.seeds, trials=missing,
@@ -553,3 +741,49 @@ class Search:
                    std=rec.std if rec.n_ok else None, n_ok=rec.n_ok)
         if self.checkpoints is not None:
             self.checkpoints.prune(self.history, self.strategy)
+
+
+class _Owed:
+    """The owed trials of one ask (:meth:`Search._learn_then_pack`): per set with trials
+    held (``held``'s order), the expected seconds of a trial ``d``, the length it must be
+    given to end by the end ``give``, whether its own trials say it ``known``, and how many
+    are held; :attr:`taken` counts the trials handed out now, per set. Arrays, because at
+    8000 workers thousands of sets hold trials at every ask."""
+
+    def __init__(self, held: dict[int, list[int]], d: np.ndarray, give: np.ndarray, known: np.ndarray):
+        self.sids = list(held)
+        self.d, self.give, self.known = d, give, known
+        self.left = np.array([len(t) for t in held.values()], dtype=int)
+        self.taken: dict[int, int] = {}
+
+    def work(self) -> float:
+        """Seconds of owed work left (expected)."""
+        return float(self.d @ self.left) if self.sids else 0.0
+
+    def pool(self, pack: float) -> float:
+        """Seconds of owed work of trials no longer than ``pack``: what can fill the end."""
+        return float(self.d[self.d <= pack] @ self.left[self.d <= pack]) if self.sids else 0.0
+
+    def _take(self, mask: np.ndarray, key: np.ndarray) -> bool:
+        """One trial of the set with the largest ``key`` among ``mask`` (ties: the first)."""
+        mask = mask & (self.left > 0)
+        if not mask.any():
+            return False
+        i = int(np.argmax(np.where(mask, key, -np.inf)))
+        self.left[i] -= 1
+        self.taken[self.sids[i]] = self.taken.get(self.sids[i], 0) + 1
+        return True
+
+    def take_due(self, window: float) -> bool:
+        """A trial that must start now to end by the end, the longest first."""
+        return bool(self.sids) and self._take(self.give >= window, self.give)
+
+    def take_fit(self, window: float) -> bool:
+        """The longest trial of known length that ends by the end."""
+        return bool(self.sids) and self._take(self.known & (self.d <= window), self.d)
+
+    def take_any(self, unknown: bool) -> bool:
+        """The longest trial of known length, else (``unknown``) the longest of the others."""
+        if not self.sids:
+            return False
+        return self._take(self.known, self.d) or (unknown and self._take(~self.known, self.d))

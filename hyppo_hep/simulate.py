@@ -113,6 +113,11 @@ class SimulatedExecutor:
         """Sets in flight plus free capacity in sets (Slots.n_slots)."""
         return self.slots.n_slots
 
+    @property
+    def trial_level(self) -> bool:
+        """Whether a free worker may run any pending trial (Slots.trial_level)."""
+        return self.slots.trial_level
+
     # --- the virtual clock ------------------------------------------------------------------
     def _charge(self) -> None:
         """Advance the virtual clock by the master's real time since the executor last ran."""

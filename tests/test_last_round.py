@@ -35,10 +35,11 @@ class Events(list):
 
 
 def _run(last_round, journal=None, durations=EXACT, strategy="random"):
+    """The end phase's own rule: whole sets, no probes (learn then pack: test_probe.py)."""
     cfg = load_config(DEFAULT_CONFIG)
     ex = SimulatedExecutor(cfg.objective, 16, 5, durations, charge_proposals=False)
     search = Search(cfg.space, build(strategy, {}, cfg.space, 100), budget=100, trials=5, seed=1, journal=journal,
-                    clock=ex.clock, last_round=last_round)
+                    clock=ex.clock, last_round=last_round, probes=False)
     summary = Driver(search, ex).run()
     return search, summary
 
@@ -114,14 +115,14 @@ def test_filler_candidates_make_the_last_sets_short(monkeypatch):
         ex = SimulatedExecutor(cfg.objective, 16, 5, EXACT, charge_proposals=False)
         events = Events()
         search = Search(cfg.space, _LongOnly(cfg.space), budget=100, trials=5, seed=1, journal=events,
-                        clock=ex.clock, last_round=True)
+                        clock=ex.clock, last_round=True, probes=False)  # whole sets: the end phase alone
         Driver(search, ex).run()
         ends = _worker_ends(search.history)
         return events, [max(ends.values()) - e for e in ends.values()]
 
     events, with_fillers = tail(16)
     steered = [e for e in events if e["event"] == J.SET_SUBMITTED and "deadline" in e]
-    before = [e for e in events if e["event"] == J.SET_SUBMITTED and "deadline" not in e]
+    before = [e for e in events if e["event"] == J.SET_SUBMITTED and "deadline" not in e and not e.get("owed")]
     assert all(e["params"]["gen_layersize"] == 1024 for e in before[40:])
     short = [e for e in steered if e["params"]["gen_layersize"] <= 256]  # at most half as long
     assert len(short) >= 8
@@ -161,7 +162,7 @@ def test_resume_with_the_rule_is_exact(tmp_path):
     ex = SimulatedExecutor(cfg.objective, 16, 5, EXACT, charge_proposals=False)
     journal = Journal(path)
     search = Search(cfg.space, build("random", {}, cfg.space, 100), budget=100, trials=5, seed=1, journal=journal,
-                    clock=ex.clock, last_round=True)
+                    clock=ex.clock, last_round=True, probes=False)
     search.replay(iter_lines(path))
     # the replayed model is the live one as it stood at the cut: same trials, same fit
     prefix = Search(cfg.space, build("random", {}, cfg.space, 100), budget=100, trials=5, seed=1)
@@ -217,7 +218,7 @@ def test_a_replayed_search_makes_the_end_phases_decisions_again(strategy):
     assert len(steered) >= 10
     for n, now, a, b in steered:
         again = Search(cfg.space, build(strategy, {}, cfg.space, 100), budget=100, trials=5, seed=3,
-                       journal=Events(), clock=lambda: now, last_round=True)
+                       journal=Events(), clock=lambda: now, last_round=True, probes=live.probes)
         again.replay(enumerate(events[:a]))
         again.ask(n)
         assert again.journal == events[a:b]

@@ -384,6 +384,12 @@ class MPIExecutor:
         """Sets in flight plus free capacity in sets (Slots.n_slots); never 0."""
         return self.slots.n_slots
 
+    @property
+    def trial_level(self) -> bool:
+        """Whether a free rank may run any pending trial (the Search may then start a set
+        with one trial and hold the rest: search.py, learn then pack)."""
+        return self.slots.trial_level
+
     def submit(self, spec: TrialSpec) -> None:
         self.slots.submit(spec)
         self._dispatch()

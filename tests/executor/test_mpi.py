@@ -99,10 +99,11 @@ def test_five_ranks_groups_run_concurrently_and_asynchronously(tmp_path):
     short sets takes new ones while the other group is still busy with a long one."""
     (tmp_path / "slowfast.py").write_text(OBJECTIVE_MODULE)
     cfg = config(tmp_path, objective="slowfast:train", trials=2, budget=10, strategy="grid",
-                 executor={"kind": "mpi", "group_size": 2},
+                 executor={"kind": "mpi", "group_size": 2, "last_round": False},
                  space={"x1": {"lower": 0, "upper": 9}, "x2": {"lower": 0, "upper": 1}})
     # the placement of whole sets on groups, checked without prefetch (which may queue a set's
-    # second trial behind its first on one rank: test_mpi_prefetch.py)
+    # second trial behind its first on one rank: test_mpi_prefetch.py) and without the end
+    # phase (whose probes run a set's first trial apart from the others: test_mpi_probe.py)
     proc = launch(5, tmp_path, cfg, env={"HYPPO_MPI_STATS": str(tmp_path / "stats"), "HYPPO_MPI_PREFETCH_BELOW": "0"})
     assert proc.returncode == 0, proc.stderr
     journal = tmp_path / "out" / "journal.jsonl"
