@@ -140,6 +140,7 @@ def make_search(cfg: CampaignConfig, strategy, stage: str | None = None, journal
                   min_trials=cfg.min_trials, budget_trainings=cfg.budget_trainings, confirm=cfg.confirm,
                   k_std=cfg.k_std, min_ok_trials=cfg.min_ok_trials, max_consecutive_failures=cfg.max_consecutive_failures,
                   early_stopping=cfg.early_stopping, stage=stage, clock=clock, last_round=cfg.executor.last_round,
+                  probes=None if cfg.executor.probes else False,  # None: the Driver asks its executor
                   checkpoint_dir=str(Path(cfg.out) / CHECKPOINT_DIR) if cfg.out else None)
 
 

@@ -30,12 +30,15 @@ class ExecutorConfig:
     worker group (default: the number of trials, capped by the ranks available).
     ``last_round``: the Search's end phase steers the last four rounds of new sets so that
     every rank's last work is short and ends near the campaign's projected end (search.py,
-    durations.py; README "The end of a campaign")."""
+    durations.py; README "The end of a campaign"). ``probes``: in that end phase, with an
+    executor that places single trials, a new set may start with one trial and run the
+    others once its length is known (learn then pack, search.py); false: whole sets only."""
 
     kind: str = "auto"
     workers: int | None = None
     group_size: int | None = None
     last_round: bool = True
+    probes: bool = True
 
 
 @dataclass(frozen=True)
@@ -173,21 +176,22 @@ def parse_space(value: Any, objective: ObjectiveRef, path: str = "space") -> Spa
 def parse_executor(value: Any, path: str = "executor") -> ExecutorConfig:
     """``serial`` or ``{kind: pool, workers: 2}`` or ``{kind: mpi, group_size: 5, last_round: false}``."""
     options = {"kind": value} if isinstance(value, str) else dict(_mapping(value, path))
-    check_keys(options, ("kind", "workers", "group_size", "last_round"), path)
+    check_keys(options, ("kind", "workers", "group_size", "last_round", "probes"), path)
     kind = options.get("kind", "auto")
     if kind not in EXECUTOR_KINDS:
         where = path if isinstance(value, str) else f"{path}.kind"
         raise ConfigError(where, f"({kind!r}) is not one of {', '.join(EXECUTOR_KINDS)}")
     workers = options.get("workers")
     group = options.get("group_size")
-    last_round = options.get("last_round", True)
-    if not isinstance(last_round, bool):
-        raise ConfigError(f"{path}.last_round", f"must be true or false, got {last_round!r}")
+    switches = {key: options.get(key, True) for key in ("last_round", "probes")}
+    for key, on in switches.items():
+        if not isinstance(on, bool):
+            raise ConfigError(f"{path}.{key}", f"must be true or false, got {on!r}")
     return ExecutorConfig(
         kind,
         _int(workers, f"{path}.workers", 1) if workers is not None else None,
         _int(group, f"{path}.group_size", 1) if group is not None else None,
-        last_round,
+        **switches,
     )
 
 

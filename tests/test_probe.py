@@ -196,3 +196,26 @@ def test_new_sets_that_fit_nowhere_go_before_owed_trials_that_fit():
     new = [s for s in specs if s.set_id > 50]
     assert len(new) == 2 and all(s.trials == (0,) for s in new)
     assert search._held[50] == [4] and all(search._held[s.set_id] == [1, 2, 3, 4] for s in new)
+
+
+def test_the_config_turns_probes_off(tmp_path):
+    """``executor: {probes: false}`` reaches the campaign's Search and a Driver on a
+    trial-level executor leaves it off (no probe in the journal); by default the Driver
+    decides; anything but a boolean is a config error naming the key."""
+    from hyppo_hep.campaign import make_search
+    from hyppo_hep.config import ConfigError, parse_config
+
+    raw = {"objective": "gan_landscape", "space": {"lr": {"low": 1e-5, "high": 1e-2, "log": True}}, "budget": 4,
+           "trials": 2, "out": str(tmp_path)}
+    on = parse_config(raw)
+    off = parse_config({**raw, "executor": {"kind": "mpi", "probes": False}})
+    assert on.executor.probes and not off.executor.probes and off.executor.last_round
+    assert make_search(on, build("random", {}, on.space, 4)).probes is None
+    cfg = load_config(DEFAULT_CONFIG)
+    ex = SimulatedExecutor(cfg.objective, 16, 5, HIDDEN, charge_proposals=False)
+    search = make_search(off, build("random", {}, cfg.space, 100))
+    assert search.probes is False
+    Driver(search, ex)
+    assert search.probes is False
+    with pytest.raises(ConfigError, match=r"executor\.probes.*true or false"):
+        parse_config({**raw, "executor": {"probes": "no"}})
