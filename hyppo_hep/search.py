@@ -340,8 +340,11 @@ class Search:
 
     def _probing(self) -> bool:
         """Learn then pack is on: single trials can run anywhere, the end phase is on, and
-        a set has more than one trial to learn from its first."""
-        return bool(PROBES and self.probes and self.last_round and self.min_trials > 1)
+        a set has more than one trial to learn from its first. Not with adaptive repeats:
+        there the race gives a set its further trials from its results, and probes (each
+        taking a new set's trainings at once) spent a budget in trainings before any set
+        was back to race (a real mpiexec campaign: 8 probes, 0-2 top-ups instead of 6-9)."""
+        return bool(PROBES and self.probes and self.last_round and 1 < self.min_trials == self.trials)
 
     def _new_sets(self, n_new: int, rng, phase) -> list[TrialSpec]:
         """``n_new`` new sets (or extensions) as the strategy proposes them, or as the end

@@ -219,3 +219,16 @@ def test_the_config_turns_probes_off(tmp_path):
     assert search.probes is False
     with pytest.raises(ConfigError, match=r"executor\.probes.*true or false"):
         parse_config({**raw, "executor": {"probes": "no"}})
+
+
+def test_no_probes_with_adaptive_repeats():
+    """Adaptive repeats (trials {min: 2, max: 4}): the race gives sets their further trials,
+    so the end phase starts whole sets even on a trial-level executor; fixed sets probe."""
+    cfg = load_config(DEFAULT_CONFIG)
+    ex = SimulatedExecutor(cfg.objective, 2, 2, HIDDEN, charge_proposals=False)
+    adaptive = Search(cfg.space, build("random", {}, cfg.space, 100), budget=100, trials=4, min_trials=2,
+                      budget_trainings=24, seed=1, clock=ex.clock)
+    fixed = Search(cfg.space, build("random", {}, cfg.space, 100), budget=12, trials=2, seed=1, clock=ex.clock)
+    Driver(adaptive, ex), Driver(fixed, ex)
+    assert adaptive.probes and fixed.probes  # the executor can place single trials
+    assert not adaptive._probing() and fixed._probing()

@@ -34,6 +34,7 @@ def test_top_ups_run_on_any_group_within_max_and_trainings(tmp_path, ranks, grou
     events = list(read_events(journal))
     added = [e for e in events if e["event"] == "trials_added"]
     assert added and all(e["purpose"] == "race" for e in added)
+    assert not any(e.get("probe") or e.get("owed") for e in events)  # the race, not learn then pack
     topped = {e["set_id"] for e in added}
     finished = [e for e in events if e["event"] == "trial_finished"]
     assert {e["set_id"] for e in finished if e["trial"] >= 2} == topped  # the top-ups came back
