@@ -149,7 +149,9 @@ class TrialDurations:
 
 
 def conditional_mean(mu: float, sigma: float, elapsed: float) -> float:
-    """E[D | D > elapsed] for log D ~ N(mu, sigma^2) (``elapsed`` <= 0: the plain mean)."""
+    """E[D | D > elapsed] for log D ~ N(mu, sigma^2) (``elapsed`` <= 0: the plain mean).
+    The scalar form of :func:`conditional_law` (tested equal): called per set on every ask
+    (Search._regular_ends), where numpy on one element costs ~30x (13.5 against 0.4 us here)."""
     mean = math.exp(mu + sigma * sigma / 2.0)
     if elapsed <= 0.0:
         return mean

@@ -533,9 +533,10 @@ class Search:
         end); a new set that fits (:meth:`_end_order`), as a probe while the owed work that
         can fill the end is short of OWED_FILL x workers x the packing window (the shortest
         candidate's high quantile) and the set leaves time for its owed trials after its
-        probe, else whole; the longest owed trial of known length that ends by the projected
-        end; the shortest new set, as a probe; owed trials, longest first (one of unknown
-        length only when nothing else is handed out)."""
+        probe, else whole; while new sets are left, the shortest, as a probe (SHORTEST_FIRST;
+        after the next step when it is off); the longest owed trial of known length that ends
+        by the projected end; owed trials, longest first (one of unknown length only when
+        nothing else is handed out)."""
         now, ends, workers = phase
         per = self.min_trials
         owed = _Owed(self._held, *self._held_work(now, DUE_QUANTILE or self._high_quantile(workers)))
@@ -562,12 +563,9 @@ class Search:
                 specs.append(self._submit_proposal(props[j], end, probe))
                 pool += (per - 1) * means[j] if probe else 0.0
                 units, i = units - (1 if probe else per), i + 1
-            elif left and SHORTEST_FIRST:  # nothing fits: the shortest new set, learnt from one trial
-                specs.append(self._submit_proposal(props[order[i]], end, True))
-                units, i = units - 1, i + 1
-            elif owed.take_fit(window):  # packs this slot with work of known length
+            elif not (left and SHORTEST_FIRST) and owed.take_fit(window):  # packs this slot with known work
                 units -= 1
-            elif left:
+            elif left:  # nothing fits: the shortest new set, its length learnt from one trial
                 specs.append(self._submit_proposal(props[order[i]], end, True))
                 units, i = units - 1, i + 1
             elif owed.take_any(unknown=not (specs or owed.taken)):
@@ -595,13 +593,16 @@ class Search:
         return np.nan_to_num(d), np.nan_to_num(give), known
 
     def _release(self, set_id: int, k: int) -> TrialSpec:
-        """Send out ``k`` of set ``set_id``'s owed trials (a set_submitted of the set that
-        lists them: same indices and seeds as if submitted with it)."""
-        rec = self.history.sets[set_id]
-        trials = self._held[set_id][:k]
+        """Send out ``k`` of set ``set_id``'s owed trials (same indices and seeds as if
+        submitted with it)."""
+        return self._resubmit(self.history.sets[set_id], self._held[set_id][:k], owed=True)
+
+    def _resubmit(self, rec: SetRecord, trials: list[int], **fields) -> TrialSpec:
+        """Send out ``trials`` of an existing set (owed trials, a resume's missing ones): a
+        set_submitted of the set that lists them, with its seeds and multi-fidelity fields."""
         mf = {f: getattr(rec, f) for f in ("resource", "rung", "bracket", "config_id") if getattr(rec, f) is not None}
-        self._emit(J.SET_SUBMITTED, set_id=set_id, params=rec.params, seeds=rec.seeds, trials=trials,
-                   stage=rec.stage, owed=True, **mf)
+        self._emit(J.SET_SUBMITTED, set_id=rec.set_id, params=rec.params, seeds=rec.seeds, trials=trials,
+                   stage=rec.stage, **fields, **mf)
         return self._spec(rec, trials)
 
     def _release_all(self, n: int) -> list[TrialSpec]:
@@ -717,10 +718,7 @@ class Search:
             if held and not missing:
                 continue
             if missing:
-                mf = {k: getattr(rec, k) for k in ("resource", "rung", "bracket", "config_id") if getattr(rec, k) is not None}
-                self._emit(J.SET_SUBMITTED, set_id=rec.set_id, params=rec.params, seeds=rec.seeds, trials=missing,
-                           stage=rec.stage, **mf)
-                specs.append(self._spec(rec, missing))
+                specs.append(self._resubmit(rec, missing))
             else:
                 self._finish(rec)
         return specs
