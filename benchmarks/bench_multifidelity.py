@@ -86,9 +86,9 @@ def run_one(workload: str, strategy: dict, seed: int) -> list[tuple[float, float
 
     def on_set_finished(rec, history):
         for t in rec.trials.values():
-            used["epochs"] += int(t.info.get("epochs_run", rec.budget or max_epochs))
+            used["epochs"] += int(t.info.get("epochs_run", rec.resource or max_epochs))
             used["seconds"] += (t.finished or 0.0) - (t.started or 0.0)
-        if rec.state == "done" and (rec.budget or max_epochs) >= max_epochs and rec.mean < best["mean"]:
+        if rec.state == "done" and (rec.resource or max_epochs) >= max_epochs and rec.mean < best["mean"]:
             best["mean"] = rec.mean
             best["quality"] = quality_of(rec.params) if quality_of else rec.mean
         trace.append((used["seconds"], used["epochs"], best["quality"]))

@@ -291,7 +291,7 @@ def checkpoint_cost(workload: str, max_epochs: int, trials: int, workers: int, s
         left = store.disk_bytes()
     trials_ = [t for r in res.history.sets.values() for t in r.trials.values() if t.ok]
     trained = sum(t.info.get("epochs_trained", len(t.info.get("epoch_scores", []))) for t in trials_)
-    scratch = sum(r.budget * r.n_ok for r in res.history.sets.values())
+    scratch = sum(r.resource * r.n_ok for r in res.history.sets.values())
     return [f"| {workload} | {json.dumps(params)} | {max_epochs} | {len(res.history.sets)} x {trials} | {trained} | "
             f"{scratch} | {trained / scratch:.2f} | {files[0]} | {peak[0] / 1e6:.2f} MB | {left} B | {wall:.0f} s |"]
 

@@ -20,6 +20,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from hyppo_hep.trial import PreCoreNames
+
 
 class SetState(str, Enum):
     """A set's state; a str, so that it compares equal to (and is journalled as) its value."""
@@ -85,7 +87,7 @@ class TrialRecord:
 
 
 @dataclass
-class SetRecord:
+class SetRecord(PreCoreNames):
     set_id: int
     params: dict
     seeds: list[int]  # one per trial index 0..n_trials-1
@@ -111,15 +113,6 @@ class SetRecord:
     # (number of trials, successful scores) when last listed: every proposal lists the scores
     # of every finished set (stats_arrays), 40% of its CPU at 10,000 sets before this cache
     _scores: tuple = field(default=(-1, ()), init=False, repr=False, compare=False)
-
-    # Names before the Search core: ``budget`` (epochs) and ``config`` (rung-0 set id).
-    @property
-    def budget(self) -> int | None:
-        return self.resource
-
-    @property
-    def config(self) -> int | None:
-        return self.config_id
 
     @property
     def lineage(self) -> int:

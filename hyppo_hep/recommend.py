@@ -220,8 +220,8 @@ def recommend(history, k_std: float = 0.0, space=None) -> tuple[list[Estimate], 
     (None when no set finished). In multi-fidelity searches only the sets trained with the
     largest budget compete, as in ``History.ranked``."""
     done = history.done
-    top_budget = max((r.budget or 0) for r in done) if done else 0
-    done = [r for r in done if (r.budget or 0) == top_budget]
+    top_budget = max((r.resource or 0) for r in done) if done else 0
+    done = [r for r in done if (r.resource or 0) == top_budget]
     ests = estimate_sets(done, k_std, space)
     ests.sort(key=lambda e: (e.value(k_std), e.set_id))
     return ests, (ests[0] if ests else None)

@@ -18,8 +18,21 @@ from typing import Any
 from hyppo_hep.fidelity import Fidelity
 
 
+class PreCoreNames:
+    """The names before the Search core, still read by users' code: ``budget`` (epochs, now
+    ``resource``) and ``config`` (the rung-0 set id, now ``config_id``)."""
+
+    @property
+    def budget(self) -> int | None:
+        return self.resource
+
+    @property
+    def config(self) -> int | None:
+        return self.config_id
+
+
 @dataclass(frozen=True)
-class Proposal:
+class Proposal(PreCoreNames):
     """A strategy's proposal.
 
     A new set: ``params``, and for multi-fidelity strategies ``resource`` (epochs of
@@ -49,14 +62,6 @@ class Proposal:
         """True when this asks for more trials of set ``set_id`` rather than a new set."""
         return self.set_id is not None
 
-    # Names before the Search core (budget meant epochs here; config the rung-0 set id).
-    @property
-    def budget(self) -> int | None:
-        return self.resource
-
-    @property
-    def config(self) -> int | None:
-        return self.config_id
 
 
 @dataclass(frozen=True)

@@ -85,12 +85,12 @@ def test_promotions_train_only_the_epochs_their_lower_rung_did_not(user):
     assert len(lines) == 2 * CONTINUED  # 138 epochs trained, not 2 * 78
     for r in h.sets.values():
         for t in r.trials.values():  # the whole curve is the trial's: restored and new epochs
-            assert len(t.info["epoch_scores"]) == t.info["epochs_run"] == r.budget
+            assert len(t.info["epoch_scores"]) == t.info["epochs_run"] == r.resource
             if r.rung:
                 below = max((s for s in h.sets.values() if s.lineage == r.lineage and s.rung < r.rung),
                             key=lambda s: s.rung)
-                assert t.info["resumed_from"] == below.budget
-                assert t.info["epoch_scores"][:below.budget] == below.trials[t.trial].info["epoch_scores"]
+                assert t.info["resumed_from"] == below.resource
+                assert t.info["epoch_scores"][:below.resource] == below.trials[t.trial].info["epoch_scores"]
             else:
                 assert "resumed_from" not in t.info
     # each configuration's trial trains each epoch once (epoch e of config x, trial k: one line)
@@ -237,7 +237,7 @@ def test_gan_hyperband_campaign_under_the_pool_continues(tmp_path):
            "strategy": {"name": "hyperband", "min_epochs": 3, "iterations": 1}}
     h = run_campaign(parse_config(raw), quiet=True).history
     # R = 3: three configurations at 3 epochs, the best continued to 9; two more at 9
-    rungs = sorted((r.rung, r.budget, r.trials[0].info["epochs_trained"]) for r in h.sets.values())
+    rungs = sorted((r.rung, r.resource, r.trials[0].info["epochs_trained"]) for r in h.sets.values())
     assert rungs == [(0, 3, 3), (0, 3, 3), (0, 3, 3), (0, 9, 9), (0, 9, 9), (1, 9, 6)]
     top = next(r for r in h.sets.values() if r.rung == 1)
     assert top.trials[0].info["epoch_scores"][:3] == h.sets[top.config_id].trials[0].info["epoch_scores"]

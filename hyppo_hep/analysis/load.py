@@ -185,10 +185,9 @@ def _set_row(r: Run, rec: SetRecord) -> dict:
     row = {"run": r.label, "stage": r.stage, "repeat": r.repeat, "journal": str(r.path), "set_id": rec.set_id,
            "state": getattr(rec.state, "value", rec.state),  # a plain str also where states are enums
            "mean": rec.mean, "std": rec.std, "n_ok": rec.n_ok, "n_trials": rec.n_trials,
-           "resource": rec.resource if hasattr(rec, "resource") else rec.budget,  # named budget before the core
-           # the configuration's rung-0 set (its own id unless a promotion): ``config_id`` before
-           # the search core, ``lineage`` after it
-           "rung": rec.rung, "config_id": rec.lineage if hasattr(rec, "lineage") else rec.config_id,
+           "resource": rec.resource,
+           # the configuration's rung-0 set (its own id unless a promotion)
+           "rung": rec.rung, "config_id": rec.lineage,
            "submitted": rec.submitted, "finished": rec.finished,
            "wall_time": rec.wall_time}
     return {**row, **_prefixed(rec.params, "param", SET_COLUMNS)}

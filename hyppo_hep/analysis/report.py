@@ -193,7 +193,7 @@ def _records(rs: list[Run]):
 
 
 def _rank(rec) -> tuple:
-    return -(rec.budget or 0), rec.mean
+    return -(rec.resource or 0), rec.mean
 
 
 def best_set(ctx: Context):

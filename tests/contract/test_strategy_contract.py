@@ -45,16 +45,11 @@ def make(name: str, spec: dict, budget: int = BUDGET):
 
 
 def unpack(prop) -> tuple[dict, int | None, int | None, int | None, int | None]:
-    """(params, resource, rung, bracket, config_id) of a plain params dict or a Proposal.
-
-    Read by attribute, under the names before and after the search core's rename (budget
-    -> resource, config -> config_id), so that the suite runs against either."""
+    """(params, resource, rung, bracket, config_id) of a plain params dict or a Proposal."""
     if isinstance(prop, dict):
         return dict(prop), None, None, None, None
     assert isinstance(getattr(prop, "params", None), dict), f"not a params dict nor a Proposal: {prop!r}"
-    resource = prop.resource if hasattr(prop, "resource") else prop.budget
-    config = prop.config_id if hasattr(prop, "config_id") else prop.config
-    return dict(prop.params), resource, prop.rung, prop.bracket, config
+    return dict(prop.params), prop.resource, prop.rung, prop.bracket, prop.config_id
 
 
 def identity(space: Space, prop) -> tuple:
