@@ -151,6 +151,16 @@ def intact(out, saved):
     return {name: (out / name).read_bytes() for name in saved} == saved
 
 
+def cut_journal(path, after) -> tuple[list[str], int]:
+    """Cut the journal at ``path`` after its first line that holds ``after`` (a str), or after
+    line ``after`` (an int): a campaign killed right after that event. Returns (the whole
+    journal's lines, the index of the last line kept)."""
+    lines = Path(path).read_text().splitlines()
+    cut = after if isinstance(after, int) else next(i for i, line in enumerate(lines) if after in line)
+    Path(path).write_text("\n".join(lines[:cut + 1]) + "\n")
+    return lines, cut
+
+
 # --- a Search that records its asks --------------------------------------------------------------
 
 

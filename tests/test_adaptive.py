@@ -24,6 +24,8 @@ from hyppo_hep.space import Space
 from hyppo_hep.strategy.random import RandomSearch
 from hyppo_hep.trial import TrialResult
 
+from tests.helpers import cut_journal
+
 ROOT = Path(__file__).resolve().parents[1]
 SPACE = {"x1": {"lower": -50, "upper": 100, "scaling": 0.1}, "x2": {"lower": 0, "upper": 150, "scaling": 0.1}}
 ADAPTIVE = {"min": 2, "max": 4}
@@ -248,9 +250,7 @@ def test_resume_with_a_top_up_in_flight_is_exact(tmp_path):
     run_config(cfg, quiet=True)
     journal = tmp_path / "out" / "journal.jsonl"
     full = [e for e in read_events(journal) if e["event"] == "trial_finished"]
-    lines = journal.read_text().splitlines()
-    cut = next(i for i, line in enumerate(lines) if '"trials_added"' in line)  # a top-up asked, not back
-    journal.write_text("\n".join(lines[:cut + 1]) + "\n")
+    lines, cut = cut_journal(journal, '"trials_added"')  # a top-up asked, not back
     run_config(cfg, resume=True, quiet=True)
     again = [e for e in read_events(journal) if e["event"] == "trial_finished"]
     key = lambda e: (e["set_id"], e["trial"], e["seed"], e["score"])  # noqa: E731

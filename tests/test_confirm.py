@@ -15,6 +15,8 @@ from hyppo_hep.seeding import trial_seeds
 from hyppo_hep.simulate import DurationModel, SimulatedExecutor
 from hyppo_hep.strategy import build
 
+from tests.helpers import cut_journal
+
 # per-set durations vary (sigma_set), trials of a set do not: a set's finished trials say
 # exactly how long its next one takes, so the end rule can be checked to the second
 DURATIONS = DurationModel(base=1200.0, sigma_set=0.3, sigma_trial=0.0, size_param="gen_layersize", size_ref=512.0,
@@ -118,9 +120,7 @@ def test_resume_with_confirmation_trials_in_flight_is_exact(tmp_path):
     journal = Journal(path)
     before, _ = _run(journal)
     journal.close()
-    lines = path.read_text().splitlines()
-    cut = next(i for i, line in enumerate(lines) if '"purpose": "confirm"' in line)
-    path.write_text("\n".join(lines[:cut + 1]) + "\n")
+    lines, cut = cut_journal(path, '"purpose": "confirm"')
     asked = J.replay(path)
     cfg = load_config(DEFAULT_CONFIG)
     ex = _executor(cfg)

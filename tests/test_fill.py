@@ -15,7 +15,7 @@ from hyppo_hep.search import Search
 from hyppo_hep.simulate import DurationModel, SimulatedExecutor
 from hyppo_hep.strategy import build
 from hyppo_hep.trial import TrialResult
-from tests.helpers import RecordingSearch
+from tests.helpers import RecordingSearch, cut_journal
 
 # set A's five trials: a spread, so that the duration model (the intercept alone: too few
 # trials for the features) has a sigma of ~0.26 and set A a mean of 600 s
@@ -128,9 +128,7 @@ def test_resume_with_the_end_phase_and_confirmation_trials_in_flight_is_exact(tm
     live, ex = run(journal)
     Driver(live, ex).run()
     journal.close()
-    lines = path.read_text().splitlines()
-    cut = next(i for i, line in enumerate(lines) if '"purpose": "confirm"' in line)
-    path.write_text("\n".join(lines[:cut + 1]) + "\n")
+    lines, cut = cut_journal(path, '"purpose": "confirm"')
     asked = replay(path)
     journal = Journal(path)
     search, ex = run(journal)

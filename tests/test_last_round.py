@@ -12,7 +12,7 @@ from hyppo_hep.search import END_ROUNDS, Search
 from hyppo_hep.seeding import trial_seeds
 from hyppo_hep.simulate import DurationModel, SimulatedExecutor
 from hyppo_hep.strategy import build
-from tests.helpers import RecordingSearch
+from tests.helpers import RecordingSearch, cut_journal
 
 # exact per-set durations, a function of the layer size only (no hidden set factor, no
 # seed spread): what the finished sets say of a new one is then (almost) the truth
@@ -155,9 +155,7 @@ def test_resume_with_the_rule_is_exact(tmp_path):
     journal = Journal(path)
     live, _ = _run(True, journal)
     journal.close()
-    lines = path.read_text().splitlines()
-    cut = next(i for i, line in enumerate(lines) if '"deadline"' in line)
-    path.write_text("\n".join(lines[:cut + 1]) + "\n")
+    lines, cut = cut_journal(path, '"deadline"')
     cfg = load_config(DEFAULT_CONFIG)
     ex = SimulatedExecutor(cfg.objective, 16, 5, EXACT, charge_proposals=False)
     journal = Journal(path)

@@ -9,6 +9,7 @@ import pytest
 from hyppo_hep.journal import read_events, replay
 
 from tests.executor.test_mpi import config, launch, rank_of
+from tests.helpers import cut_journal
 
 pytest.importorskip("mpi4py")
 pytestmark = [pytest.mark.mpi, pytest.mark.slow]
@@ -47,9 +48,7 @@ def test_resume_under_mpi_with_a_top_up_in_flight(tmp_path):
     assert launch(5, tmp_path, cfg).returncode == 0
     journal = tmp_path / "out" / "journal.jsonl"
     before = replay(journal)
-    lines = journal.read_text().splitlines()
-    cut = next(i for i, line in enumerate(lines) if '"trials_added"' in line)  # asked, not back
-    journal.write_text("\n".join(lines[:cut + 1]) + "\n")
+    lines, cut = cut_journal(journal, '"trials_added"')  # asked, not back
     proc = launch(5, tmp_path, cfg, "--resume")
     assert proc.returncode == 0, proc.stderr
     after = counts(journal)

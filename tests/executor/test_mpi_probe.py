@@ -9,6 +9,7 @@ from hyppo_hep.journal import iter_lines, read_events, replay
 from hyppo_hep.search import Search
 
 from tests.executor.test_mpi import config, launch
+from tests.helpers import cut_journal
 
 pytest.importorskip("mpi4py")
 pytestmark = [pytest.mark.mpi, pytest.mark.slow]
@@ -53,8 +54,7 @@ def test_probes_and_owed_trials_under_mpi_resume_exactly(tmp_path):
     counts = _held_counts(journal, parse_config({**cfg, "out": str(tmp_path / "x")}).space)
     cut = max(range(len(counts)), key=counts.__getitem__)
     assert counts[cut] > 0
-    lines = journal.read_text().splitlines()
-    journal.write_text("\n".join(lines[:cut + 1]) + "\n")
+    cut_journal(journal, cut)
     proc = launch(7, tmp_path, cfg, "--resume")
     assert proc.returncode == 0, proc.stderr
     after = replay(journal)
