@@ -505,6 +505,8 @@ def main(argv=None):
     ap.add_argument("--slow-seeds", type=int, default=3, help=f"seeds for the slow tools ({', '.join(SLOW)})")
     ap.add_argument("--jobs", type=int, default=1, help="runs in parallel processes")
     ap.add_argument("--budget", type=int, default=100)
+    ap.add_argument("--checkpoints", default=None,
+                    help="comma-separated set counts to score the picks at (default 25,50,100; small budgets: 8,12,16)")
     ap.add_argument("--problems", nargs="*", default=None, help="subset of: " + ", ".join(problems()))
     ap.add_argument("--tools", nargs="*", default=None, help="subset of the tool names (substring match)")
     ap.add_argument("--variant", action="append", help="NAME=JSON: a hyppo strategy config as tool 'hyppo NAME'")
@@ -515,6 +517,9 @@ def main(argv=None):
     ap.add_argument("--out", default=str(Path(__file__).parent / "RESULTS_optimizers.md"))
     ap.add_argument("--raw", default=str(Path(__file__).parent / "results_optimizers.json"))
     args = ap.parse_args(argv)
+    if args.checkpoints:  # read by picks() and the report (jobs fork after this)
+        global CHECKPOINTS
+        CHECKPOINTS = tuple(int(k) for k in args.checkpoints.split(","))
     if args.combine:
         return combine(args.combine, args.out)
     add_variants(args.variant)

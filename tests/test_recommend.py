@@ -142,3 +142,32 @@ def test_result_best_progress_line_and_table_use_the_estimate():
     assert int(rows[1].split()[1]) == solid.set_id
     line = progress_line(lucky, h, 20)
     assert f"(set {solid.set_id}; raw 0.97 ± 0.1, 25 trials)" in line
+
+
+
+def test_fewer_sets_than_a_model_needs_keep_their_own_means():
+    """Sixteen sets in twenty dimensions carry no RBF (too few points for its linear tail).
+    Found on gan20 at 16 sets (these are that campaign's means and stds, 5 trials each): the
+    prior was each set's average of the others, highest for the best set, and with the small
+    tau of a good half squeezed under the median cap the good half came out inverted: the
+    pick was the set with the 8th best mean (true value 0.08 against 0.04)."""
+    rng = np.random.default_rng(3)
+    space = Space.from_dict({f"x{i}": {"lower": 0, "upper": 10} for i in range(20)})
+    means = [0.0375, 0.0443, 0.0507, 0.0544, 0.0558, 0.0585, 0.0771, 0.0806,
+             0.0808, 0.0857, 0.087, 0.0912, 0.1093, 0.1255, 0.1359, 0.1609]
+    stds = [0.0144, 0.0506, 0.0431, 0.0617, 0.0158, 0.0224, 0.0653, 0.0181,
+            0.1124, 0.0345, 0.0297, 0.0199, 0.0514, 0.0706, 0.0468, 0.1253]
+    h = History()
+    for mu, sd in zip(means, stds):
+        sid = h.next_id()
+        rec = SetRecord(sid, {f"x{i}": int(rng.integers(0, 11)) for i in range(20)}, seeds=list(range(5)),
+                        state=DONE)
+        for t, s in enumerate(trials(rng, mu, sd, 5)):
+            rec.trials[t] = TrialRecord(t, t, float(s))
+        h.add_set(rec)
+    ests, best = recommend(h, space=space)
+    assert best.set_id == 0
+    assert [e.set_id for e in ests] == list(range(16))  # each keeps its own mean
+    assert all(e.mean == pytest.approx(e.raw_mean) for e in ests)
+    by_id = {e.set_id: e for e in ests}
+    assert by_id[0].mean_std == pytest.approx(by_id[0].spread / np.sqrt(5))
