@@ -7,7 +7,7 @@ One line per duration model x strategy x rule: the median utilisation (useful co
 trials only, as bench_scaling counts them), each seed's, the median wall and final pick's
 true value and each seed's pick. NAME=VALUE overrides a constant of hyppo_hep.search for
 the run (END_ROUNDS, FILLERS, OVERSAMPLE, END_QUANTILE, MAX_QUANTILE, CONFIRM_END_QUANTILE, PROBES: 0 or 1,
-OWED_FILL, DUE_QUANTILE, SHORTEST_FIRST: 0 or 1).
+OWED_FILL, DUE_QUANTILE, SHORTEST_FIRST: 0 or 1, CENSOR_RUNNING: 0 or 1).
 About 1 min per model and strategy for 10 seeds on one free core.
 """
 
@@ -30,7 +30,7 @@ RULES = {"trial": {"last_round": False}, "end": {"last_round": True},
          "confirm-end": {"last_round": True, "confirm": 10}, "confirm": {"last_round": False, "confirm": 10}}
 CONSTANTS = ("END_ROUNDS", "FILLERS", "OVERSAMPLE", "END_QUANTILE", "MAX_QUANTILE", "CONFIRM_END_QUANTILE", "PROBES",
              "OWED_FILL", "DUE_QUANTILE",
-             "SHORTEST_FIRST")
+             "SHORTEST_FIRST", "CENSOR_RUNNING")
 
 
 def run(model, strategy, seed, options, workers=80):
@@ -56,7 +56,7 @@ def _constant(text: str):
     if name not in CONSTANTS or not value:
         raise argparse.ArgumentTypeError(f"expected one of {', '.join(CONSTANTS)}=VALUE, got {text!r}")
     try:
-        integer = ("END_ROUNDS", "FILLERS", "OVERSAMPLE", "PROBES", "SHORTEST_FIRST")
+        integer = ("END_ROUNDS", "FILLERS", "OVERSAMPLE", "PROBES", "SHORTEST_FIRST", "CENSOR_RUNNING")
         return name, (int(value) if name in integer else float(value))
     except ValueError:
         raise argparse.ArgumentTypeError(f"{name} must be a number, got {value!r}") from None
