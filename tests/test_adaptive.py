@@ -302,7 +302,7 @@ def test_status_shows_trials_per_set_and_budget_in_trainings(tmp_path):
 
 def test_ask_tell_top_up_flow():
     at = AskTell(SPACE, strategy="random", trials={"min": 2, "max": 4}, budget={"trainings": 30}, seed=2)
-    seen, tops = {}, []
+    seen, tops, singles = {}, [], []
     while not at.done:
         asked = at.ask()
         assert isinstance(asked, Asked) and len(asked.trials) == len(asked.seeds)
@@ -312,13 +312,18 @@ def test_ask_tell_top_up_flow():
             assert asked.trials[0] >= 2 and list(asked.seeds) == trial_seeds(2, asked.set_id, 1, asked.trials[0])
             at.tell(dict(asked), [asked["x1"] ** 2])  # a plain dict is matched to the request
         else:
-            assert asked.trials == (0, 1)
             seen[asked.set_id] = dict(asked)
+            if asked.trials == (0,):  # a new set takes min trials, the last one fewer (1 training left)
+                singles.append(asked.set_id)
+                at.tell(asked, [asked["x1"] ** 2])
+                continue
+            assert asked.trials == (0, 1)
             with pytest.raises(ValueError, match="needs 2 scores"):
                 at.tell(asked, [1.0])
             at.tell(asked, [asked["x1"] ** 2 + 0.3 * s for s in (-1, 1)])
     n = [r.n_trials for r in at.history.sets.values()]
     assert tops and max(n) <= 4 and sum(n) == 30
+    assert singles in ([], [max(seen)])  # only the last new set may have a single trial
     with pytest.raises(hyppo_hep.UserError, match="30 trainings"):
         at.ask()
     with pytest.raises(ValueError):
@@ -345,8 +350,11 @@ def test_a_budget_in_sets_races_on_after_the_last_set_and_ends_as_budget(tmp_pat
     def flat(params, trial, seed, device):  # differences far below the trial noise: a long race
         return 0.01 * params["x1"] + np.random.default_rng(seed).normal()
 
+    # whether the race is still on after the 8th set depends on the draws: seed 1 shows it
+    # (seed 5 did until the recommendation's estimates with fewer sets than its model needs
+    # were fixed, 8c43f33: the race's early top-ups changed)
     res = hyppo_hep.minimize(flat, SPACE, trials={"min": 2, "max": 4}, budget=8, strategy="random",
-                             out=str(tmp_path), quiet=True, seed=5)
+                             out=str(tmp_path), quiet=True, seed=1)
     events = list(read_events(tmp_path / "journal.jsonl"))
     assert len(res.history.sets) == 8 and max(r.n_trials for r in res.history.sets.values()) <= 4
     last_new = max(i for i, e in enumerate(events) if e["event"] == "set_submitted")
