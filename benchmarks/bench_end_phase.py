@@ -33,20 +33,29 @@ CONSTANTS = ("END_ROUNDS", "FILLERS", "OVERSAMPLE", "END_QUANTILE", "MAX_QUANTIL
              "SHORTEST_FIRST", "CENSOR_RUNNING")
 
 
-def run(model, strategy, seed, options, workers=80):
-    """(utilisation counting useful confirmation trials, wall in hours, final pick's true value)."""
+def simulate(model, strategy, seed, options, workers=80):
+    """One campaign of 6.25 sets per group: (bench_scaling's result, its events, the config)."""
     B.DURATIONS = B.MODELS[model]()
     cfg = load_config(DEFAULT_CONFIG)
     log = B.EventLog()
     n_groups = workers // B.GROUP
     r = B.one("nested_async", n_groups, int(round(6.25 * n_groups)), seed, strategy=strategy, journal=log,
               search_options=options)
-    busy = r.busy
-    if options.get("confirm"):
-        useful, _, _ = B.useful_confirmations(log, cfg.space)
-        keys = B._confirm_keys(log)
-        busy += useful - sum(e["finished"] - e["started"] for e in log
-                             if e["event"] == "trial_finished" and (e["set_id"], e["trial"]) in keys)
+    return r, log, cfg
+
+
+def useful_busy(r, log, space) -> float:
+    """Busy worker-seconds counting only the useful confirmation trials (as bench_scaling)."""
+    useful, _, _ = B.useful_confirmations(log, space)
+    keys = B._confirm_keys(log)
+    return r.busy + useful - sum(e["finished"] - e["started"] for e in log
+                                 if e["event"] == "trial_finished" and (e["set_id"], e["trial"]) in keys)
+
+
+def run(model, strategy, seed, options, workers=80):
+    """(utilisation counting useful confirmation trials, wall in hours, final pick's true value)."""
+    r, log, cfg = simulate(model, strategy, seed, options, workers)
+    busy = useful_busy(r, log, cfg.space) if options.get("confirm") else r.busy
     pick = B.picks_over_time(log, cfg.space, cfg.objective.build(), n_points=2)[-1][1]
     return busy / (r.n_workers * r.wall), r.wall / 3600, pick
 

@@ -36,7 +36,6 @@ import bench_end_phase as E  # noqa: E402
 import bench_scaling as B  # noqa: E402
 
 import hyppo_hep.search as S  # noqa: E402
-from hyppo_hep.config import DEFAULT_CONFIG, load_config  # noqa: E402
 from hyppo_hep.durations import TrialDurations  # noqa: E402
 
 
@@ -62,16 +61,8 @@ class OracleDurations(TrialDurations):
 
 def campaign(model, strategy, seed, workers=80):
     """(utilisation as bench_end_phase counts it, the events)."""
-    B.DURATIONS = B.MODELS[model]()
-    cfg = load_config(DEFAULT_CONFIG)
-    log = B.EventLog()
-    n_groups = workers // B.GROUP
-    r = B.one("nested_async", n_groups, int(round(6.25 * n_groups)), seed, strategy=strategy, journal=log,
-              search_options=E.RULES["confirm-end"])
-    useful, _, _ = B.useful_confirmations(log, cfg.space)
-    keys = B._confirm_keys(log)
-    busy = r.busy + useful - sum(e["finished"] - e["started"] for e in log
-                                 if e["event"] == "trial_finished" and (e["set_id"], e["trial"]) in keys)
+    r, log, cfg = E.simulate(model, strategy, seed, E.RULES["confirm-end"], workers)
+    busy = E.useful_busy(r, log, cfg.space)
     return busy / (r.n_workers * r.wall), busy, log
 
 

@@ -161,6 +161,14 @@ def cut_journal(path, after) -> tuple[list[str], int]:
     return lines, cut
 
 
+class Events(list):
+    """A journal kept in memory: a Search writes its events here (``write``) instead of a file."""
+
+    def write(self, record):
+        self.append(record)
+        return record
+
+
 # --- a Search that records its asks --------------------------------------------------------------
 
 

@@ -9,6 +9,8 @@ from hyppo_hep.config import DEFAULT_CONFIG, load_config
 from hyppo_hep.design import random_design
 from hyppo_hep.durations import TrialDurations, conditional_mean
 
+from tests.helpers import Events
+
 
 def _space():
     return load_config(DEFAULT_CONFIG).space
@@ -101,12 +103,6 @@ def test_running_trials_enter_the_fit_as_right_censored():
     assert d.log_normal(None) == (mu_back, sigma_back)
 
 
-class _Events(list):
-    def write(self, record):
-        self.append(record)
-        return record
-
-
 def _search_with_sets_running(monkeypatch, censor: bool):
     """40 sets done (5 trials of 1200 s x a log-normal set factor, sigma 0.3), 30 asked
     3000 s ago and still running (none back), 5 left to start: the end phase."""
@@ -117,7 +113,7 @@ def _search_with_sets_running(monkeypatch, censor: bool):
 
     monkeypatch.setattr(S, "CENSOR_RUNNING", censor)
     space, now = _space(), 10_000.0
-    events = _Events()
+    events = Events()
     search = S.Search(space, build("random", {}, space, 80), budget=75, trials=5, seed=1, journal=events,
                       clock=lambda: now, last_round=True, probes=False)
     design = random_design(space, 70, np.random.default_rng(0))

@@ -15,17 +15,11 @@ from hyppo_hep.search import Search
 from hyppo_hep.simulate import DurationModel, SimulatedExecutor
 from hyppo_hep.strategy import build
 from hyppo_hep.trial import TrialResult
-from tests.helpers import RecordingSearch, cut_journal
+from tests.helpers import Events, RecordingSearch, cut_journal
 
 # set A's five trials: a spread, so that the duration model (the intercept alone: too few
 # trials for the features) has a sigma of ~0.26 and set A a mean of 600 s
 A_DURATIONS = [500.0, 700.0, 600.0, 800.0, 400.0]
-
-
-class Events(list):
-    def write(self, record):
-        self.append(record)
-        return record
 
 
 def _two_sets_out(confirm=2):

@@ -12,7 +12,7 @@ from hyppo_hep.search import END_ROUNDS, Search
 from hyppo_hep.seeding import trial_seeds
 from hyppo_hep.simulate import DurationModel, SimulatedExecutor
 from hyppo_hep.strategy import build
-from tests.helpers import RecordingSearch, cut_journal
+from tests.helpers import Events, RecordingSearch, cut_journal
 
 # exact per-set durations, a function of the layer size only (no hidden set factor, no
 # seed spread): what the finished sets say of a new one is then (almost) the truth
@@ -24,14 +24,6 @@ def model(sigma_set=0.3):
     """bench_scaling's size model: a hidden per-set factor the parameters do not predict."""
     return DurationModel(base=1200.0, sigma_set=sigma_set, sigma_trial=0.02, size_param="gen_layersize",
                          size_ref=512.0, size_power=0.5)
-
-
-class Events(list):
-    """A journal kept in memory."""
-
-    def write(self, record):
-        self.append(record)
-        return record
 
 
 def _run(last_round, journal=None, durations=EXACT, strategy="random"):

@@ -21,16 +21,12 @@ from hyppo_hep.seeding import trial_seeds
 from hyppo_hep.simulate import DurationModel, SimulatedExecutor
 from hyppo_hep.strategy import build
 
+from tests.helpers import Events
+
 # a hidden set factor (the parameters do not predict it) but no seed spread: once one trial
 # of a set is back, its other trials' length is known exactly
 HIDDEN = DurationModel(base=1200.0, sigma_set=0.3, sigma_trial=0.0, size_param="gen_layersize", size_ref=512.0,
                        size_power=0.5)
-
-
-class Events(list):
-    def write(self, record):
-        self.append(record)
-        return record
 
 
 def _run(journal=None, probes=None, last_round=True, trial_level=True, seed=1, durations=HIDDEN):
