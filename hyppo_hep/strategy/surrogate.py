@@ -43,6 +43,8 @@ from hyppo_hep.strategy import candidates as cand
 from hyppo_hep.strategy.base import new_points
 
 DEFAULT_WEIGHTS = (0.3, 0.5, 0.8, 0.95)
+# design_extension draws at least this many uniform points per point it must return
+DESIGN_POOL_PER_POINT = 4
 
 
 def _one_blas_thread():
@@ -103,7 +105,9 @@ def design_extension(space, history, n: int, rng: np.random.Generator, chosen: l
     search's 5th)."""
     taken = [r.params for r in history.sets.values()] + list(chosen)
     exclude = history.keys(space) | {space.key(p) for p in chosen}
-    U = random_design(space, max(200, 50 * space.dim), rng, exclude=exclude)
+    # a pool of several per point asked: with a fixed pool, a first ask for 1600 groups got
+    # ~300 sets and the other groups idled until the first trials came back (8000 workers)
+    U = random_design(space, max(200, 50 * space.dim, DESIGN_POOL_PER_POINT * n), rng, exclude=exclude)
     if len(U) == 0 or not taken:
         return U[:n]
     dist = cand.min_distance(U, space.encode_many(taken))

@@ -433,3 +433,22 @@ def test_proposal_under_pending_design_sets_is_not_random_searchs_draw(seed):
     X = space.encode_many([r.params for r in h.sets.values()])
     U = space.sample(np.random.default_rng(seed), 500)
     assert cand.min_distance(space.encode(fifth)[None], X)[0] >= np.quantile(cand.min_distance(U, X), 0.9)
+
+
+def test_a_first_ask_for_more_sets_than_the_design_pool_gets_them_all():
+    """8000 workers, 1600 groups free at the start: the first ask, before any set is back,
+    must give every group a set. The design extension drew a fixed 300-point pool, so the
+    ask got 307 sets and 1293 groups idled until the first trials came back (3.6% of the
+    campaign's capacity, RESULTS_mpi.md section 15). The extension still spreads out: its
+    sets lie farther from their nearest neighbour than as many uniform draws do."""
+    from scipy.spatial.distance import pdist, squareform
+
+    space = Space.from_dict(FOCUS6)
+    props = build("rbf", {}, space, 10_000).propose(History(), 1600, np.random.default_rng(1))
+    assert len({space.key(p) for p in props}) == 1600
+
+    def nearest(X):
+        D = squareform(pdist(X))
+        np.fill_diagonal(D, np.inf)
+        return np.median(D.min(axis=1))
+    assert nearest(space.encode_many(props)) > 1.2 * nearest(space.sample(np.random.default_rng(2), 1600))
