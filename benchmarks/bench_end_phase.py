@@ -1,11 +1,11 @@
-"""The end phase's constants (hyppo_hep/search.py) on many seeds at 80 simulated workers.
+"""The end phase's constants (hyppo_hep/end_phase.py) on many seeds at 80 simulated workers.
 
     python benchmarks/bench_end_phase.py --seeds 1-10                       # the defaults
     python benchmarks/bench_end_phase.py --seeds 1-10 FILLERS=0 END_QUANTILE=0.9 MAX_QUANTILE=0.9
 
 One line per duration model x strategy x rule: the median utilisation (useful confirmation
 trials only, as bench_scaling counts them), each seed's, the median wall and final pick's
-true value and each seed's pick. NAME=VALUE overrides a constant of hyppo_hep.search for
+true value and each seed's pick. NAME=VALUE overrides a constant of hyppo_hep.end_phase for
 the run (END_ROUNDS, FILLERS, OVERSAMPLE, END_QUANTILE, MAX_QUANTILE, CONFIRM_END_QUANTILE, PROBES: 0 or 1,
 OWED_FILL, DUE_QUANTILE, SHORTEST_FIRST: 0 or 1, CENSOR_RUNNING: 0 or 1).
 About 1 min per model and strategy for 10 seeds on one free core.
@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_scaling as B  # noqa: E402
 
-import hyppo_hep.search as S  # noqa: E402
+import hyppo_hep.end_phase as EP  # noqa: E402
 from hyppo_hep.config import DEFAULT_CONFIG, load_config  # noqa: E402
 
 RULES = {"trial": {"last_round": False}, "end": {"last_round": True},
@@ -81,8 +81,8 @@ def main(argv=None):
     p.add_argument("constants", nargs="*", type=_constant, metavar="NAME=VALUE")
     args = p.parse_args(argv)
     for name, value in args.constants:
-        setattr(S, name, value)
-    print(" ".join(f"{name}={getattr(S, name)}" for name in CONSTANTS), flush=True)
+        setattr(EP, name, value)
+    print(" ".join(f"{name}={getattr(EP, name)}" for name in CONSTANTS), flush=True)
     for model in args.models.split(","):
         for strategy in args.strategies.split(","):
             for rule in args.rules.split(","):

@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_scaling as B  # noqa: E402
 
-import hyppo_hep.search as S  # noqa: E402
+import hyppo_hep.end_phase as EP  # noqa: E402
 
 
 def main(argv=None):
@@ -24,14 +24,14 @@ def main(argv=None):
     if len(argv) != 1 or argv[0] not in ("0", "1"):
         print("bench_probe_8000_random.py: PROBES must be 0 or 1", file=sys.stderr)
         return 2
-    S.PROBES = int(argv[0])
+    EP.PROBES = int(argv[0])
     B.DURATIONS = B.MODELS["size"]()
     log = B.EventLog()
     t = time.perf_counter()
     r = B.one("nested_async", 1600, 10000, 1, strategy="random", journal=log, search_options={"last_round": True})
     b = B.idle_breakdown(log, 8000)
     cap = 8000 * b["wall"]
-    print(f"PROBES={S.PROBES} random 8000 end phase: util {r.utilization:.3f} speedup {r.busy / r.wall:.0f}x "
+    print(f"PROBES={EP.PROBES} random 8000 end phase: util {r.utilization:.3f} speedup {r.busy / r.wall:.0f}x "
           f"wall {r.wall / 3600:.2f} h proposal {r.proposal_time:.1f} s ({1000 * r.proposal_time / 10000:.1f} ms/set) "
           f"last new set {b['last_new_set'] / 3600:.2f} h idle before {b['idle_before'] / cap:.1%} "
           f"tail {b['idle_after'] / cap:.1%} probes {sum(1 for e in log if e.get('probe'))} "

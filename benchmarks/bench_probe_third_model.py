@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_end_phase as E  # noqa: E402
 import bench_scaling as B  # noqa: E402
 
-import hyppo_hep.search as S  # noqa: E402
+import hyppo_hep.end_phase as EP  # noqa: E402
 from hyppo_hep.simulate import DurationModel  # noqa: E402
 
 
@@ -36,7 +36,7 @@ def main(argv=None):
     B.MODELS["disc"] = disc_model
     for strategy in ("rbf", "random"):
         for probes in (0, 1):
-            S.PROBES = probes
+            EP.PROBES = probes
             res = [E.run("disc", strategy, s, E.RULES["confirm-end"]) for s in args.seeds]
             util = [100 * r[0] for r in res]
             print(f"disc {strategy:6s} PROBES={probes} median {statistics.median(util):.1f}% mean "

@@ -14,7 +14,7 @@ the duration model's median for it then, and for a probed set when its owed tria
 end phase's sets ran past the high quantile they were chosen by (their journalled
 ``expected_end``), against the 1 - q that quantile promises (q = 1 - 5 / workers, at most
 MAX_QUANTILE), whole sets and probes apart.
-NAME=VALUE overrides a constant of hyppo_hep.search (as bench_end_phase.py). ``--oracle``:
+NAME=VALUE overrides a constant of hyppo_hep.end_phase (as bench_end_phase.py). ``--oracle``:
 the Search's duration model is replaced by the simulator's own (every set's hidden factor
 known before it starts, the trial spread 0.02 left): what the same rules reach when nothing
 about a duration is unknown, an upper reference for any duration model.
@@ -26,6 +26,7 @@ import argparse
 import statistics
 import sys
 from pathlib import Path
+from statistics import NormalDist
 
 import numpy as np
 
@@ -35,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_end_phase as E  # noqa: E402
 import bench_scaling as B  # noqa: E402
 
+import hyppo_hep.end_phase as EP  # noqa: E402
 import hyppo_hep.search as S  # noqa: E402
 from hyppo_hep.durations import TrialDurations  # noqa: E402
 
@@ -97,7 +99,7 @@ def calibration(paths, workers):
     """How often end-phase sets outran the high quantile they were chosen by."""
     import json
 
-    q = min(S.MAX_QUANTILE, max(S.END_QUANTILE, 1.0 - B.TRIALS / workers))
+    q = min(EP.MAX_QUANTILE, max(EP.END_QUANTILE, 1.0 - B.TRIALS / workers))
     print(f"high quantile {q:.5f}: a set outruns it with probability {1 - q:.4%}")
     for path in paths:
         events = [json.loads(line) for line in open(path, encoding="utf-8")]
@@ -114,7 +116,7 @@ def calibration(paths, workers):
             if len(ratio):
                 print(f"{Path(path).stem} {kind}: {len(ratio)}, past their high quantile {(ratio > 1).sum()} "
                       f"({(ratio > 1).mean():.2%}); trial / high quantile: median {np.median(ratio):.3f} "
-                      f"(calibrated: {np.exp(-S.NormalDist().inv_cdf(q) * 0.3):.3f} for sigma 0.3), "
+                      f"(calibrated: {np.exp(-NormalDist().inv_cdf(q) * 0.3):.3f} for sigma 0.3), "
                       f"max {ratio.max():.2f}", flush=True)
 
 
@@ -133,8 +135,8 @@ def main(argv=None):
     if args.oracle:
         S.TrialDurations = OracleDurations
     for name, value in args.constants:
-        setattr(S, name, value)
-    print(" ".join(f"{name}={getattr(S, name)}" for name in E.CONSTANTS), flush=True)
+        setattr(EP, name, value)
+    print(" ".join(f"{name}={getattr(EP, name)}" for name in E.CONSTANTS), flush=True)
     for model in args.models.split(","):
         for strategy in args.strategies.split(","):
             utils, bounds = [], []

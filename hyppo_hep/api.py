@@ -15,7 +15,7 @@ import numpy as np
 from hyppo_hep.config import CampaignConfig, ExecutorConfig, StrategyConfig
 from hyppo_hep.driver import Driver
 from hyppo_hep.errors import SearchFailed, UserError
-from hyppo_hep.history import History, SetRecord
+from hyppo_hep.history import History
 from hyppo_hep.objectives.registry import CallableRef, ObjectiveRef
 from hyppo_hep.space import Space
 from hyppo_hep.trial import TrialResult

@@ -6,9 +6,8 @@ the CLI prints it as one line and exits 2. YAML is read with ``yaml.safe_load`` 
 
 from __future__ import annotations
 
-import math
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +28,10 @@ class ExecutorConfig:
     ``workers``: pool processes (default: one per core). ``group_size``: MPI ranks per
     worker group (default: the number of trials, capped by the ranks available).
     ``last_round``: the Search's end phase steers the last four rounds of new sets so that
-    every rank's last work is short and ends near the campaign's projected end (search.py,
+    every rank's last work is short and ends near the campaign's projected end (end_phase.py,
     durations.py; README "The end of a campaign"). ``probes``: in that end phase, with an
     executor that places single trials, a new set may start with one trial and run the
-    others once its length is known (learn then pack, search.py); false: whole sets only."""
+    others once its length is known (learn then pack, end_phase.py); false: whole sets only."""
 
     kind: str = "auto"
     workers: int | None = None
@@ -60,7 +59,7 @@ class CampaignConfig:
     repeat: int = 1  # whole searches with seeds seed, seed+1, ... in out/repeat_000, ...
     # adaptive repeats (``trials: {min, max, confirm}``): ``trials`` is then the max; a new
     # set gets ``min_trials`` (None: every set gets ``trials``); ``confirm`` extra trials per
-    # set may run on idle slots at the end (search.py)
+    # set may run on idle slots at the end (end_phase.py)
     min_trials: int | None = None
     confirm: int = 0
     # ``budget: {trainings: N}``: trials started, top-ups included. ``budget`` (sets) is then

@@ -46,7 +46,7 @@ class Driver:
         self.on_trial_finished = on_trial_finished
         self._in_flight: dict[int, int] = {}  # set_id -> trials not back yet
         if search.probes is None:  # the Search's end phase may start sets one trial at a time
-            # only where a free worker can take any single trial (search.py, learn then pack)
+            # only where a free worker can take any single trial (end_phase.py, learn then pack)
             search.probes = bool(getattr(executor, "trial_level", False))
 
     @property

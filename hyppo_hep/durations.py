@@ -1,6 +1,6 @@
 """How long a trial takes, learnt from the trials that finished (issue 16: the end of a campaign).
 
-One model, two uses in search.py: the confirmation trials' end rule (is a trial of a set,
+One model, two uses in end_phase.py: the confirmation trials' end rule (is a trial of a set,
 started now, expected to end before the regular work does?) and the duration-aware last
 round (which new sets, started now, are expected to end before the running work does?).
 

@@ -287,7 +287,7 @@ def scan_space(space: Space, scan: ScanConfig, at: dict) -> Space:
     elif isinstance(target, FloatParam):
         low, high = target.low, target.high
     else:
-        raise ConfigError(f"scan.param", f"({scan.param!r}) is categorical: a scan needs a numeric parameter")
+        raise ConfigError("scan.param", f"({scan.param!r}) is categorical: a scan needs a numeric parameter")
     low = scan.low if scan.low is not None else low
     high = scan.high if scan.high is not None else high
     if scan.log and low <= 0:

@@ -107,11 +107,12 @@ def _search_with_sets_running(monkeypatch, censor: bool):
     """40 sets done (5 trials of 1200 s x a log-normal set factor, sigma 0.3), 30 asked
     3000 s ago and still running (none back), 5 left to start: the end phase."""
     from hyppo_hep import journal as J
+    import hyppo_hep.end_phase as EP
     import hyppo_hep.search as S
     from hyppo_hep.seeding import trial_seeds
     from hyppo_hep.strategy import build
 
-    monkeypatch.setattr(S, "CENSOR_RUNNING", censor)
+    monkeypatch.setattr(EP, "CENSOR_RUNNING", censor)
     space, now = _space(), 10_000.0
     events = Events()
     search = S.Search(space, build("random", {}, space, 80), budget=75, trials=5, seed=1, journal=events,

@@ -8,7 +8,7 @@ from statistics import NormalDist
 
 import pytest
 
-import hyppo_hep.search as S
+import hyppo_hep.end_phase as EP
 from hyppo_hep.config import DEFAULT_CONFIG, load_config
 from hyppo_hep.driver import Driver
 from hyppo_hep.search import Search
@@ -71,7 +71,7 @@ def test_a_confirmation_trial_that_ends_before_the_median_last_end_starts(monkey
     specs = search.ask(1)
     assert [(s.set_id, len(s.trials)) for s in specs] == [(0, 2)]
     assert search.history.sets[0].confirm_trials == [5, 6]
-    monkeypatch.setattr(S, "CONFIRM_END_QUANTILE", 0.0)
+    monkeypatch.setattr(EP, "CONFIRM_END_QUANTILE", 0.0)
     before, now = _two_sets_out(confirm=2)
     now[0] = 1030.0
     assert before.ask(1) == []

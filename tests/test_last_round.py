@@ -8,7 +8,8 @@ from hyppo_hep import journal as J
 from hyppo_hep.config import DEFAULT_CONFIG, load_config
 from hyppo_hep.driver import Driver
 from hyppo_hep.journal import Journal, iter_lines, read_events, replay
-from hyppo_hep.search import END_ROUNDS, Search
+from hyppo_hep.end_phase import END_ROUNDS
+from hyppo_hep.search import Search
 from hyppo_hep.seeding import trial_seeds
 from hyppo_hep.simulate import DurationModel, SimulatedExecutor
 from hyppo_hep.strategy import build
@@ -98,12 +99,12 @@ def test_filler_candidates_make_the_last_sets_short(monkeypatch):
     """When every candidate of the strategy is long, the end phase takes random points of
     the space (fillers) as the last sets: shorter ones, so the workers' last work ends
     closer together than without fillers."""
-    import hyppo_hep.search as S
+    import hyppo_hep.end_phase as EP
 
     cfg = load_config(DEFAULT_CONFIG)
 
     def tail(fillers):
-        monkeypatch.setattr(S, "FILLERS", fillers)
+        monkeypatch.setattr(EP, "FILLERS", fillers)
         ex = SimulatedExecutor(cfg.objective, 16, 5, EXACT, charge_proposals=False)
         events = Events()
         search = Search(cfg.space, _LongOnly(cfg.space), budget=100, trials=5, seed=1, journal=events,

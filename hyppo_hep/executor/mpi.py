@@ -387,7 +387,7 @@ class MPIExecutor:
     @property
     def trial_level(self) -> bool:
         """Whether a free rank may run any pending trial (the Search may then start a set
-        with one trial and hold the rest: search.py, learn then pack)."""
+        with one trial and hold the rest: end_phase.py, learn then pack)."""
         return self.slots.trial_level
 
     def submit(self, spec: TrialSpec) -> None:

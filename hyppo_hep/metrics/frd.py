@@ -8,8 +8,6 @@ study behind PHYSICS.md found it only partly reliable: report it next to other m
 
 from __future__ import annotations
 
-import numpy as np
-
 from hyppo_hep.metrics.frechet import gaussian_frechet
 
 

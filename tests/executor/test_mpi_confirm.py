@@ -30,7 +30,7 @@ def f(params, trial, seed, device):
 CONFIRM = {"trials": {"max": 2, "confirm": 2}, "budget": 14, "strategy": "random", "seed": 4,
            "space": {"x1": {"low": -5.0, "high": 10.0}, "x2": {"low": 0.0, "high": 15.0}},
            "objective": "confobj:f", "executor": {"kind": "mpi", "group_size": 2, "last_round": False}}
-# the end phase off (search.py): it steers the last sets so that the regular work ends together,
+# the end phase off (end_phase.py): it steers the last sets so that the regular work ends together,
 # which on this 14-set campaign left no room for a confirmation trial in 2 of 11 runs; what is
 # tested here is the confirmation rule and its resume under MPI (the end phase: tests/test_last_round.py)
 
