@@ -2,6 +2,7 @@
 
     python benchmarks/bench_tail.py --seeds 1-10 --models batch [NAME=VALUE ...]
     python benchmarks/bench_tail.py --calibration DIR/*.jsonl --workers 800   # saved campaigns
+    python benchmarks/bench_tail.py --projection DIR/x.jsonl --workers 8000 --at 0.8,1.0,1.2,1.4
 
 Per duration model x strategy x seed (confirm 10 + end phase, as bench_end_phase.py): the
 utilisation (useful confirmation trials counted), the wall, and the campaign's lower bound
@@ -14,6 +15,11 @@ the duration model's median for it then, and for a probed set when its owed tria
 end phase's sets ran past the high quantile they were chosen by (their journalled
 ``expected_end``), against the 1 - q that quantile promises (q = 1 - 5 / workers, at most
 MAX_QUANTILE), whole sets and probes apart.
+``--projection``: for one saved rbf campaign (default config, its --seed), the end phase's
+projected end rebuilt at the given hours (a Search replayed from the events up to then, its
+own terms: the running trials' expected rest, the owed work, the sets left at the
+candidates' median trial) beside what the campaign then really ran (the same three terms
+from the events that followed).
 NAME=VALUE overrides a constant of hyppo_hep.end_phase (as bench_end_phase.py). ``--oracle``:
 the Search's duration model is replaced by the simulator's own (every set's hidden factor
 known before it starts, the trial spread 0.02 left): what the same rules reach when nothing
@@ -95,14 +101,18 @@ def last_set(log):
     return text
 
 
-def calibration(paths, workers):
-    """How often end-phase sets outran the high quantile they were chosen by."""
+def _events(path):
     import json
 
+    return [json.loads(line) for line in open(path, encoding="utf-8")]
+
+
+def calibration(paths, workers):
+    """How often end-phase sets outran the high quantile they were chosen by."""
     q = min(EP.MAX_QUANTILE, max(EP.END_QUANTILE, 1.0 - B.TRIALS / workers))
     print(f"high quantile {q:.5f}: a set outruns it with probability {1 - q:.4%}")
     for path in paths:
-        events = [json.loads(line) for line in open(path, encoding="utf-8")]
+        events = _events(path)
         first, longest = {}, {}
         for e in events:
             if e["event"] == "set_submitted" and e["set_id"] not in first:
@@ -120,6 +130,50 @@ def calibration(paths, workers):
                       f"max {ratio.max():.2f}", flush=True)
 
 
+def projection(path, workers, hours, seed):
+    """The projected end's terms (predicted) against the work that was left (measured)."""
+    import math
+
+    from hyppo_hep.config import DEFAULT_CONFIG, load_config
+    from hyppo_hep.seeding import strategy_rng
+    from hyppo_hep.strategy import build
+
+    events = _events(path)
+    t0 = min(e["time"] for e in events if e["event"] == "set_submitted")
+    first = {}
+    for e in events:
+        if e["event"] == "set_submitted":
+            first.setdefault(e["set_id"], e)
+    keys = B._confirm_keys(events)
+    trials = [e for e in events if e["event"] == "trial_finished" and (e["set_id"], e["trial"]) not in keys]
+    cfg = load_config(DEFAULT_CONFIG)
+    print("| at (h) | sets left | running rest / W, predicted / measured (h) | owed / W (h) | sets left / W (h) | "
+          "their mean trial, predicted (candidates' median) / measured (min) | projected end / work ran out (h) |")
+    print("|---|---|---|---|---|---|---|")
+    for at in hours:
+        now = t0 + at * 3600
+        search = S.Search(cfg.space, build("rbf", {}, cfg.space, 10 ** 9), budget=len(first), trials=B.TRIALS,
+                          seed=seed, clock=lambda: now, probes=True, confirm=10)
+        for e in events:
+            if e.get("time", 0.0) > now:
+                break
+            search.apply(e)
+        phase = search._end_phase(1)
+        ends = np.array(phase[1])
+        owed = EP._Owed(search._held, *search._held_work(now, search._high_quantile(phase[2])))
+        _, lns, end = search._end_candidates(1, strategy_rng(seed, search.history.next_id()), phase, owed.work())
+        mean = float(np.median([math.exp(mu + s * s / 2.0) for mu, s in lns]))
+        running = sum(e["finished"] - now for e in trials if e["started"] <= now < e["finished"])
+        held = sum(e["finished"] - e["started"] for e in trials if first[e["set_id"]]["time"] <= now < e["started"])
+        later = [e["finished"] - e["started"] for e in trials if first[e["set_id"]]["time"] > now]
+        h = workers * 3600.0
+        print(f"| {at:.2f} | {search.budget_left} | {(ends - now).sum() / h:.3f} / {running / h:.3f} | "
+              f"{owed.work() / h:.3f} / {held / h:.3f} | "
+              f"{search.budget_left * B.TRIALS * mean / h:.3f} / {sum(later) / h:.3f} | "
+              f"{mean / 60:.1f} / {np.mean(later) / 60:.1f} | {(end - t0) / 3600:.3f} / "
+              f"{at + (running + held + sum(later)) / h:.3f} |", flush=True)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=B.parse_seeds, default=list(range(1, 11)))
@@ -128,10 +182,16 @@ def main(argv=None):
     p.add_argument("--workers", type=int, default=80)
     p.add_argument("--oracle", action="store_true", help="the Search knows every set's duration law exactly")
     p.add_argument("--calibration", nargs="+", metavar="JSONL", help="saved campaigns to check (with --workers)")
+    p.add_argument("--projection", metavar="JSONL", help="a saved rbf campaign: its projected end against the "
+                   "work that was left (with --workers, --at, --seed)")
+    p.add_argument("--at", default="0.8,1.0,1.2,1.4", help="--projection: hours since the start")
+    p.add_argument("--seed", type=int, default=1, help="--projection: the campaign's seed")
     p.add_argument("constants", nargs="*", type=E._constant, metavar="NAME=VALUE")
     args = p.parse_args(argv)
     if args.calibration:
         return calibration(args.calibration, args.workers)
+    if args.projection:
+        return projection(args.projection, args.workers, [float(h) for h in args.at.split(",")], args.seed)
     if args.oracle:
         S.TrialDurations = OracleDurations
     for name, value in args.constants:
