@@ -59,7 +59,7 @@ class CampaignConfig:
     repeat: int = 1  # whole searches with seeds seed, seed+1, ... in out/repeat_000, ...
     # adaptive repeats (``trials: {min, max, confirm}``): ``trials`` is then the max; a new
     # set gets ``min_trials`` (None: every set gets ``trials``); ``confirm`` extra trials per
-    # set may run on idle slots at the end (end_phase.py)
+    # set may run on idle slots at the end (search.py; their end rule: end_phase.py)
     min_trials: int | None = None
     confirm: int = 0
     # ``budget: {trainings: N}``: trials started, top-ups included. ``budget`` (sets) is then
