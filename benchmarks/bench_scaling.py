@@ -401,13 +401,13 @@ def idle_breakdown(events, n_workers: int) -> dict:
 
 def idle_table(paths, n_workers: int) -> None:
     """``--idle-from``: idle_breakdown of saved campaigns (--save-events), in worker-hours."""
-    import json
+    from hyppo_hep.journal import read_events
 
     print("| campaign | wall (h) | last new set asked at (h) | utilisation (all trials) | idle before it "
           "(worker-h, % of capacity) | idle after it: the tail (worker-h, % of capacity) | confirmation trials (worker-h) |")
     print("|---|---|---|---|---|---|---|")
     for path in paths:
-        events = [json.loads(line) for line in open(path, encoding="utf-8")]
+        events = list(read_events(path))
         b = idle_breakdown(events, n_workers)
         cap = n_workers * b["wall"]
         print(f"| {Path(path).stem} | {b['wall'] / 3600:.2f} | {b['last_new_set'] / 3600:.2f} | "

@@ -45,6 +45,7 @@ import bench_scaling as B  # noqa: E402
 import hyppo_hep.end_phase as EP  # noqa: E402
 import hyppo_hep.search as S  # noqa: E402
 from hyppo_hep.durations import TrialDurations  # noqa: E402
+from hyppo_hep.journal import read_events  # noqa: E402
 
 
 class OracleDurations(TrialDurations):
@@ -101,18 +102,12 @@ def last_set(log):
     return text
 
 
-def _events(path):
-    import json
-
-    return [json.loads(line) for line in open(path, encoding="utf-8")]
-
-
 def calibration(paths, workers):
     """How often end-phase sets outran the high quantile they were chosen by."""
     q = min(EP.MAX_QUANTILE, max(EP.END_QUANTILE, 1.0 - B.TRIALS / workers))
     print(f"high quantile {q:.5f}: a set outruns it with probability {1 - q:.4%}")
     for path in paths:
-        events = _events(path)
+        events = list(read_events(path))
         first, longest = {}, {}
         for e in events:
             if e["event"] == "set_submitted" and e["set_id"] not in first:
@@ -138,7 +133,7 @@ def projection(path, workers, hours, seed):
     from hyppo_hep.seeding import strategy_rng
     from hyppo_hep.strategy import build
 
-    events = _events(path)
+    events = list(read_events(path))
     t0 = min(e["time"] for e in events if e["event"] == "set_submitted")
     first = {}
     for e in events:
