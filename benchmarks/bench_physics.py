@@ -256,6 +256,22 @@ def defaults_rule(workloads: list[str], epochs: int, seeds: list[int], options: 
     return lines
 
 
+def dimuon_sample(knobs: dict, n_events: int, directory: str) -> dict:
+    """Another dimuon sample, for the defaults rule on data the defaults were not chosen on:
+    the project's generator with other detector cuts and physics (``knobs``: ``seed`` and any
+    of hyppo_hep.data.dimuon.generate's ``pt_min``, ``eta_max``, ``pt_resolution``, ``f_dy``,
+    ``a_fb``), ``n_events`` of them written to an .npz in ``directory`` and returned as the
+    objective's ``data`` option: read through the user-data path, as a user's file is."""
+    from hyppo_hep.data import dimuon
+
+    knobs = dict(knobs)
+    seed = int(knobs.pop("seed", 0))
+    features = dimuon.generate(n_events, seed=seed, **knobs)["features"]
+    path = os.path.join(directory, f"dimuon_{seed}.npz")
+    np.savez(path, **{c: features[:, i] for i, c in enumerate(dimuon.FEATURES)})
+    return {"path": path, "columns": list(dimuon.FEATURES)}
+
+
 def checkpoint_cost(workload: str, max_epochs: int, trials: int, workers: int, seed: int, params: dict) -> list[str]:
     """One Hyperband iteration (eta 3, max ``max_epochs``) over the focus space: epochs
     trained with checkpoint continuation against the epochs the same schedule trains from
@@ -352,6 +368,9 @@ def main(argv=None) -> str:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds for --defaults-rule")
     parser.add_argument("--params", type=json.loads, default=None,
                         help="--defaults-rule: JSON hyperparameters in place of the defaults (a candidate default)")
+    parser.add_argument("--dimuon-sample", type=json.loads, default=None,
+                        help="--defaults-rule on gan_dimuon: JSON generator knobs of another sample (seed, pt_min, "
+                             "eta_max, pt_resolution, f_dy, a_fb), read as a user's .npz file")
     parser.add_argument("--checkpoint-cost", action="store_true",
                         help="one Hyperband iteration: epochs saved by checkpoint continuation, disk cost")
     parser.add_argument("--json", default=None, help="also dump the raw runs here")
@@ -386,7 +405,11 @@ def main(argv=None) -> str:
     if score:
         options["score"] = score
     if args.defaults_rule:
-        return "\n".join([head, ""] + defaults_rule(workloads, args.epochs, args.seeds, options, args.params)) + "\n"
+        with tempfile.TemporaryDirectory() as tmp:
+            if args.dimuon_sample is not None:  # n_events of the file are all used: no subsample
+                options["data"] = dimuon_sample(args.dimuon_sample, options.pop("n_events", 20000), tmp)
+            lines = defaults_rule(workloads, args.epochs, args.seeds, options, args.params)
+        return "\n".join([head, ""] + lines) + "\n"
     runs = []
     for w in workloads:
         for seed in args.seed:

@@ -115,3 +115,15 @@ def test_report_rescores_saved_searches_from_their_curves(tmp_path):
     path = tmp_path / "runs.json"
     path.write_text(__import__("json").dumps(runs))
     assert "| random | 0.0090 +- 0.0000 | 0.0090 +- 0.0000 |" in b.main(["--report", str(path), "--score-rise", "0.5"])
+
+
+def test_another_dimuon_sample_is_read_through_the_user_data_path(tmp_path):
+    """--dimuon-sample: the generator's other cuts hold in the file, and the objective reads
+    it as a user's file (all its events, the features in the generator's order)."""
+    spec = bench().dimuon_sample({"seed": 3, "pt_min": 25.0, "eta_max": 2.1}, 500, str(tmp_path))
+    obj = resolve("gan_dimuon", {"data": spec, "cache_dir": str(tmp_path / "cache")})
+    feats, cond, _ = obj.arrays()
+    assert feats.shape == (500, 6) and cond is None
+    assert feats[:, [0, 3]].min() > 25.0 and np.abs(feats[:, [1, 4]]).max() < 2.1
+    default = resolve("gan_dimuon", {"n_events": 500, "cache_dir": str(tmp_path / "cache")}).arrays()[0]
+    assert default[:, [0, 3]].min() < 25.0  # the project's own sample has the 20 GeV cut
