@@ -126,8 +126,8 @@ def test_r1_flattens_the_discriminator_on_the_real_events(cache):
 def test_the_hadronization_default_decays_the_rates_and_dimuon_keeps_them(cache):
     """The workloads' own defaults take effect: a hadronization trial without a schedule in
     its set trains exactly as with linear decay to 1% given, and not as with a constant rate;
-    the dimuon defaults are DEFAULTS."""
-    assert gan.defaults_for("dimuon") == gan.DEFAULTS
+    the dimuon defaults are DEFAULTS at three times the rates."""
+    assert gan.defaults_for("dimuon") == dict(gan.DEFAULTS, lr_gen=6e-4, lr_disc=6e-4)
     assert gan.defaults_for("hadronization") == dict(gan.DEFAULTS, lr_schedule="linear", lr_final=0.01)
     obj = resolve("gan_hadronization", {"epochs": 3, "n_events": 1000, "cache_dir": cache})
     small = {"batch_size": 64, "gen_layersize": 16, "disc_layersize": 16}
