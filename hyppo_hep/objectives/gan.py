@@ -110,10 +110,11 @@ DEFAULTS = {
 # discriminator (spectral norm, R1) or a slower generator ended worse. The dimuon GAN is still
 # learning at epoch 100 and a decay stops it (last 10 epochs 0.045-0.062 against 0.017-0.048),
 # so its default stays constant. It learns faster at three times the rates (RESULTS_physics.md,
-# eleventh pass: 6e-4 both, 5 seeds x 3 event samples, two of them from other detector cuts and
-# physics read as user files): best W1 at 100 epochs 0.0099-0.0188 against 0.0171-0.0474, the
-# same network (throughput unchanged); 4e-4 was between, 8e-4 worse again, and a discriminator
-# two or three times wider did as well as 6e-4 at twice its cost per step.
+# eleventh pass: 6e-4 both, 5 seeds x 4 event samples, two of them from other detector cuts and
+# physics read as user files): the trial score after 100 epochs 1.7-1.9x lower by the median on
+# every sample, the rule met in 20 of 20 runs, the same network (throughput unchanged); 4e-4 was
+# between, 8e-4 worse again, and a discriminator two or three times wider did as well as 6e-4 at
+# twice its cost per step. Hadronization, near its floor within a few epochs, was worse with them.
 WORKLOAD_DEFAULTS = {"hadronization": {"lr_schedule": "linear", "lr_final": 0.01},
                      "dimuon": {"lr_gen": 6e-4, "lr_disc": 6e-4}}
 CHOICES = {"loss": ("ns", "bce", "wgan-gp", "hinge", "lsgan"), "gen_norm": ("batch", "layer", "none"),
