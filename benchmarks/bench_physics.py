@@ -404,6 +404,8 @@ def main(argv=None) -> str:
     score = {k: v for k, v in (("rise", args.score_rise), ("tail", args.score_tail)) if v is not None}
     if score:
         options["score"] = score
+    if args.dimuon_sample is not None and (workloads != ["gan_dimuon"] or not args.defaults_rule):
+        parser.error("--dimuon-sample goes with --defaults-rule --workloads gan_dimuon")
     if args.defaults_rule:
         with tempfile.TemporaryDirectory() as tmp:
             if args.dimuon_sample is not None:  # n_events of the file are all used: no subsample

@@ -127,3 +127,9 @@ def test_another_dimuon_sample_is_read_through_the_user_data_path(tmp_path):
     assert feats[:, [0, 3]].min() > 25.0 and np.abs(feats[:, [1, 4]]).max() < 2.1
     default = resolve("gan_dimuon", {"n_events": 500, "cache_dir": str(tmp_path / "cache")}).arrays()[0]
     assert default[:, [0, 3]].min() < 25.0  # the project's own sample has the 20 GeV cut
+
+
+def test_another_dimuon_sample_is_refused_for_the_hadronization_gan(capsys):
+    with pytest.raises(SystemExit) as err:
+        bench().main(["--defaults-rule", "--dimuon-sample", '{"seed": 1}'])  # both workloads by default
+    assert err.value.code == 2 and "--dimuon-sample goes with --defaults-rule --workloads gan_dimuon" in capsys.readouterr().err
