@@ -7,7 +7,7 @@ One line per duration model x strategy x rule: the median utilisation (useful co
 trials only, as bench_scaling counts them), each seed's, the median wall and final pick's
 true value and each seed's pick. NAME=VALUE overrides a constant of hyppo_hep.end_phase for
 the run (END_ROUNDS, FILLERS, OVERSAMPLE, END_QUANTILE, MAX_QUANTILE, CONFIRM_END_QUANTILE, PROBES: 0 or 1,
-OWED_FILL, DUE_QUANTILE, SHORTEST_FIRST: 0 or 1, CENSOR_RUNNING: 0 or 1).
+OWED_FILL, DUE_QUANTILE, END_ROUNDS_GROUPS, SHORTEST_FIRST: 0 or 1, CENSOR_RUNNING: 0 or 1).
 About 1 min per model and strategy for 10 seeds on one free core.
 """
 
@@ -29,7 +29,7 @@ from hyppo_hep.config import DEFAULT_CONFIG, load_config  # noqa: E402
 RULES = {"trial": {"last_round": False}, "end": {"last_round": True},
          "confirm-end": {"last_round": True, "confirm": 10}, "confirm": {"last_round": False, "confirm": 10}}
 CONSTANTS = ("END_ROUNDS", "FILLERS", "OVERSAMPLE", "END_QUANTILE", "MAX_QUANTILE", "CONFIRM_END_QUANTILE", "PROBES",
-             "OWED_FILL", "DUE_QUANTILE",
+             "OWED_FILL", "DUE_QUANTILE", "END_ROUNDS_GROUPS",
              "SHORTEST_FIRST", "CENSOR_RUNNING")
 
 
@@ -65,7 +65,7 @@ def _constant(text: str):
     if name not in CONSTANTS or not value:
         raise argparse.ArgumentTypeError(f"expected one of {', '.join(CONSTANTS)}=VALUE, got {text!r}")
     try:
-        integer = ("END_ROUNDS", "FILLERS", "OVERSAMPLE", "PROBES", "SHORTEST_FIRST", "CENSOR_RUNNING")
+        integer = ("END_ROUNDS", "END_ROUNDS_GROUPS", "FILLERS", "OVERSAMPLE", "PROBES", "SHORTEST_FIRST", "CENSOR_RUNNING")
         return name, (int(value) if name in integer else float(value))
     except ValueError:
         raise argparse.ArgumentTypeError(f"{name} must be a number, got {value!r}") from None

@@ -45,6 +45,12 @@ from hyppo_hep.trial import Proposal, TrialSpec
 OVERSAMPLE = 16
 FILLERS = 16
 END_ROUNDS = 4
+# ... at up to END_ROUNDS_GROUPS slots; beyond, END_ROUNDS x sqrt(ln slots / ln END_ROUNDS_GROUPS)
+# (5.4 at 160 slots, 6.5 at 1600). The last of G uncertain ends lies about sqrt(2 ln G)
+# standard deviations beyond the typical one, so with more slots more of the late sets must
+# be steered and probed before the end is known work (RESULTS_mpi.md section 17: at 8000
+# workers 4 rounds left 86.5%). 0: END_ROUNDS at every scale (benchmarks).
+END_ROUNDS_GROUPS = 16
 END_QUANTILE = 0.65
 MAX_QUANTILE = 0.999
 # A confirmation trial may end by this quantile of the campaign's regular end (the maximum
@@ -175,7 +181,8 @@ class EndPhase:
         per = max(1, self.min_trials)
         # cheap: no scan far from the end; held trials exist only in the end phase, which
         # then stays on (probes out are single trials: fewer trials out, not fewer slots)
-        if not self._held and self.budget_left > END_ROUNDS * (n + len(self._out) // per):
+        slots = n + len(self._out) // per
+        if not self._held and self.budget_left > end_rounds(slots) * slots:
             return None
         now = self.clock()
         if CENSOR_RUNNING:
@@ -354,6 +361,14 @@ class EndPhase:
     def _end_fields(self, params: dict, deadline: float) -> dict:
         d = self.durations.quantile(params, self._quantile)
         return {"deadline": deadline, **({"expected_end": self.clock() + d} if d is not None else {})}
+
+
+def end_rounds(slots: int) -> float:
+    """Rounds of ``slots`` slots' sets left at which the end phase starts (END_ROUNDS,
+    growing as sqrt(ln slots) beyond END_ROUNDS_GROUPS slots)."""
+    if END_ROUNDS_GROUPS <= 1 or slots <= END_ROUNDS_GROUPS:
+        return float(END_ROUNDS)
+    return END_ROUNDS * math.sqrt(math.log(slots) / math.log(END_ROUNDS_GROUPS))
 
 
 class _Owed:
