@@ -8,7 +8,7 @@ from hyppo_hep import journal as J
 from hyppo_hep.config import DEFAULT_CONFIG, load_config
 from hyppo_hep.driver import Driver
 from hyppo_hep.journal import Journal, iter_lines, read_events, replay
-from hyppo_hep.end_phase import END_ROUNDS
+from hyppo_hep.end_phase import END_ROUNDS, end_rounds
 from hyppo_hep.search import Search
 from hyppo_hep.seeding import trial_seeds
 from hyppo_hep.simulate import DurationModel, SimulatedExecutor
@@ -27,11 +27,11 @@ def model(sigma_set=0.3):
                          size_ref=512.0, size_power=0.5)
 
 
-def _run(last_round, journal=None, durations=EXACT, strategy="random"):
+def _run(last_round, journal=None, durations=EXACT, strategy="random", groups=16, budget=100):
     """The end phase's own rule: whole sets, no probes (learn then pack: test_probe.py)."""
     cfg = load_config(DEFAULT_CONFIG)
-    ex = SimulatedExecutor(cfg.objective, 16, 5, durations, charge_proposals=False)
-    search = Search(cfg.space, build(strategy, {}, cfg.space, 100), budget=100, trials=5, seed=1, journal=journal,
+    ex = SimulatedExecutor(cfg.objective, groups, 5, durations, charge_proposals=False)
+    search = Search(cfg.space, build(strategy, {}, cfg.space, budget), budget=budget, trials=5, seed=1, journal=journal,
                     clock=ex.clock, last_round=last_round, probes=False)
     summary = Driver(search, ex).run()
     return search, summary
@@ -52,6 +52,22 @@ def _worker_ends(history):
 
 def _busy(history):
     return sum(t.finished - t.started for r in history.sets.values() for t in r.trials.values())
+
+
+def test_the_end_phase_spans_more_rounds_with_more_slots():
+    """END_ROUNDS rounds up to 16 slots; beyond, more (sqrt(ln slots)): the last of many
+    uncertain ends lies further out, so more of the late sets are steered (8000 workers:
+    86.5% utilisation with 4 rounds, RESULTS_mpi.md section 17)."""
+    assert end_rounds(1) == end_rounds(16) == END_ROUNDS
+    assert end_rounds(160) == pytest.approx(END_ROUNDS * 1.3529, abs=1e-3)
+    assert end_rounds(1600) == pytest.approx(END_ROUNDS * 1.6312, abs=1e-3)
+    events = Events()
+    _run(True, events, groups=64, budget=400)
+    steered = [e["set_id"] for e in events if e["event"] == J.SET_SUBMITTED and "deadline" in e]
+    # the end phase starts at the first ask with at most end_rounds(64) x 64 = 313 sets left
+    # (4 rounds would be 256); asks are of a few slots each, so it starts a few sets later
+    assert END_ROUNDS * 64 + 16 < len(steered) <= end_rounds(64) * 64
+    assert steered == list(range(400 - len(steered), 400))
 
 
 def test_the_end_phase_ends_every_workers_last_work_by_the_projected_end():
