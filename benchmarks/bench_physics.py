@@ -35,6 +35,16 @@ decided at the floor; W1 - floor is printed beside W1 as a secondary figure.
 
 ``--score-rise 0`` searches on the best epoch alone (the score before the seventh pass).
 
+``--strategies rbf_start``: the RBF search whose first set is the objective's defaults (the
+``start`` option of the strategy: a physicist's known set evaluated first), the rest as ``rbf``.
+
+``--strategies asha_rbf`` (and ``asha``, its random-sampler ablation) runs the product's
+multi-fidelity search at the same EPOCH budget: ASHA with rungs ``--min-epochs`` .. ``--epochs``
+(factor ``--eta``), new configurations from the RBF surrogate, promotions continuing from the
+lower rung's checkpoint, as many evaluations as train about ``budget x epochs`` epochs per
+trial (:func:`asha_rungs_budget`); the report gives the epochs each search trained. Its pick is
+the best set of its top rung.
+
 Targets (issue 12): tuned dimuon W1 <= 0.02, hadronization <= 0.015, and at least 2x
 better than random search's best at equal budget.
 """
@@ -70,8 +80,50 @@ TARGETS = {"gan_dimuon": 0.02, "gan_hadronization": 0.015}
 STUDY_BEST_DIMUON = {"noise_dim": 96, "batch_size": 512, "gen_layersize": 960, "disc_layersize": 104}
 
 
+def asha_rungs_budget(budget: int, epochs: int, min_epochs: int, eta: int) -> tuple[list[int], int]:
+    """ASHA's rungs and the evaluations (sets, promotions included) that train about as many
+    epochs per trial as ``budget`` sets of ``epochs`` from scratch: a new configuration trains
+    ``rungs[0]`` epochs, one in eta of a rung goes on (continuing from its checkpoint) to the
+    next, so each configuration costs ``sum((r_k - r_{k-1}) / eta^k)`` epochs and
+    ``sum(1 / eta^k)`` evaluations on average."""
+    from hyppo_hep.strategy.asha import asha_rungs
+
+    rungs = asha_rungs(epochs, eta, min_epochs)
+    per_config = sum((r - ([0] + rungs)[k]) / eta ** k for k, r in enumerate(rungs))
+    evals_per_config = sum(1 / eta ** k for k in range(len(rungs)))
+    return rungs, max(1, int(budget * epochs / per_config * evals_per_config))
+
+
+def start_defaults(workload: str) -> list[dict]:
+    """The objective's default set on the focus parameters: ``rbf_start``'s first set."""
+    from hyppo_hep.objectives.gan import defaults_for
+
+    defaults = defaults_for(workload.removeprefix("gan_"))
+    return [{k: defaults[k] for k in FOCUS}]
+
+
+def strategy_config(strategy: str, budget: int, epochs: int, initial: int, min_epochs: int, eta: int,
+                    workload: str = "gan_dimuon"):
+    """(the strategy as minimize takes it, its budget in sets). ``rbf_start``: rbf whose first
+    set is the objective's defaults (``start``, hyppo_hep/strategy/start.py), in place of one
+    of its ``initial`` design sets. ``asha_rbf`` / ``asha``:
+    asynchronous successive halving with the RBF (or random) source of new configurations,
+    promotions continuing from checkpoints, at the epoch budget of ``budget`` full trainings."""
+    if strategy == "rbf_start":
+        return {"name": "rbf", "initial": initial, "start": start_defaults(workload)}, budget
+    if strategy in ("asha_rbf", "asha"):
+        _, evals = asha_rungs_budget(budget, epochs, min_epochs, eta)
+        strat = {"name": "asha", "min_epochs": min_epochs, "eta": eta}
+        if strategy == "asha_rbf":
+            strat.update(sampler="rbf", sampler_options={"initial": initial})
+        return strat, evals
+    # rbf: a Latin hypercube of ``initial`` sets, then the surrogate (its default 2(d+1) = 14
+    # would leave a short budget almost all design)
+    return ({"name": "rbf", "initial": initial} if strategy == "rbf" else strategy), budget
+
+
 def search(workload: str, strategy: str, budget: int, trials: int, epochs: int, workers: int, seed: int,
-           initial: int, options: dict | None = None) -> dict:
+           initial: int, options: dict | None = None, min_epochs: int = 11, eta: int = 3) -> dict:
     """One search; returns its sets in submission order with their trials' curves.
     ``options``: the objective's data options (``n_events``, ``test_fraction``)."""
     import hyppo_hep
@@ -82,10 +134,8 @@ def search(workload: str, strategy: str, budget: int, trials: int, epochs: int, 
     space = dict(FOCUS, epochs=epochs)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as out:
-        # rbf: a Latin hypercube of ``initial`` sets, then the surrogate (its default 2(d+1) = 14
-        # would leave a short budget almost all design)
-        strat = {"name": "rbf", "initial": initial} if strategy == "rbf" else strategy
-        res = hyppo_hep.minimize(objective, space, budget=budget, trials=trials, strategy=strat, seed=seed,
+        strat, evaluations = strategy_config(strategy, budget, epochs, initial, min_epochs, eta, workload)
+        res = hyppo_hep.minimize(objective, space, budget=evaluations, trials=trials, strategy=strat, seed=seed,
                                  executor="pool" if workers > 1 else "serial", workers=workers,
                                  out=os.path.join(out, "run"))
     wall = time.perf_counter() - t0
@@ -94,6 +144,8 @@ def search(workload: str, strategy: str, budget: int, trials: int, epochs: int, 
         ok = [rec.trials[t] for t in sorted(rec.trials) if rec.trials[t].ok]
         # mean/std: the search's score; best_w1 the issue's figure (each trial's best epoch)
         sets.append({"set_id": rec.set_id, "params": rec.params, "mean": rec.mean, "std": rec.std, "n_ok": rec.n_ok,
+                     "resource": rec.resource,  # a multi-fidelity search's epochs for this set (None: all of them)
+                     "epochs_trained": sum(t.info.get("epochs_trained", len(t.info.get("epoch_scores", []))) for t in ok),
                      "curves": [t.info.get("epoch_scores", []) for t in ok],
                      "floor": float(np.mean([t.info["w1_floor"] for t in ok])) if ok else float("nan"),
                      "untrained": float(np.mean([t.info["untrained_score"] for t in ok])) if ok else float("nan")})
@@ -112,13 +164,9 @@ def set_w1(s: dict) -> tuple[float, float]:
 
 def best_so_far(sets: list[dict]) -> list[float]:
     """After each set (submission order): the best-epoch W1 of the set the search would pick
-    then, the one of lowest mean score so far (nan-safe)."""
-    out, pick = [], None
-    for s in sets:
-        if s["n_ok"] and (pick is None or s["mean"] < pick["mean"]):
-            pick = s
-        out.append(set_w1(pick)[0] if pick is not None else float("inf"))
-    return out
+    then (:func:`best_set` of the sets so far)."""
+    return [set_w1(best_set(sets[:i + 1]))[0] if any(s["n_ok"] for s in sets[:i + 1]) else float("inf")
+            for i in range(len(sets))]
 
 
 def rescored(runs: list[dict], rise: float | None, tail: float | None) -> list[dict]:
@@ -142,36 +190,44 @@ def rescored(runs: list[dict], rise: float | None, tail: float | None) -> list[d
 
 
 def best_set(sets: list[dict]) -> dict:
-    """The set the search picks: the lowest mean score."""
-    return min((s for s in sets if s["n_ok"]), key=lambda s: s["mean"])
+    """The set the search picks: the lowest mean score among the sets trained longest (a
+    multi-fidelity search's top rung; every set otherwise)."""
+    done = [s for s in sets if s["n_ok"]]
+    longest = max((s.get("resource") or 0) for s in done)
+    return min((s for s in done if (s.get("resource") or 0) == longest), key=lambda s: s["mean"])
 
 
-def ratios(rbf: dict, rand: dict) -> tuple[float, float]:
-    """random / rbf of the picked sets' best-epoch W1: on the study's W1 (the headline) and on
+def epochs_trained(run: dict) -> int:
+    """Epochs a search trained over all its trials (promotions count only what they added)."""
+    return sum(s.get("epochs_trained", 0) for s in run["sets"])
+
+
+def ratios(tuned: dict, rand: dict) -> tuple[float, float]:
+    """random / tuned of the picked sets' best-epoch W1: on the study's W1 (the headline) and on
     the excess over the floor (W1 - w1_floor, what is left to measure above a perfect
     generator; a secondary figure, the W1 itself is not redefined)."""
-    b_rbf, b_rand = best_set(rbf["sets"]), best_set(rand["sets"])
-    w_rbf, w_rand = set_w1(b_rbf)[0], set_w1(b_rand)[0]
-    return w_rand / w_rbf, (w_rand - b_rand["floor"]) / (w_rbf - b_rbf["floor"])
+    b_tuned, b_rand = best_set(tuned["sets"]), best_set(rand["sets"])
+    w_tuned, w_rand = set_w1(b_tuned)[0], set_w1(b_rand)[0]
+    return w_rand / w_tuned, (w_rand - b_rand["floor"]) / (w_tuned - b_tuned["floor"])
 
 
 def summary(runs: list[dict]) -> list[str]:
     """Across search seeds: each strategy's best W1 mean +- std over seeds, the floor, targets, ratios."""
     lines = ["| workload | strategy | seeds | picked set's best-epoch W1 (mean +- std over seeds) | floor | W1 - floor | target | "
-             "random / rbf (W1) | random / rbf (W1 - floor) |", "|---|---|---:|---|---:|---:|---|---|---|"]
+             "random / this (W1) | random / this (W1 - floor) |", "|---|---|---:|---|---:|---:|---|---|---|"]
     for workload in dict.fromkeys(r["workload"] for r in runs):
         for strat in dict.fromkeys(r["strategy"] for r in runs if r["workload"] == workload):
             rs = [r for r in runs if r["workload"] == workload and r["strategy"] == strat]
             best = np.array([set_w1(best_set(r["sets"]))[0] for r in rs])
             floor = float(np.mean([best_set(r["sets"])["floor"] for r in rs]))
             target, rat, rat_x = TARGETS.get(workload), "", ""
-            if strat == "rbf":
+            if strat != "random":
                 pairs = [ratios(r, q) for r in rs for q in runs
                          if q["workload"] == workload and q["strategy"] == "random" and q["seed"] == r["seed"]]
                 if pairs:
                     a = np.array(pairs)
                     rat, rat_x = (f"{a[:, k].mean():.2f} ({' '.join(f'{v:.2f}' for v in a[:, k])})" for k in (0, 1))
-            met = ("met" if best.mean() <= target else "**missed**") if strat == "rbf" and target else ""
+            met = ("met" if best.mean() <= target else "**missed**") if strat != "random" and target else ""
             lines.append(f"| {workload} | {strat} | {len(rs)} | {best.mean():.4f} +- {best.std():.4f} | {floor:.4f} | "
                          f"{best.mean() - floor:.4f} | {f'<= {target}: {met}' if met else ''} | {rat} | {rat_x} |")
     return lines + [""]
@@ -202,21 +258,25 @@ def search_report(runs: list[dict], args) -> list[str]:
         by = {r["strategy"]: r for r in runs if r["workload"] == workload and r["seed"] == seed}
         lines += [f"### {workload}, seed {seed}", "",
                   "| strategy | picked set: best-epoch W1 +- std | its search score +- std | trials | best epoch(s) | floor | "
-                  "W1 - floor | untrained | wall (s) | params |", "|---|---|---|---:|---|---:|---:|---:|---:|---|"]
+                  "W1 - floor | untrained | epochs trained | wall (s) | params |", "|---|---|---|---:|---|---:|---:|---:|---:|---:|---|"]
         for strat, r in by.items():
             b = best_set(r["sets"])
             w, w_std = set_w1(b)
             epochs = [int(np.argmin(c)) + 1 for c in b["curves"]]
             lines.append(f"| {strat} | {w:.4f} +- {w_std:.4f} | {b['mean']:.4f} +- {b['std']:.4f} | {b['n_ok']} | {epochs} | "
-                         f"{b['floor']:.4f} | {w - b['floor']:.4f} | {b['untrained']:.3f} | {r['wall']:.0f} | "
+                         f"{b['floor']:.4f} | {w - b['floor']:.4f} | {b['untrained']:.3f} | {epochs_trained(r)} | "
+                         f"{r['wall']:.0f} | "
                          f"{json.dumps(b['params'])} |")
-        if {"rbf", "random"} <= set(by):
-            b_rbf = set_w1(best_set(by["rbf"]["sets"]))[0]
-            rat, rat_x = ratios(by["rbf"], by["random"])
+        lines.append("")
+        for strat in (s for s in by if s != "random"):
+            b_tuned = set_w1(best_set(by[strat]["sets"]))[0]
             target = TARGETS.get(workload)
-            lines += ["", f"- target W1 <= {target}: {'met' if b_rbf <= target else '**missed**'} ({b_rbf:.4f}); "
-                          f"random / rbf = {rat:.2f} (target >= 2: {'met' if rat >= 2 else '**missed**'}); "
-                          f"on W1 - floor: {rat_x:.2f}"]
+            lines.append(f"- {strat}: target W1 <= {target}: {'met' if b_tuned <= target else '**missed**'} "
+                         f"({b_tuned:.4f})")
+            if "random" in by:
+                rat, rat_x = ratios(by[strat], by["random"])
+                lines[-1] += (f"; random / {strat} = {rat:.2f} (target >= 2: {'met' if rat >= 2 else '**missed**'}); "
+                              f"on W1 - floor: {rat_x:.2f}")
         lines += ["", "After each set, the best-epoch W1 of the set the search picks then (search learning curve):", "",
                   "| set | " + " | ".join(by) + " |", "|---:|" + "---:|" * len(by)]
         curves = {s: best_so_far(r["sets"]) for s, r in by.items()}
@@ -325,10 +385,11 @@ def figure(runs: list[dict], path: str) -> None:
     for j, w in enumerate(workloads):
         for r in (r for r in runs if r["workload"] == w):
             name = f"{r['strategy']} seed {r['seed']}"  # several seeds share a panel
+            color = {"random": "C1", "rbf": "C0"}.get(r["strategy"], "C2")
             axes[0, j].plot(np.arange(1, len(r["sets"]) + 1), best_so_far(r["sets"]), marker="o", label=name,
-                            color="C0" if r["strategy"] == "rbf" else "C1", ls="-" if r["seed"] == runs[0]["seed"] else ":")
+                            color=color, ls="-" if r["seed"] == runs[0]["seed"] else ":")
             for k, c in enumerate(best_set(r["sets"])["curves"]):
-                axes[1, j].plot(np.arange(1, len(c) + 1), c, color="C0" if r["strategy"] == "rbf" else "C1",
+                axes[1, j].plot(np.arange(1, len(c) + 1), c, color=color,
                                 ls="-" if r["seed"] == runs[0]["seed"] else ":", alpha=0.7, label=name if k == 0 else None)
         floor = np.nanmean([s["floor"] for r in runs if r["workload"] == w for s in r["sets"]])
         for ax in axes[:, j]:
@@ -348,7 +409,11 @@ def figure(runs: list[dict], path: str) -> None:
 def main(argv=None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workloads", default="gan_dimuon,gan_hadronization")
-    parser.add_argument("--strategies", default="rbf,random")
+    parser.add_argument("--strategies", default="rbf,random",
+                        help="of rbf, random, rbf_start (rbf from the objective's defaults), asha_rbf, asha (the last two: "
+                             "multi-fidelity at the same epoch budget)")
+    parser.add_argument("--min-epochs", type=int, default=11, help="asha*: the lowest rung's epochs")
+    parser.add_argument("--eta", type=int, default=3, help="asha*: one in eta sets of a rung goes on")
     parser.add_argument("--budget", type=int, default=30, help="sets per search")
     parser.add_argument("--trials", type=int, default=4, help="trials per set")
     parser.add_argument("--epochs", type=int, default=100)
@@ -417,11 +482,11 @@ def main(argv=None) -> str:
         for seed in args.seed:
             for strat in args.strategies.split(","):
                 runs.append(search(w, strat, args.budget, args.trials, args.epochs, args.workers, seed, args.initial,
-                                   options))
+                                   options, args.min_epochs, args.eta))
                 b = best_set(runs[-1]["sets"])
                 print(f"{w} seed {seed} {strat}: picked set's best-epoch W1 {set_w1(b)[0]:.4f}, score {b['mean']:.4f} "
                       f"(floor {b['floor']:.4f}) in "
-                      f"{runs[-1]['wall']:.0f} s", flush=True)
+                      f"{runs[-1]['wall']:.0f} s, {epochs_trained(runs[-1])} epochs", flush=True)
                 if args.json:  # after every search: a stopped run keeps what it measured
                     Path(args.json).write_text(json.dumps(runs))
     if args.figure:

@@ -16,16 +16,17 @@ import numpy as np
 
 from hyppo_hep.history import PENDING
 from hyppo_hep.trial import Proposal
-from hyppo_hep.strategy.multifidelity import ConfigSource, at_budget, check_common, resolve_max_budget, top_k
+from hyppo_hep.strategy.multifidelity import ConfigSource, at_budget, check_common, floor_log, resolve_max_budget, top_k
 
 
 def asha_rungs(max_budget: int, eta: int = 3, min_budget: int = 1) -> list[int]:
-    """Epoch budget of each rung: min_budget * eta^k, up to and ending at max_budget."""
-    out, r = [], min_budget
-    while r < max_budget:
-        out.append(int(r))
-        r *= eta
-    return out + [int(max_budget)]
+    """Epoch budget of each rung: max_budget * eta^-k (rounded) for k = s_max .. 0, s_max =
+    floor(log_eta(max_budget / min_budget)), the rungs of Hyperband's most exploratory
+    bracket. Counted down from the top so that each rung is eta times the one below: counted
+    up from min_budget, 11 epochs up to 100 gave rungs 11, 33, 99 and 100, a promotion that
+    trained one epoch more."""
+    s_max = floor_log(max_budget / min_budget, eta)
+    return [max(1, int(round(max_budget * float(eta) ** (k - s_max)))) for k in range(s_max + 1)]
 
 
 def asha_promotion(rungs: dict[int, list], n_rungs: int, eta: int, promote_k: float = 0.0,

@@ -42,17 +42,25 @@ def strategy_class(name: str, path: str = "strategy") -> type:
 
 
 def check_options(name: str, options: dict, path: str = "strategy") -> None:
-    """Raise ConfigError naming the first option the strategy does not take."""
+    """Raise ConfigError naming the first option the strategy does not take (``start``, the
+    sets evaluated first, is every plain-set strategy's: strategy/start.py)."""
+    from hyppo_hep.strategy.start import TAKES_START
+
     params = inspect.signature(strategy_class(name, path).__init__).parameters
-    allowed = [p for p in params if p not in ("self", "space", "budget")]
+    allowed = [p for p in params if p not in ("self", "space", "budget")] + (["start"] if name in TAKES_START else [])
     for key in options:
         if key not in allowed:
             raise ConfigError(f"{path}.{key}", f"is not an option of strategy '{name}' (options: {', '.join(allowed) or 'none'})")
 
 
 def build(name: str, options: dict, space, budget: int):
+    from hyppo_hep.strategy.start import StartFirst, read_start
+
     check_options(name, options)
-    return strategy_class(name)(space, budget, **options)
+    options = dict(options)
+    start = options.pop("start", None)
+    strategy = strategy_class(name)(space, budget, **options)
+    return strategy if start is None else StartFirst(strategy, space, read_start(start, space))
 
 
 def new_points(space, U: np.ndarray, history, n: int, also_taken: set = frozenset()) -> list[dict]:

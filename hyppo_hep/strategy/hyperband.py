@@ -25,15 +25,7 @@ import numpy as np
 
 from hyppo_hep.history import PENDING
 from hyppo_hep.trial import Proposal
-from hyppo_hep.strategy.multifidelity import ConfigSource, at_budget, check_common, resolve_max_budget, top_k
-
-
-def _floor_log(x: float, base: int) -> int:
-    """floor(log_base(x)) without the float error of math.log (log_3(243) = 4.999...)."""
-    k = 0
-    while base ** (k + 1) <= x * (1 + 1e-12):
-        k += 1
-    return k
+from hyppo_hep.strategy.multifidelity import ConfigSource, at_budget, check_common, floor_log, resolve_max_budget, top_k
 
 
 def hyperband_brackets(max_budget: int, eta: int = 3, min_budget: int = 1) -> list[list[tuple[int, int]]]:
@@ -47,7 +39,7 @@ def hyperband_brackets(max_budget: int, eta: int = 3, min_budget: int = 1) -> li
     (15,9) (5,27) (1,81) / (8,27) (2,81) / (5,81).
     """
     R = max_budget / min_budget
-    s_max = _floor_log(R, eta)
+    s_max = floor_log(R, eta)
     brackets = []
     for s in range(s_max, -1, -1):
         n = math.ceil((s_max + 1) / (s + 1) * eta ** s - 1e-9)

@@ -45,6 +45,14 @@ def top_k(recs: list[SetRecord], k: int, promote_k: float = 0.0) -> list[SetReco
     return sorted(done, key=lambda r: (promotion_score(r, promote_k), r.set_id))[:max(k, 0)]
 
 
+def floor_log(x: float, base: int) -> int:
+    """floor(log_base(x)) without the float error of math.log (log_3(243) = 4.999...)."""
+    k = 0
+    while base ** (k + 1) <= x * (1 + 1e-12):
+        k += 1
+    return k
+
+
 def resolve_max_budget(space, resource: str, max_epochs: int | None, path: str = "strategy") -> int:
     """The maximum epochs: the option, else the fixed value of ``resource`` in the space."""
     if not isinstance(resource, str) or not resource:

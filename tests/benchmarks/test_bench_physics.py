@@ -3,7 +3,10 @@
 import numpy as np
 import pytest
 
+from hyppo_hep.history import History
 from hyppo_hep.objectives.registry import resolve
+from hyppo_hep.space import Space
+from hyppo_hep.strategy.base import build
 from tests.benchmarks import load_benchmark
 
 
@@ -133,3 +136,62 @@ def test_another_dimuon_sample_is_refused_for_the_hadronization_gan(capsys):
     with pytest.raises(SystemExit) as err:
         bench().main(["--defaults-rule", "--dimuon-sample", '{"seed": 1}'])  # both workloads by default
     assert err.value.code == 2 and "--dimuon-sample goes with --defaults-rule --workloads gan_dimuon" in capsys.readouterr().err
+
+
+def test_asha_gets_as_many_epochs_as_the_full_trainings():
+    """asha_rbf / asha run at the epoch budget of ``budget`` full trainings: 12 sets of 100
+    epochs are 1200 epochs per trial; rungs 11, 33, 100 cost 11 + 22/3 + 67/9 = 25.8 epochs
+    and 1 + 1/3 + 1/9 evaluations per new configuration: 46.5 configurations, 67 evaluations."""
+    b = bench()
+    rungs, evals = b.asha_rungs_budget(12, 100, 11, 3)
+    assert rungs == [11, 33, 100] and evals == 67
+    strat, budget = b.strategy_config("asha_rbf", 12, 100, 7, 11, 3)
+    assert budget == 67 and strat == {"name": "asha", "min_epochs": 11, "eta": 3, "sampler": "rbf",
+                                      "sampler_options": {"initial": 7}}
+    assert b.strategy_config("asha", 12, 100, 7, 11, 3)[0] == {"name": "asha", "min_epochs": 11, "eta": 3}
+    assert b.strategy_config("rbf", 12, 100, 4, 11, 3) == ({"name": "rbf", "initial": 4}, 12)
+
+
+def test_a_multi_fidelity_search_picks_from_its_top_rung():
+    """A set stopped at the lowest rung may score lower than every set trained to the end
+    (11 epochs of a GAN can sit below 100 epochs' blended score); the pick, the best-so-far
+    curve and the ratio against random search use the sets trained longest."""
+    b = bench()
+    low = {"set_id": 0, "params": {}, "mean": 0.008, "std": 0.0, "n_ok": 2, "curves": [[0.02, 0.008]] * 2,
+           "floor": 0.004, "untrained": 0.4, "resource": 11, "epochs_trained": 22}
+    top = {"set_id": 1, "params": {}, "mean": 0.012, "std": 0.0, "n_ok": 2, "curves": [[0.02, 0.01]] * 2,
+           "floor": 0.004, "untrained": 0.4, "resource": 100, "epochs_trained": 178}
+    asha = {"workload": "gan_dimuon", "strategy": "asha_rbf", "seed": 1, "sets": [low, top], "wall": 1.0}
+    rand = run("random", 1, [0.02], 0.004) | {"workload": "gan_dimuon"}
+    assert b.best_set(asha["sets"]) is top
+    assert b.best_so_far(asha["sets"]) == pytest.approx([0.008, 0.010])
+    assert b.epochs_trained(asha) == 200
+    report = "\n".join(b.search_report([asha, rand], None))
+    assert "- asha_rbf: target W1 <= 0.02: met (0.0100); random / asha_rbf = 2.00 (target >= 2: met)" in report
+    assert "| gan_dimuon | asha_rbf | 1 | 0.0100 +- 0.0000 |" in report and "2.00 (2.00)" in report
+
+
+def test_asha_search_continues_promotions_within_the_epoch_budget():
+    """A real (tiny) surrogate-guided ASHA search: the promoted configuration continues from
+    its checkpoint, so the search trains fewer epochs than its sets' budgets add up to, and
+    no more than the full trainings it stands in for."""
+    b = bench()
+    r = b.search("gan_dimuon", "asha_rbf", 2, 1, 9, 1, 0, 2, {"n_events": 1000}, min_epochs=3, eta=3)
+    resources = [s["resource"] for s in r["sets"]]
+    # 2 x 9 / (3 + 6/3) x 4/3 = 4 evaluations: three at 3 epochs, the best of them promoted to 9
+    assert sorted(resources) == [3, 3, 3, 9]
+    promoted = next(s for s in r["sets"] if s["resource"] == 9)
+    assert promoted["epochs_trained"] == 6 and len(promoted["curves"][0]) == 9  # 3 restored + 6 trained
+    assert b.epochs_trained(r) == 3 * 3 + 6 <= 2 * 9
+
+
+def test_rbf_start_begins_from_the_objectives_defaults():
+    b = bench()
+    strat, budget = b.strategy_config("rbf_start", 12, 100, 4, 11, 3, "gan_dimuon")
+    assert budget == 12 and strat["name"] == "rbf" and strat["initial"] == 4
+    assert strat["start"] == [{"noise_dim": 16, "batch_size": 256, "lr_gen": 6e-4, "lr_disc": 6e-4,
+                               "gen_layersize": 64, "disc_layersize": 64}]
+    # the focus space takes it (a set on its lattice): the search's first proposal
+    options = {k: v for k, v in strat.items() if k != "name"}
+    rbf = build("rbf", options, Space.from_dict(dict(b.FOCUS, epochs=100)), 12)
+    assert rbf.propose(History(), 1, np.random.default_rng(0)) == [dict(strat["start"][0], epochs=100)]

@@ -20,9 +20,12 @@ SPACE = {"x1": {"lower": -50, "upper": 100, "scaling": 0.1}, "x2": {"lower": 0, 
 
 def test_rung_budgets():
     assert asha_rungs(27, 3) == [1, 3, 9, 27]
-    assert asha_rungs(30, 3) == [1, 3, 9, 27, 30]
     assert asha_rungs(81, 3, min_budget=3) == [3, 9, 27, 81]
     assert asha_rungs(1, 3) == [1]
+    # each rung eta times the one below, counted from the top: no rung 27 under 30, no 99 under 100
+    assert asha_rungs(30, 3) == [1, 3, 10, 30]
+    assert asha_rungs(100, 3, min_budget=11) == [11, 33, 100]
+    assert asha_rungs(100, 2, min_budget=10) == [12, 25, 50, 100]
 
 
 def _rung0(h: History, set_id: int) -> SetRecord:
