@@ -406,6 +406,23 @@ def figure(runs: list[dict], path: str) -> None:
     fig.savefig(path, dpi=100)
 
 
+def searches(workloads: list[str], args, options: dict) -> list[dict]:
+    """Every (workload, seed, strategy) search of the command line, saved to ``--json`` after each."""
+    runs = []
+    for w in workloads:
+        for seed in args.seed:
+            for strat in args.strategies.split(","):
+                runs.append(search(w, strat, args.budget, args.trials, args.epochs, args.workers, seed, args.initial,
+                                   options, args.min_epochs, args.eta))
+                b = best_set(runs[-1]["sets"])
+                print(f"{w} seed {seed} {strat}: picked set's best-epoch W1 {set_w1(b)[0]:.4f}, score {b['mean']:.4f} "
+                      f"(floor {b['floor']:.4f}) in "
+                      f"{runs[-1]['wall']:.0f} s, {epochs_trained(runs[-1])} epochs", flush=True)
+                if args.json:  # after every search: a stopped run keeps what it measured
+                    Path(args.json).write_text(json.dumps(runs))
+    return runs
+
+
 def main(argv=None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workloads", default="gan_dimuon,gan_hadronization")
@@ -434,8 +451,8 @@ def main(argv=None) -> str:
     parser.add_argument("--params", type=json.loads, default=None,
                         help="--defaults-rule: JSON hyperparameters in place of the defaults (a candidate default)")
     parser.add_argument("--dimuon-sample", type=json.loads, default=None,
-                        help="--defaults-rule on gan_dimuon: JSON generator knobs of another sample (seed, pt_min, "
-                             "eta_max, pt_resolution, f_dy, a_fb), read as a user's .npz file")
+                        help="gan_dimuon: JSON generator knobs of another sample (seed, pt_min, eta_max, "
+                             "pt_resolution, f_dy, a_fb), read as a user's .npz file")
     parser.add_argument("--checkpoint-cost", action="store_true",
                         help="one Hyperband iteration: epochs saved by checkpoint continuation, disk cost")
     parser.add_argument("--json", default=None, help="also dump the raw runs here")
@@ -469,26 +486,15 @@ def main(argv=None) -> str:
     score = {k: v for k, v in (("rise", args.score_rise), ("tail", args.score_tail)) if v is not None}
     if score:
         options["score"] = score
-    if args.dimuon_sample is not None and (workloads != ["gan_dimuon"] or not args.defaults_rule):
-        parser.error("--dimuon-sample goes with --defaults-rule --workloads gan_dimuon")
-    if args.defaults_rule:
-        with tempfile.TemporaryDirectory() as tmp:
-            if args.dimuon_sample is not None:  # n_events of the file are all used: no subsample
-                options["data"] = dimuon_sample(args.dimuon_sample, options.pop("n_events", 20000), tmp)
+    if args.dimuon_sample is not None and workloads != ["gan_dimuon"]:
+        parser.error("--dimuon-sample goes with --workloads gan_dimuon")
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.dimuon_sample is not None:  # n_events of the file are all used: no subsample
+            options["data"] = dimuon_sample(args.dimuon_sample, options.pop("n_events", 20000), tmp)
+        if args.defaults_rule:
             lines = defaults_rule(workloads, args.epochs, args.seeds, options, args.params)
-        return "\n".join([head, ""] + lines) + "\n"
-    runs = []
-    for w in workloads:
-        for seed in args.seed:
-            for strat in args.strategies.split(","):
-                runs.append(search(w, strat, args.budget, args.trials, args.epochs, args.workers, seed, args.initial,
-                                   options, args.min_epochs, args.eta))
-                b = best_set(runs[-1]["sets"])
-                print(f"{w} seed {seed} {strat}: picked set's best-epoch W1 {set_w1(b)[0]:.4f}, score {b['mean']:.4f} "
-                      f"(floor {b['floor']:.4f}) in "
-                      f"{runs[-1]['wall']:.0f} s, {epochs_trained(runs[-1])} epochs", flush=True)
-                if args.json:  # after every search: a stopped run keeps what it measured
-                    Path(args.json).write_text(json.dumps(runs))
+            return "\n".join([head, ""] + lines) + "\n"
+        runs = searches(workloads, args, options)
     if args.figure:
         figure(runs, args.figure)
     return "\n".join([head, ""] + search_report(runs, args)) + "\n"

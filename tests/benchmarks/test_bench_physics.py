@@ -135,7 +135,23 @@ def test_another_dimuon_sample_is_read_through_the_user_data_path(tmp_path):
 def test_another_dimuon_sample_is_refused_for_the_hadronization_gan(capsys):
     with pytest.raises(SystemExit) as err:
         bench().main(["--defaults-rule", "--dimuon-sample", '{"seed": 1}'])  # both workloads by default
-    assert err.value.code == 2 and "--dimuon-sample goes with --defaults-rule --workloads gan_dimuon" in capsys.readouterr().err
+    assert err.value.code == 2 and "--dimuon-sample goes with --workloads gan_dimuon" in capsys.readouterr().err
+
+
+def test_a_search_runs_on_another_dimuon_sample(tmp_path):
+    """--dimuon-sample with a search: the sets train on the other sample (its own floor)."""
+    args = ["--workloads", "gan_dimuon", "--strategies", "random", "--budget", "1", "--trials", "1", "--epochs", "1",
+            "--workers", "1", "--n-events", "600", "--json", str(tmp_path / "runs.json")]
+    other = search_floor(bench().main(args + ["--dimuon-sample", '{"seed": 3, "pt_min": 25.0}']), tmp_path)
+    own = search_floor(bench().main(args), tmp_path)
+    assert other != own
+
+
+def search_floor(report: str, tmp_path) -> float:
+    """The floor of the one set of a one-search report (from its --json)."""
+    assert "### gan_dimuon, seed 1" in report
+    runs = __import__("json").loads((tmp_path / "runs.json").read_text())
+    return runs[0]["sets"][0]["floor"]
 
 
 def test_asha_gets_as_many_epochs_as_the_full_trainings():
