@@ -94,23 +94,14 @@ def asha_rungs_budget(budget: int, epochs: int, min_epochs: int, eta: int) -> tu
     return rungs, max(1, int(budget * epochs / per_config * evals_per_config))
 
 
-def start_defaults(workload: str) -> list[dict]:
-    """The objective's default set on the focus parameters: ``rbf_start``'s first set."""
-    from hyppo_hep.objectives.gan import defaults_for
-
-    defaults = defaults_for(workload.removeprefix("gan_"))
-    return [{k: defaults[k] for k in FOCUS}]
-
-
-def strategy_config(strategy: str, budget: int, epochs: int, initial: int, min_epochs: int, eta: int,
-                    workload: str = "gan_dimuon"):
+def strategy_config(strategy: str, budget: int, epochs: int, initial: int, min_epochs: int, eta: int):
     """(the strategy as minimize takes it, its budget in sets). ``rbf_start``: rbf whose first
-    set is the objective's defaults (``start``, hyppo_hep/strategy/start.py), in place of one
-    of its ``initial`` design sets. ``asha_rbf`` / ``asha``:
+    set is the objective's defaults (``start: [defaults]``, hyppo_hep/strategy/start.py), in
+    place of one of its ``initial`` design sets. ``asha_rbf`` / ``asha``:
     asynchronous successive halving with the RBF (or random) source of new configurations,
     promotions continuing from checkpoints, at the epoch budget of ``budget`` full trainings."""
     if strategy == "rbf_start":
-        return {"name": "rbf", "initial": initial, "start": start_defaults(workload)}, budget
+        return {"name": "rbf", "initial": initial, "start": ["defaults"]}, budget
     if strategy in ("asha_rbf", "asha"):
         _, evals = asha_rungs_budget(budget, epochs, min_epochs, eta)
         strat = {"name": "asha", "min_epochs": min_epochs, "eta": eta}
@@ -134,7 +125,7 @@ def search(workload: str, strategy: str, budget: int, trials: int, epochs: int, 
     space = dict(FOCUS, epochs=epochs)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as out:
-        strat, evaluations = strategy_config(strategy, budget, epochs, initial, min_epochs, eta, workload)
+        strat, evaluations = strategy_config(strategy, budget, epochs, initial, min_epochs, eta)
         res = hyppo_hep.minimize(objective, space, budget=evaluations, trials=trials, strategy=strat, seed=seed,
                                  executor="pool" if workers > 1 else "serial", workers=workers,
                                  out=os.path.join(out, "run"))

@@ -118,6 +118,8 @@ def minimize(objective: Callable | str, space: dict | Space | None = None, *, bu
     printed unless ``quiet=True``.
     """
     from hyppo_hep.config import parse_early_stopping
+    from hyppo_hep.objectives.registry import objective_defaults
+    from hyppo_hep.strategy.start import with_defaults
 
     ref = ObjectiveRef(objective) if isinstance(objective, str) else CallableRef(objective)
     if space is None:
@@ -126,8 +128,10 @@ def minimize(objective: Callable | str, space: dict | Space | None = None, *, bu
         space = ref.build().space()
     space = _space(space)
     early = parse_early_stopping(early_stopping)
+    strategy = _strategy_config(strategy)
+    strategy = StrategyConfig(strategy.name, with_defaults(strategy.options, space, lambda: objective_defaults(ref)))
     cfg = CampaignConfig(objective=ref if isinstance(ref, ObjectiveRef) else ObjectiveRef(ref.name), space=space,
-                         **_repeats(trials, budget), strategy=_strategy_config(strategy), seed=seed,
+                         **_repeats(trials, budget), strategy=strategy, seed=seed,
                          out=out or "", executor=ExecutorConfig(executor, workers), min_ok_trials=min_ok_trials,
                          trial_timeout=trial_timeout, isolation=isolation,
                          max_consecutive_failures=max_consecutive_failures, early_stopping=early)

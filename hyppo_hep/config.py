@@ -260,6 +260,7 @@ def parse_config(raw: Any, source: str | None = None) -> CampaignConfig:
             if kw.get("min_ok_trials", 1) > ((st.min_trials or st.trials) if st.trials else trials):
                 raise ConfigError(f"stages[{i}].trials", f"({st.min_trials or st.trials}) is below min_ok_trials "
                                   f"({kw['min_ok_trials']})")
+    _start_from_defaults(kw)
     _check_strategies(kw)
     if "repeat" in raw:
         kw["repeat"] = _int(raw["repeat"], "repeat", 1)
@@ -313,6 +314,24 @@ def _check_adaptive(strategy: StrategyConfig, adaptive: bool, path: str) -> None
                "its rungs already decide which configurations get more training")
         raise ConfigError(path, f"has min < max (adaptive repeats), which strategy '{strategy.name}' does not "
                           f"support: {why}; give a plain number of trials")
+
+
+def _start_from_defaults(kw: dict) -> None:
+    """Every strategy's ``start`` with the objective's defaults filled in (strategy/start.py);
+    the objective is built only if an item needs them."""
+    from hyppo_hep.objectives.registry import objective_defaults
+    from hyppo_hep.strategy.start import with_defaults
+
+    def defaults():
+        return objective_defaults(kw["objective"])
+
+    if "strategy" in kw:
+        st = kw["strategy"]
+        kw["strategy"] = StrategyConfig(st.name, with_defaults(st.options, kw["space"], defaults))
+    if kw.get("stages"):
+        kw["stages"] = tuple(stage if stage.strategy is None else replace(stage, strategy=StrategyConfig(
+            stage.strategy.name, with_defaults(stage.strategy.options, kw["space"], defaults, f"stages[{i}].strategy")))
+            for i, stage in enumerate(kw["stages"]))
 
 
 def _check_strategies(kw: dict) -> None:

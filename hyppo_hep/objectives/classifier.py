@@ -74,6 +74,10 @@ class ClassifierObjective:
         require(self.name, int(self.n_features) in (5, 50), f"n_features must be 5 or 50, got {self.n_features}")
         require(self.name, 0 < float(self.val_fraction) < 1, "val_fraction must be in (0, 1)")
 
+    def defaults(self) -> dict:
+        """The hyperparameters a trial takes where its set gives none (``start: [defaults]``)."""
+        return dict(DEFAULTS, epochs=int(self.epochs))
+
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Features (n, d), labels (n,) in {0, 1} and event weights (n,)."""
         if self.data is not None:
@@ -96,7 +100,7 @@ class ClassifierObjective:
         return d["X"], d["y"], d["w"]
 
     def __call__(self, params: dict, trial: int, seed: int, device: str) -> dict:
-        p = resolve_params(self.name, params, dict(DEFAULTS, epochs=int(self.epochs)))
+        p = resolve_params(self.name, params, self.defaults())
         for key in ("hidden_layers", "width", "batch_size", "epochs", "patience"):
             require(self.name, p[key] >= 1, f"hyperparameter {key} must be >= 1, got {p[key]}")
         require(self.name, p["lr"] > 0 and p["l1"] >= 0 and p["l2"] >= 0, "lr must be > 0, l1 and l2 >= 0")

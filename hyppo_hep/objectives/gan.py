@@ -190,6 +190,10 @@ class GanObjective:
                 f"n_generated must be >= 10, got {self.n_generated}")
         self.score = check_score(self.name, self.score)
 
+    def defaults(self) -> dict:
+        """The hyperparameters a trial takes where its set gives none (``start: [defaults]``)."""
+        return dict(defaults_for(self.workload), epochs=int(self.epochs))
+
     def arrays(self) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
         """(features (n, d), condition (n, c) or None, event weights (n,) or None), physical units."""
         if self.data is not None:
@@ -211,7 +215,7 @@ class GanObjective:
     def __call__(self, params: dict, trial: int, seed: int, device: str) -> dict:
         pre_params = {k: params[k] for k in PREPROCESS_HYPERPARAMETERS if k in params}
         p = resolve_params(self.name, {k: v for k, v in params.items() if k not in pre_params},
-                           dict(defaults_for(self.workload), epochs=int(self.epochs)))
+                           self.defaults())
         check_hyperparameters(self.name, p)
         feats, cond, weights = self.arrays()
         keep = [] if self.save_dir else None

@@ -127,6 +127,13 @@ def resolve(name: str, options: dict | None = None) -> Objective:
     return func
 
 
+def objective_defaults(ref) -> dict | None:
+    """The default hyperparameters of the objective ``ref`` builds (its ``defaults()``: the
+    built-in GANs, VAE and classifier have one), or None when it has none."""
+    get = getattr(ref.build(), "defaults", None)
+    return dict(get()) if callable(get) else None
+
+
 class _WithOptions:
     """A user function called with the config's options as keyword arguments."""
 

@@ -74,6 +74,10 @@ class VaeObjective:
             require(self.name, len(self.energy_range) == 2 and 0 < self.energy_range[0] < self.energy_range[1],
                     f"energy_range must be [low, high] GeV, got {self.energy_range}")
 
+    def defaults(self) -> dict:
+        """The hyperparameters a trial takes where its set gives none (``start: [defaults]``)."""
+        return dict(DEFAULTS, epochs=int(self.epochs))
+
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """Showers (N, layers, alpha, r) GeV float32 and incident energies (N,) GeV."""
         if self.data is not None:
@@ -100,7 +104,7 @@ class VaeObjective:
         return d["showers"], d["energy"]
 
     def __call__(self, params: dict, trial: int, seed: int, device: str) -> dict:
-        p = resolve_params(self.name, params, dict(DEFAULTS, epochs=int(self.epochs)))
+        p = resolve_params(self.name, params, self.defaults())
         for key in ("latent_dim", "enc_layers", "dec_layers", "enc_width", "dec_width", "batch_size", "epochs"):
             require(self.name, p[key] >= 1, f"hyperparameter {key} must be >= 1, got {p[key]}")
         require(self.name, p["enc_layers"] <= MAX_LAYERS and p["dec_layers"] <= MAX_LAYERS, f"at most {MAX_LAYERS} layers")

@@ -7,6 +7,10 @@ never worse than them, and its surrogate learns from a good point at once instea
 waiting for the design to hit the good region by chance (the dimuon focus search of
 benchmarks/RESULTS_physics.md, ninth pass: one unlucky design kept rbf at low learning rates).
 
+``start: [defaults]`` is the objective's own defaults (the built-in GANs, VAE and classifier
+have them; a callable may carry a ``defaults()``), and a set that leaves parameters out takes
+them from there (:func:`with_defaults`).
+
 The ``start`` sets are proposed first, in order, each once (a resumed search skips those
 already in its journal); then the strategy proposes as usual, seeing them as sets of its
 history. For the surrogate strategies they take the place of initial-design points (the
@@ -16,13 +20,39 @@ take them: multi-fidelity strategies give every set a rung, and a grid its own o
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from hyppo_hep.errors import ConfigError
 from hyppo_hep.history import PENDING, History, SetRecord
 
 # strategies whose proposals are plain sets (no rung, no order of their own)
 TAKES_START = ("random", "lhs", "rbf", "gp", "multiobjective")
+DEFAULTS = "defaults"  # a start item: the objective's own defaults on the space's free parameters
+
+
+def with_defaults(options: dict, space, defaults: Callable[[], dict | None], path: str = "strategy") -> dict:
+    """``options`` with the ``start`` item ``defaults`` replaced by the objective's default
+    hyperparameters, and sets that leave parameters out completed from them: ``start:
+    [defaults, {lr_gen: 4.0e-4}]`` starts from the trainer's defaults, then from them with
+    another generator rate. ``defaults()`` (asked only when an item needs it) gives the
+    objective's defaults, or None for an objective without them; then ``defaults`` is refused
+    and a partial set is reported by :func:`read_start`."""
+    start = options.get("start")
+    if not isinstance(start, list):
+        return options
+    wanting = [i for i, item in enumerate(start)
+               if item == DEFAULTS or (isinstance(item, dict) and any(p.name not in item for p in space.free))]
+    if not wanting:
+        return options
+    values = defaults()
+    if values is None:
+        if DEFAULTS in start:
+            raise ConfigError(f"{path}.start[{start.index(DEFAULTS)}]",
+                              "'defaults': the objective has no default hyperparameters; give the set")
+        return options
+    base = {p.name: values[p.name] for p in space.free if p.name in values}
+    return {**options, "start": [{**base, **({} if item == DEFAULTS else item)} if i in wanting else item
+                                 for i, item in enumerate(start)]}
 
 
 def read_start(value: Any, space, path: str = "strategy.start") -> list[dict]:

@@ -7,6 +7,7 @@ from hyppo_hep.history import History
 from hyppo_hep.objectives.registry import resolve
 from hyppo_hep.space import Space
 from hyppo_hep.strategy.base import build
+from hyppo_hep.strategy.start import with_defaults
 from tests.benchmarks import load_benchmark
 
 
@@ -203,11 +204,12 @@ def test_asha_search_continues_promotions_within_the_epoch_budget():
 
 def test_rbf_start_begins_from_the_objectives_defaults():
     b = bench()
-    strat, budget = b.strategy_config("rbf_start", 12, 100, 4, 11, 3, "gan_dimuon")
-    assert budget == 12 and strat["name"] == "rbf" and strat["initial"] == 4
-    assert strat["start"] == [{"noise_dim": 16, "batch_size": 256, "lr_gen": 6e-4, "lr_disc": 6e-4,
-                               "gen_layersize": 64, "disc_layersize": 64}]
-    # the focus space takes it (a set on its lattice): the search's first proposal
-    options = {k: v for k, v in strat.items() if k != "name"}
-    rbf = build("rbf", options, Space.from_dict(dict(b.FOCUS, epochs=100)), 12)
-    assert rbf.propose(History(), 1, np.random.default_rng(0)) == [dict(strat["start"][0], epochs=100)]
+    strat, budget = b.strategy_config("rbf_start", 12, 100, 4, 11, 3)
+    assert budget == 12 and strat == {"name": "rbf", "initial": 4, "start": ["defaults"]}
+    # the dimuon defaults on the focus parameters, a set of its lattice: the search's first proposal
+    space = Space.from_dict(dict(b.FOCUS, epochs=100))
+    options = with_defaults({k: v for k, v in strat.items() if k != "name"}, space, resolve("gan_dimuon").defaults)
+    assert options["start"] == [{"noise_dim": 16, "batch_size": 256, "lr_gen": 6e-4, "lr_disc": 6e-4,
+                                 "gen_layersize": 64, "disc_layersize": 64}]
+    first = build("rbf", options, space, 12).propose(History(), 1, np.random.default_rng(0))
+    assert first == [dict(options["start"][0], epochs=100)]

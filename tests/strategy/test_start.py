@@ -91,3 +91,61 @@ def test_a_bad_start_set_in_a_config_exits_2_with_one_line(tmp_path, capsys):
     assert main([str(path), "--quiet"]) == 0
     first = next(line for line in (tmp_path / "out" / "results.csv").read_text().splitlines()[1:])
     assert "3.1" in first and "2.3" in first
+
+
+GAN_SPACE = {"lr_gen": {"low": 1e-5, "high": 1e-3, "log": True}, "lr_disc": {"low": 1e-5, "high": 1e-3, "log": True},
+             "batch_size": {"lower": 1, "upper": 8, "scaling": 64}, "epochs": 3}
+
+
+def test_start_from_the_objectives_defaults_in_a_config():
+    """``start: [defaults, {lr_gen: ...}]``: the built-in GAN's own defaults on the space's
+    free parameters, then a set that changes one of them and takes the rest from there."""
+    from hyppo_hep.config import parse_config
+    from hyppo_hep.objectives.gan import defaults_for
+
+    raw = {"objective": "gan_dimuon", "space": GAN_SPACE, "trials": 2, "budget": 4,
+           "strategy": {"name": "rbf", "start": ["defaults", {"lr_gen": 4.0e-4}]}}
+    start = parse_config(raw).strategy.options["start"]
+    d = defaults_for("dimuon")
+    assert start == [{"lr_gen": d["lr_gen"], "lr_disc": d["lr_disc"], "batch_size": d["batch_size"]},
+                     {"lr_gen": 4.0e-4, "lr_disc": d["lr_disc"], "batch_size": d["batch_size"]}]
+    raw["stages"] = [{"name": "focus", "strategy": {"name": "random", "start": ["defaults"]}}]
+    assert parse_config(raw).stages[0].strategy.options["start"] == start[:1]
+
+
+def test_defaults_for_an_objective_without_them_is_one_line_exit_2(tmp_path, capsys):
+    cfg = {"objective": "branin", "space": {"x1": {"low": -5.0, "high": 10.0}, "x2": {"low": 0.0, "high": 15.0}},
+           "trials": 2, "budget": 3, "out": str(tmp_path / "out"), "strategy": {"name": "rbf", "start": ["defaults"]}}
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    assert main([str(path), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "strategy.start[0]" in err and "has no default hyperparameters" in err
+    cfg["strategy"]["start"] = [{"x1": 1.0}]  # partial, and no defaults to complete it
+    path.write_text(yaml.safe_dump(cfg))
+    assert main([str(path), "--quiet"]) == 2
+    assert "strategy.start[0] gives no value to x2" in capsys.readouterr().err
+
+
+def test_defaults_out_of_the_space_are_named():
+    from hyppo_hep.config import parse_config
+
+    raw = {"objective": "gan_dimuon", "space": {**GAN_SPACE, "lr_gen": {"low": 1e-5, "high": 1e-4, "log": True}},
+           "strategy": {"name": "rbf", "start": ["defaults"]}}
+    with pytest.raises(ConfigError) as err:
+        parse_config(raw)
+    assert err.value.path == "strategy.start[0]" and "lr_gen=0.0006 is outside" in err.value.message
+
+
+def with_defaults(params, trial, seed, device):
+    return parabola(params, trial, seed, device)
+
+
+with_defaults.defaults = lambda: {"x": 0.25, "n": 48, "unused": 1}
+
+
+def test_a_callable_with_defaults_starts_from_them():
+    res = hyppo_hep.minimize(with_defaults, SPACE, budget=3, trials=1, quiet=True,
+                             strategy={"name": "random", "start": ["defaults", {"n": 16}]})
+    first = [r.params for r in sorted(res.history.sets.values(), key=lambda r: r.set_id)][:2]
+    assert first == [{"x": 0.25, "n": 48, "epochs": 5}, {"x": 0.25, "n": 16, "epochs": 5}]
