@@ -76,6 +76,7 @@ FOCUS = {
     "disc_layersize": {"lower": 2, "upper": 16, "scaling": 16},
 }
 TARGETS = {"gan_dimuon": 0.02, "gan_hadronization": 0.015}
+STRATEGY_COLORS = {"rbf": "C0", "random": "C1", "rbf_start": "C2", "asha_rbf": "C3", "asha": "C4"}
 # the checkpoint size of a large network (--checkpoint-cost): the study's best dimuon widths
 STUDY_BEST_DIMUON = {"noise_dim": 96, "batch_size": 512, "gen_layersize": 960, "disc_layersize": 104}
 
@@ -376,7 +377,7 @@ def figure(runs: list[dict], path: str) -> None:
     for j, w in enumerate(workloads):
         for r in (r for r in runs if r["workload"] == w):
             name = f"{r['strategy']} seed {r['seed']}"  # several seeds share a panel
-            color = {"random": "C1", "rbf": "C0"}.get(r["strategy"], "C2")
+            color = STRATEGY_COLORS.get(r["strategy"], "C5")
             axes[0, j].plot(np.arange(1, len(r["sets"]) + 1), best_so_far(r["sets"]), marker="o", label=name,
                             color=color, ls="-" if r["seed"] == runs[0]["seed"] else ":")
             for k, c in enumerate(best_set(r["sets"])["curves"]):
