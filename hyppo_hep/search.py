@@ -296,6 +296,9 @@ class Search(EndPhase):
         phase chooses them (``phase``: :meth:`_end_phase`'s)."""
         if n_new <= 0:
             return []
+        unstarted = getattr(self.strategy, "unstarted", None)  # strategy/start.py: the user's known sets
+        if phase is not None and unstarted is not None and unstarted(self.history):
+            phase = None  # they run as given: the end phase must not trade them for shorter candidates
         end = None
         if phase is None:
             props = self.strategy.propose(self.history, n_new, rng)[:n_new]

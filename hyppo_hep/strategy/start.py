@@ -93,9 +93,13 @@ class StartFirst:
     def __init__(self, inner, space, sets: list[dict]):
         self.inner, self.space, self.sets = inner, space, sets
 
-    def propose(self, history, n: int, rng) -> list[dict]:
+    def unstarted(self, history) -> list[dict]:
+        """The start sets not in ``history`` yet (the search's end phase leaves them as they are)."""
         taken = history.keys(self.space)
-        first = [dict(p) for p in self.sets if self.space.key(p) not in taken][:max(n, 0)]
+        return [dict(p) for p in self.sets if self.space.key(p) not in taken]
+
+    def propose(self, history, n: int, rng) -> list[dict]:
+        first = self.unstarted(history)[:max(n, 0)]
         if len(first) >= n:
             return first
         # the inner strategy sees this call's start sets as pending sets of its history

@@ -149,3 +149,22 @@ def test_a_callable_with_defaults_starts_from_them():
                              strategy={"name": "random", "start": ["defaults", {"n": 16}]})
     first = [r.params for r in sorted(res.history.sets.values(), key=lambda r: r.set_id)][:2]
     assert first == [{"x": 0.25, "n": 48, "epochs": 5}, {"x": 0.25, "n": 16, "epochs": 5}]
+
+
+def test_the_end_phase_does_not_trade_start_sets_for_shorter_ones():
+    """In the end phase a search picks, among the strategy's candidates, those expected to end
+    in time; the user's start sets are run as given while any is left."""
+    from hyppo_hep.search import Search
+
+    space = Space.from_dict(SPACE)
+    search = Search(space, build("random", {"start": [{"x": 0.5, "n": 16}, {"x": 0.1, "n": 48}]}, space, 10),
+                    budget=10, trials=1)
+
+    def steered(n, rng, phase):
+        return [{"x": 0.9, "n": 64, "epochs": 5}][:n], 1.0
+
+    search._propose_for_the_end = steered
+    phase = (0.0, [1.0], 1)
+    first = search._new_sets(2, np.random.default_rng(0), phase)
+    assert [s.params for s in first] == [{"x": 0.5, "n": 16, "epochs": 5}, {"x": 0.1, "n": 48, "epochs": 5}]
+    assert [s.params for s in search._new_sets(1, np.random.default_rng(0), phase)] == [{"x": 0.9, "n": 64, "epochs": 5}]
