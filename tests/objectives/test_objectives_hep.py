@@ -149,6 +149,10 @@ def test_job_configs_name_real_options_and_hyperparameters(job):
     obj = resolve(cfg["objective"]["name"], options)
     defaults = importlib.import_module(type(obj).__module__).DEFAULTS
     assert set(cfg["space"]) <= set(defaults)
+    from hyppo_hep.config import parse_config
+
+    start = parse_config(cfg).strategy.options.get("start")  # `start: [defaults]` resolves in the space
+    assert start is None or all(set(s) == set(cfg["space"]) - {"epochs"} for s in start)
     from hyppo_hep.models import common
 
     tables = {"activation": common.ACTIVATIONS, "out_activation": common.ACTIVATIONS,
