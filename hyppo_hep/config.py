@@ -322,8 +322,12 @@ def _start_from_defaults(kw: dict) -> None:
     from hyppo_hep.objectives.registry import objective_defaults
     from hyppo_hep.strategy.start import with_defaults
 
+    built: list = []  # the objective's defaults, built once for the strategy and every stage
+
     def defaults():
-        return objective_defaults(kw["objective"])
+        if not built:
+            built.append(objective_defaults(kw["objective"]))
+        return built[0]
 
     if "strategy" in kw:
         st = kw["strategy"]
